@@ -1,0 +1,155 @@
+"""One-shot two-player matrix games with the payoff tensor as an env-params pytree.
+
+``payoffs[i, a_0, a_1]`` is seat i's utility (shared reward minus its own private cost) when
+seat 0 plays a_0 and seat 1 plays a_1; ``costs[i, a]`` is the private cost seat i pays for
+action a (reported in infos, already included in ``payoffs``). Each episode is one simultaneous
+move; the observation is a constant 1.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import chex
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+from jaxmarl.environments import spaces
+
+from envs.base import ParamEnv
+
+
+@struct.dataclass
+class MatrixGameParams:
+    payoffs: chex.Array  # [2, A0, A1] float32
+    costs: chex.Array  # [2, max(A0, A1)] float32, private cost per seat and action
+
+
+@struct.dataclass
+class MatrixGameState:
+    step: chex.Array  # [] int32, always 0: every episode is one move
+    done: chex.Array  # [] bool
+
+
+def _symmetric(row_payoff) -> np.ndarray:
+    """Payoff tensor of a symmetric game from the row player's matrix A[own, other]."""
+    a = np.asarray(row_payoff, dtype=np.float64)
+    return np.stack([a, a.T])
+
+
+def collab_defect_payoffs(cost: float = 0.4) -> tuple[np.ndarray, np.ndarray]:
+    """Collaborate/defect (paper Example 4.2): reward 1 if anyone collaborates, C costs ``cost``.
+
+    Actions: 0 = C(ollaborate), 1 = D(efect).
+    """
+    shared = np.array([[1.0, 1.0], [1.0, 0.0]])
+    c = np.array([cost, 0.0])
+    row = shared - c[:, None]
+    return _symmetric(row), np.stack([c, c])
+
+
+def stag_hunt_payoffs() -> tuple[np.ndarray, np.ndarray]:
+    """Stag hunt, actions 0 = Stag, 1 = Hare: A = [[5, 0], [4, 2]]."""
+    return _symmetric([[5.0, 0.0], [4.0, 2.0]]), np.zeros((2, 2))
+
+
+def car_overtake_payoffs() -> tuple[np.ndarray, np.ndarray]:
+    """The car game, actions 0 = Stay in lane, 1 = Overtake: A = [[5, 0], [20, -50]]."""
+    return _symmetric([[5.0, 0.0], [20.0, -50.0]]), np.zeros((2, 2))
+
+
+def coordination_payoffs(num_actions: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Pure coordination: both get 1 when they pick the same action, else 0."""
+    return _symmetric(np.eye(num_actions)), np.zeros((2, num_actions))
+
+
+def bimatrix_payoffs(
+    row: Sequence[Sequence[float]],
+    col: Optional[Sequence[Sequence[float]]] = None,
+    costs: Optional[Sequence[Sequence[float]]] = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A user-supplied bimatrix game in the usual convention.
+
+    Args:
+      row: ``[A0, A1]`` payoffs of seat 0 (rows are seat 0's actions).
+      col: ``[A0, A1]`` payoffs of seat 1, same indexing; defaults to ``row`` (common payoff).
+      costs: optional ``[2, max(A0, A1)]`` private costs per seat and action (reporting only).
+    """
+    a = np.asarray(row, dtype=np.float64)
+    b = a if col is None else np.asarray(col, dtype=np.float64)
+    if a.ndim != 2 or a.shape != b.shape:
+        raise ValueError(
+            f"env.kwargs.row and env.kwargs.col must be 2-D matrices of one shape, got "
+            f"{a.shape} and {b.shape}"
+        )
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        raise ValueError("env.kwargs.row/col payoffs must be finite numbers")
+    n = max(a.shape)
+    c = np.zeros((2, n)) if costs is None else np.asarray(costs, dtype=np.float64)
+    if c.shape != (2, n):
+        raise ValueError(f"env.kwargs.costs must have shape (2, {n}), got {c.shape}")
+    return np.stack([a, b]), c
+
+
+class MatrixGame(ParamEnv):
+    """A one-shot two-player matrix game on the ``ParamEnv`` contract."""
+
+    def __init__(self, payoffs, costs=None, action_names: Optional[Sequence[str]] = None):
+        super().__init__(num_agents=2)
+        payoffs = np.asarray(payoffs, dtype=np.float64)
+        if payoffs.ndim != 3 or payoffs.shape[0] != 2:
+            raise ValueError(f"payoffs must have shape [2, A0, A1], got {payoffs.shape}")
+        self.num_actions = tuple(int(n) for n in payoffs.shape[1:])
+        n = max(self.num_actions)
+        costs = np.zeros((2, n)) if costs is None else np.asarray(costs, dtype=np.float64)
+        self._payoffs = payoffs
+        self._costs = costs
+        self.action_names = tuple(action_names) if action_names else tuple(str(i) for i in range(n))
+        self.observation_spaces = {a: spaces.Box(0.0, 1.0, (1,)) for a in self.agents}
+        self.action_spaces = {
+            a: spaces.Discrete(k) for a, k in zip(self.agents, self.num_actions)
+        }
+
+    @property
+    def default_params(self) -> MatrixGameParams:
+        return MatrixGameParams(
+            payoffs=jnp.asarray(self._payoffs, jnp.float32),
+            costs=jnp.asarray(self._costs, jnp.float32),
+        )
+
+    def get_obs(self, state):
+        return {a: jnp.ones((1,), jnp.float32) for a in self.agents}
+
+    def reset_env(self, key, params):
+        state = MatrixGameState(step=jnp.zeros((), jnp.int32), done=jnp.zeros((), bool))
+        return self.get_obs(state), state
+
+    def step_env(self, key, state, actions, params):
+        a0, a1 = actions[self.agents[0]], actions[self.agents[1]]
+        u = params.payoffs[:, a0, a1]  # [2]
+        cost = jnp.stack([params.costs[0, a0], params.costs[1, a1]])
+        rewards = {a: u[i] for i, a in enumerate(self.agents)}
+        done = jnp.ones((), bool)
+        dones = {a: done for a in self.agents} | {"__all__": done}
+        state = state.replace(done=done)
+        infos = {"private_cost": cost}
+        return self.get_obs(state), state, rewards, dones, infos
+
+
+def make_collab_defect(cost: float = 0.4) -> MatrixGame:
+    return MatrixGame(*collab_defect_payoffs(cost), action_names=("C", "D"))
+
+
+def make_stag_hunt() -> MatrixGame:
+    return MatrixGame(*stag_hunt_payoffs(), action_names=("Stag", "Hare"))
+
+
+def make_car_overtake() -> MatrixGame:
+    return MatrixGame(*car_overtake_payoffs(), action_names=("Stay", "Overtake"))
+
+
+def make_coordination(num_actions: int = 2) -> MatrixGame:
+    return MatrixGame(*coordination_payoffs(num_actions))
+
+
+def make_bimatrix(row, col=None, costs=None, action_names=None) -> MatrixGame:
+    return MatrixGame(*bimatrix_payoffs(row, col, costs), action_names=action_names)
