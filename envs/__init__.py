@@ -6,7 +6,7 @@ import inspect
 from typing import Callable, Dict
 
 from envs.base import ParamEnv
-from envs import matrix_games
+from envs import coop_grid, matrix_games
 
 _REGISTRY: Dict[str, Callable[..., ParamEnv]] = {
     "collab_defect": matrix_games.make_collab_defect,
@@ -14,6 +14,7 @@ _REGISTRY: Dict[str, Callable[..., ParamEnv]] = {
     "car_overtake": matrix_games.make_car_overtake,
     "coordination": matrix_games.make_coordination,
     "bimatrix": matrix_games.make_bimatrix,
+    "coop_grid": coop_grid.make_coop_grid,
 }
 
 MATRIX_GAMES = ("collab_defect", "stag_hunt", "car_overtake", "coordination", "bimatrix")

@@ -93,6 +93,8 @@ def bimatrix_payoffs(
 class MatrixGame(ParamEnv):
     """A one-shot two-player matrix game on the ``ParamEnv`` contract."""
 
+    max_steps = 1  # every episode is one simultaneous move
+
     def __init__(self, payoffs, costs=None, action_names: Optional[Sequence[str]] = None):
         super().__init__(num_agents=2)
         payoffs = np.asarray(payoffs, dtype=np.float64)

@@ -1,0 +1,1 @@
+"""jsrpo: strategically risk-averse policy optimisation (SRPO) and its baselines in JAX."""

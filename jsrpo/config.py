@@ -1,0 +1,397 @@
+"""Run configuration: typed sections, YAML loading, dotted overrides, validation before compile.
+
+Every field is checked for type, range and allowed values; unknown keys are rejected with a
+"did you mean" hint. Error messages name the dotted field, the bad value and what is allowed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Tuple, Union
+
+import yaml
+
+METHODS = ("ippo", "self_play", "srpo", "pure_adversarial")
+KL_DIRECTIONS = ("adv_partner", "partner_adv")
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the field."""
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    name: str = "collab_defect"
+    kwargs: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """PPO hyper-parameters shared by every method (defaults: the authors' grid-world code)."""
+
+    total_env_steps: int = 2_000_000
+    num_envs: int = 8
+    num_steps: int = 128
+    update_epochs: int = 4
+    num_minibatches: int = 1
+    lr: float = 6e-4
+    anneal_lr: bool = False
+    adam_eps: float = 1e-5
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_eps: float = 0.2
+    vf_coef: float = 0.5
+    clip_value_loss: bool = False
+    max_grad_norm: Optional[float] = None
+    normalize_advantages: bool = False
+
+
+@dataclass(frozen=True)
+class SRPOConfig:
+    adv_entropy_coef: float = 0.0
+    kl_direction: str = "adv_partner"
+    # The authors' grid code runs a full rollout per phase (twice the env steps of IPPO).
+    full_rollout_per_phase: bool = False
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    hidden_sizes: Tuple[int, ...] = (64, 64)
+    activation: str = "tanh"
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    interval: int = 10  # updates between metrics rows / hero-pair evaluations
+    eval_envs: int = 32  # parallel episodes of the periodic hero-pair evaluation
+    final_eval_envs: int = 256  # parallel episodes of the final evaluation
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class Config:
+    method: str = "srpo"
+    tau: Union[float, Tuple[float, ...]] = 10.0
+    eps: Union[float, Tuple[float, ...]] = 0.1
+    seed: int = 0
+    num_seeds: int = 1
+    env: EnvConfig = field(default_factory=EnvConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    srpo: SRPOConfig = field(default_factory=SRPOConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    @property
+    def taus(self) -> Tuple[float, ...]:
+        return tuple(self.tau) if isinstance(self.tau, tuple) else (self.tau,)
+
+    @property
+    def epss(self) -> Tuple[float, ...]:
+        return tuple(self.eps) if isinstance(self.eps, tuple) else (self.eps,)
+
+    @property
+    def num_groups(self) -> int:
+        """Env groups per rollout: SRPO's two phases, or 2 halves whenever E is even.
+
+        Every method uses the same two-group layout when it can, so that SRPO at tau = 0 runs
+        the very same computation as IPPO.
+        """
+        if self.method in ("srpo", "pure_adversarial"):
+            return 2
+        return 2 if self.train.num_envs % 2 == 0 else 1
+
+    @property
+    def envs_per_group(self) -> int:
+        if self.method in ("srpo", "pure_adversarial") and self.srpo.full_rollout_per_phase:
+            return self.train.num_envs
+        return self.train.num_envs // self.num_groups
+
+    @property
+    def rollout_envs(self) -> int:
+        return self.num_groups * self.envs_per_group
+
+    @property
+    def num_updates(self) -> int:
+        return self.train.total_env_steps // (self.train.num_envs * self.train.num_steps)
+
+    @property
+    def env_steps_per_update(self) -> int:
+        return self.rollout_envs * self.train.num_steps
+
+
+# ----------------------------------------------------------------------------- validation
+
+_SECTIONS = {
+    "env": EnvConfig, "train": TrainConfig, "srpo": SRPOConfig,
+    "network": NetworkConfig, "log": LogConfig,
+}
+
+
+def _fail(path: str, value: Any, allowed: str) -> None:
+    raise ConfigError(f"{path}: got {value!r}; allowed: {allowed}")
+
+
+def _unknown(path: str, key: str, known) -> None:
+    close = difflib.get_close_matches(key, list(known), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    where = f"{path}.{key}" if path else key
+    raise ConfigError(f"{where}: unknown key{hint}; allowed keys: {', '.join(sorted(known))}")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
+
+
+def _pos_int(path, v):
+    if not _is_int(v) or v <= 0:
+        _fail(path, v, "a positive integer")
+    return v
+
+
+def _nonneg_num(path, v):
+    if not _is_num(v) or v < 0:
+        _fail(path, v, "a finite number >= 0")
+    return float(v)
+
+
+def _pos_num(path, v):
+    if not _is_num(v) or v <= 0:
+        _fail(path, v, "a finite number > 0")
+    return float(v)
+
+
+def _unit(path, v):
+    if not _is_num(v) or not 0 <= v <= 1:
+        _fail(path, v, "a number in [0, 1]")
+    return float(v)
+
+
+def _bool(path, v):
+    if not isinstance(v, bool):
+        _fail(path, v, "true or false")
+    return v
+
+
+def _choice(path, v, options):
+    if v not in options:
+        close = difflib.get_close_matches(str(v), options, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"{path}: got {v!r}{hint}; allowed: {', '.join(options)}")
+    return v
+
+
+def _scalar_or_list(path, v, check):
+    if isinstance(v, (list, tuple)):
+        if not v:
+            _fail(path, v, "a number or a non-empty list of numbers")
+        vals = tuple(check(f"{path}[{i}]", x) for i, x in enumerate(v))
+        if len(set(vals)) != len(vals):
+            _fail(path, list(v), "a list without repeated values")
+        return vals if len(vals) > 1 else vals[0]
+    return check(path, v)
+
+
+_FIELD_CHECKS = {
+    "train": {
+        "total_env_steps": _pos_int, "num_envs": _pos_int, "num_steps": _pos_int,
+        "update_epochs": _pos_int, "num_minibatches": _pos_int, "lr": _pos_num,
+        "anneal_lr": _bool, "adam_eps": _pos_num, "gamma": _unit, "gae_lambda": _unit,
+        "clip_eps": _pos_num, "vf_coef": _nonneg_num, "clip_value_loss": _bool,
+        "max_grad_norm": lambda p, v: None if v is None else _pos_num(p, v),
+        "normalize_advantages": _bool,
+    },
+    "srpo": {
+        "adv_entropy_coef": _nonneg_num,
+        "kl_direction": lambda p, v: _choice(p, v, KL_DIRECTIONS),
+        "full_rollout_per_phase": _bool,
+    },
+    "network": {
+        "hidden_sizes": lambda p, v: _hidden(p, v),
+        "activation": lambda p, v: _choice(p, v, _activations()),
+    },
+    "log": {
+        "interval": _pos_int, "eval_envs": _pos_int, "final_eval_envs": _pos_int,
+        "progress": _bool,
+    },
+}
+
+
+def _activations():
+    from jsrpo.networks import ACTIVATIONS
+    return ACTIVATIONS
+
+
+def _hidden(path, v):
+    if not isinstance(v, (list, tuple)) or not v or not all(_is_int(h) and h > 0 for h in v):
+        _fail(path, v, "a non-empty list of positive integers, e.g. [64, 64]")
+    return tuple(v)
+
+
+def _build_section(name: str, raw: Any):
+    cls = _SECTIONS[name]
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        _fail(name, raw, "a mapping of keys to values")
+    known = {f.name for f in dataclasses.fields(cls)}
+    for k in raw:
+        if k not in known:
+            _unknown(name, str(k), known)
+    if name == "env":
+        env_name = raw.get("name", EnvConfig.name)
+        kwargs = raw.get("kwargs", {}) or {}
+        if not isinstance(kwargs, dict):
+            _fail("env.kwargs", kwargs, "a mapping of keyword arguments")
+        import envs
+        try:
+            envs.check_name(env_name)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        allowed = envs.env_kwargs(env_name)
+        for k in kwargs:
+            if k not in allowed:
+                _unknown(f"env.kwargs", str(k), allowed)
+        return EnvConfig(name=env_name, kwargs=dict(kwargs))
+    checks = _FIELD_CHECKS[name]
+    values = {k: checks[k](f"{name}.{k}", v) for k, v in raw.items()}
+    return cls(**values)
+
+
+def from_dict(raw: dict) -> Config:
+    """Validate a plain mapping (e.g. parsed YAML) into a ``Config``; raises ``ConfigError``."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config: expected a mapping at the top level, got {type(raw).__name__}")
+    known = {f.name for f in dataclasses.fields(Config)}
+    for k in raw:
+        if k not in known:
+            _unknown("", str(k), known)
+    values = {}
+    for k, v in raw.items():
+        if k in _SECTIONS:
+            values[k] = _build_section(k, v)
+        elif k == "method":
+            values[k] = _choice("method", v, METHODS)
+        elif k in ("tau", "eps"):
+            values[k] = _scalar_or_list(k, v, _nonneg_num)
+        elif k == "seed":
+            if not _is_int(v) or v < 0:
+                _fail("seed", v, "an integer >= 0")
+            values[k] = v
+        elif k == "num_seeds":
+            values[k] = _pos_int("num_seeds", v)
+    cfg = Config(**values)
+    _check_consistency(cfg)
+    return cfg
+
+
+def _check_consistency(cfg: Config) -> None:
+    t = cfg.train
+    if cfg.method in ("srpo", "pure_adversarial") and t.num_envs % 2:
+        _fail("train.num_envs", t.num_envs,
+              f"an even number for method {cfg.method!r} (half the envs run each SRPO phase)")
+    per_stream = cfg.envs_per_group * t.num_steps
+    if per_stream % t.num_minibatches:
+        _fail("train.num_minibatches", t.num_minibatches,
+              f"a divisor of the samples per learner stream ({per_stream} = envs per group "
+              f"{cfg.envs_per_group} x num_steps {t.num_steps})")
+    if cfg.num_updates < 1:
+        _fail("train.total_env_steps", t.total_env_steps,
+              f"at least num_envs x num_steps = {t.num_envs * t.num_steps} (one update)")
+    if cfg.method in ("ippo", "self_play", "pure_adversarial") and len(cfg.taus) > 1:
+        _fail("tau", list(cfg.taus),
+              f"a single value for method {cfg.method!r} (tau only acts in 'srpo')")
+
+
+# ----------------------------------------------------------------------------- loading
+
+def to_dict(cfg: Config) -> dict:
+    """Plain YAML-safe mapping of a config (tuples become lists)."""
+    def plain(x):
+        if isinstance(x, tuple):
+            return [plain(v) for v in x]
+        if isinstance(x, dict):
+            return {k: plain(v) for k, v in x.items()}
+        return x
+    return plain(dataclasses.asdict(cfg))
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"train.lr=1e-3"`` -> ``("train.lr", 0.001)``; values are parsed as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r}: expected key=value, e.g. train.lr=3e-4")
+    key, _, value = text.partition("=")
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"override {text!r}: empty key")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"override {key}: cannot parse value {value!r} ({e})") from None
+    if isinstance(parsed, str):
+        parsed = _yaml_number(parsed)
+    return key, parsed
+
+
+def _yaml_number(s: str):
+    # YAML 1.1 reads "1e-3" (no dot) as a string; accept it as the number a user means.
+    try:
+        return float(s) if any(c in s for c in "eE.") else int(s)
+    except ValueError:
+        return s
+
+
+def apply_overrides(raw: dict, overrides) -> dict:
+    """Apply dotted ``key=value`` overrides to a raw mapping (validated later by ``from_dict``)."""
+    raw = dict(raw or {})
+    for text in overrides:
+        key, value = parse_override(text)
+        parts = key.split(".")
+        node = raw
+        for depth, p in enumerate(parts[:-1]):
+            child = node.get(p)
+            if child is None:
+                child = {}
+            elif not isinstance(child, dict):
+                raise ConfigError(f"override {key}: {'.'.join(parts[:depth + 1])} is not a section")
+            node[p] = dict(child)
+            node = node[p]
+        node[parts[-1]] = value
+    return raw
+
+
+def _fix_yaml_numbers(x):
+    if isinstance(x, dict):
+        return {k: _fix_yaml_numbers(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_fix_yaml_numbers(v) for v in x]
+    if isinstance(x, str):
+        return _yaml_number(x)
+    return x
+
+
+def load(path: Union[str, Path, None] = None, overrides=()) -> Config:
+    """Read a YAML config (or the defaults when ``path`` is None), apply overrides, validate."""
+    raw: dict = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"--config: no such file {str(p)!r}")
+        try:
+            raw = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--config {p}: not valid YAML ({e})") from None
+        # Strings that look like numbers in env.kwargs (e.g. names) are left alone.
+        env = raw.get("env") if isinstance(raw, dict) else None
+        raw = _fix_yaml_numbers({k: v for k, v in raw.items() if k != "env"}) if isinstance(raw, dict) else raw
+        if env is not None:
+            raw["env"] = env
+    return from_dict(apply_overrides(raw, overrides))

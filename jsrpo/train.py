@@ -1,0 +1,339 @@
+"""``make_train``: IPPO, self-play, SRPO and pure-adversarial as one compiled program.
+
+Every method is the same machinery. A rollout runs E envs split into G groups (G = 2 when E is
+even); each (group, seat) pair is a *stream* of ``E/G`` envs played by one *learner*:
+
+    learners: 0 = hero_0, 1 = hero_1, 2 = adv_0, 3 = adv_1    (self-play: 0 only)
+    streams:  k = 2 * group + seat
+    ippo:       (A,0)->hero_0  (A,1)->hero_1  (B,0)->hero_0  (B,1)->hero_1
+    srpo:       (A,0)->hero_0  (A,1)->adv_0   (B,0)->adv_1   (B,1)->hero_1
+
+so SRPO's equal-budget split is just a different stream table, and SRPO at tau = 0 (a traced
+value) selects the IPPO table: the very same computation as IPPO. A learner's loss is the mean
+of its streams' losses; an adversary's stream learns from the negated reward of the hero it
+plays against and pays ``(1/tau) KL`` to its anchor, the real partner's policy recorded at
+rollout time (frozen during the update, as the spec's stop-gradient requires).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+
+from jsrpo import losses
+from jsrpo.config import Config
+from jsrpo.networks import ActorCritic
+from jsrpo.vec_env import EpisodeTotals, VecEnv, VecState
+
+HERO_0, HERO_1, ADV_0, ADV_1 = 0, 1, 2, 3
+_MASKED = -1e9  # logit of an action a seat does not have
+
+
+@struct.dataclass
+class Hyper:
+    """Swept values, traced (one compiled program serves every member)."""
+
+    tau: chex.Array  # [] risk aversion; 0 means IPPO
+    eps: chex.Array  # [] heroes' entropy coefficient (bounded rationality)
+
+
+@struct.dataclass
+class LearnerState:
+    params: Any  # learner-stacked network params, leading axis L
+    opt_state: Any  # learner-stacked optimiser state
+    vec_state: VecState  # E envs
+    obs: chex.Array  # [E, 2, *obs_shape]
+    key: chex.PRNGKey  # training randomness
+    eval_key: chex.PRNGKey  # evaluation randomness (kept apart so eval never changes training)
+    update: chex.Array  # [] int32, updates done
+
+
+@struct.dataclass
+class Batch:
+    """Stream-major training data, leading axes ``[S, ...]``."""
+
+    obs: chex.Array  # [S, N, *obs_shape]
+    action: chex.Array  # [S, N]
+    logp: chex.Array  # [S, N] behaviour log-probability
+    value: chex.Array  # [S, N] behaviour value
+    adv: chex.Array  # [S, N]
+    target: chex.Array  # [S, N]
+    anchor_logits: chex.Array  # [S, N, A] (uniform placeholder on hero streams)
+
+
+@dataclass(frozen=True)
+class Trainer:
+    """The pure pieces of a run and the compiled sweep built from them."""
+
+    config: Config
+    venv: VecEnv
+    network: ActorCritic
+    num_learners: int
+    init: Callable  # (key, hyper) -> LearnerState
+    update: Callable  # (state, hyper) -> (state, metrics)
+    evaluate: Callable  # (state, num_envs) -> (state, eval metrics)
+    hero_pair: tuple  # learner index of the deployed policy in seat 0 and seat 1
+
+
+def num_learners(method: str) -> int:
+    return {"self_play": 1, "ippo": 2, "srpo": 4, "pure_adversarial": 4}[method]
+
+
+def stream_table(method: str, tau: chex.Array, num_groups: int) -> chex.Array:
+    """Learner index of each stream, ``[2 * num_groups]`` int32 (traced when tau is)."""
+    ippo = jnp.array([HERO_0, HERO_1] * num_groups, jnp.int32)
+    if method == "self_play":
+        return jnp.zeros_like(ippo)
+    if method == "ippo":
+        return ippo
+    srpo = jnp.array([HERO_0, ADV_0, ADV_1, HERO_1], jnp.int32)
+    if method == "pure_adversarial":
+        return srpo
+    return jnp.where(tau > 0, srpo, ippo)
+
+
+def _gather(tree, idx):
+    return jax.tree.map(lambda x: x[idx], tree)
+
+
+def make_train(config: Config, env=None) -> Trainer:
+    """Build the pure init/update/evaluate functions of one sweep member.
+
+    Args:
+      config: validated run config.
+      env: a ``ParamEnv`` (built from ``config.env`` when None).
+    """
+    import envs as envs_pkg
+
+    cfg, t = config, config.train
+    env = envs_pkg.make(cfg.env.name, **cfg.env.kwargs) if env is None else env
+    method = cfg.method
+    venv = VecEnv(env, seat_id=(method == "self_play"))
+    net = ActorCritic(num_actions=venv.num_actions, obs_ndim=len(venv.obs_shape),
+                      hidden_sizes=tuple(cfg.network.hidden_sizes),
+                      activation=cfg.network.activation)
+    L = num_learners(method)
+    G, Eg, T = cfg.num_groups, cfg.envs_per_group, t.num_steps
+    S, E = 2 * G, cfg.rollout_envs
+    M = t.num_minibatches
+    N = T * Eg  # samples per stream and update
+    A = venv.num_actions
+    has_anchor = method == "srpo"
+    stream_seat = np.arange(S) % 2
+    mask = (np.ones((2, A), bool) if venv.action_mask is None else venv.action_mask)[stream_seat]
+    masked = venv.action_mask is not None
+    hero_pair = (HERO_0, HERO_0 if method == "self_play" else HERO_1)
+
+    def mask_logits(logits, seat_mask):
+        return jnp.where(seat_mask, logits, _MASKED) if masked else logits
+
+    steps_per_run = cfg.num_updates * t.update_epochs * M
+    lr = optax.linear_schedule(t.lr, 0.0, steps_per_run) if t.anneal_lr else t.lr
+    tx = optax.adam(lr, eps=t.adam_eps)
+    if t.max_grad_norm is not None:
+        tx = optax.chain(optax.clip_by_global_norm(t.max_grad_norm), tx)
+
+    def to_streams(x):
+        """``[E, 2, ...]`` -> ``[S, Eg, ...]``."""
+        x = x.reshape((G, Eg, 2) + x.shape[2:])
+        return jnp.swapaxes(x, 1, 2).reshape((S, Eg) + x.shape[3:])
+
+    def from_streams(x):
+        """``[S, Eg, ...]`` -> ``[E, 2, ...]``."""
+        x = x.reshape((G, 2, Eg) + x.shape[2:])
+        return jnp.swapaxes(x, 1, 2).reshape((E, 2) + x.shape[3:])
+
+    def coefficients(hyper: Hyper, table):
+        """Per-stream (entropy coefficient, KL coefficient, loss weight), each ``[S]``."""
+        is_adv = table >= ADV_0
+        ent = jnp.where(is_adv, cfg.srpo.adv_entropy_coef, hyper.eps)
+        if has_anchor:
+            safe_tau = jnp.where(hyper.tau > 0, hyper.tau, 1.0)
+            kl = jnp.where(is_adv & (hyper.tau > 0), 1.0 / safe_tau, 0.0)
+        else:
+            kl = jnp.zeros((S,))
+        counts = jnp.sum(table[:, None] == table[None, :], axis=1)
+        return ent, kl, 1.0 / counts
+
+    # ------------------------------------------------------------------ init
+    def init(key, hyper: Hyper) -> LearnerState:
+        del hyper
+        key, k_net, k_env, k_eval = jax.random.split(key, 4)
+        dummy = jnp.zeros((1,) + venv.obs_shape, jnp.float32)
+        heroes = jax.vmap(lambda k: net.init(k, dummy))(jax.random.split(k_net, min(L, 2)))
+        # Adversaries start as copies of the heroes' initial parameters.
+        params = heroes if L <= 2 else jax.tree.map(
+            lambda h: jnp.concatenate([h, h], axis=0), heroes)
+        obs, vec_state = venv.reset(k_env, E)
+        return LearnerState(params=params, opt_state=jax.vmap(tx.init)(params),
+                            vec_state=vec_state, obs=obs, key=key, eval_key=k_eval,
+                            update=jnp.zeros((), jnp.int32))
+
+    # ------------------------------------------------------------------ rollout
+    def rollout(state: LearnerState, table):
+        stream_params = _gather(state.params, table)
+        anchor_params = _gather(state.params, jnp.array([HERO_1, HERO_0])) if has_anchor else None
+
+        def step(carry, _):
+            vec_state, obs, key = carry
+            key, k_act, k_env = jax.random.split(key, 3)
+            obs_s = to_streams(obs)
+            logits, value = jax.vmap(net.apply)(stream_params, obs_s)
+            logits = mask_logits(logits, mask[:, None, :])
+            action = jax.random.categorical(k_act, logits)
+            logp = jnp.take_along_axis(jax.nn.log_softmax(logits), action[..., None], -1)[..., 0]
+            if has_anchor:
+                # Anchors of the adversary slots (A,1) and (B,0): hero_1 and hero_0.
+                anc = jax.vmap(lambda p, o: net.apply(p, o, method=ActorCritic.policy))(
+                    anchor_params, obs_s[1:3])
+                placeholder = jnp.zeros((1, Eg, A))
+                anchor = jnp.concatenate([placeholder, anc, placeholder], axis=0)
+                anchor = mask_logits(anchor, mask[:, None, :])
+            else:
+                anchor = jnp.zeros((S, Eg, A))
+            obs_next, vec_state, out = venv.step(k_env, vec_state, from_streams(action))
+            done = jnp.broadcast_to(out.done[:, None], (E, 2))
+            data = dict(obs=obs_s, action=action, logp=logp, value=value, anchor=anchor,
+                        reward=to_streams(out.reward), done=to_streams(done),
+                        ep_ret=to_streams(out.episode.ret))
+            return (vec_state, obs_next, key), data
+
+        (vec_state, obs, key), traj = jax.lax.scan(
+            step, (state.vec_state, state.obs, state.key), None, length=T)
+        # [T, S, Eg, ...] -> [S, T, Eg, ...]
+        traj = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), traj)
+        _, last_value = jax.vmap(net.apply)(stream_params, to_streams(obs))
+        return state.replace(vec_state=vec_state, obs=obs, key=key), traj, last_value
+
+    # ------------------------------------------------------------------ loss
+    def stream_loss(params, mb: Batch, seat_mask, ent_coef, kl_coef):
+        """Loss of one stream's minibatch (hero: PPO; adversary: PPO + (1/tau) KL)."""
+        logits, value = net.apply(params, mb.obs)
+        logits = mask_logits(logits, seat_mask)
+        logp = jnp.take_along_axis(jax.nn.log_softmax(logits), mb.action[:, None], -1)[:, 0]
+        adv = mb.adv
+        if t.normalize_advantages:
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        pg = losses.clipped_surrogate(logp, mb.logp, adv, t.clip_eps)
+        vl = losses.value_loss(value, mb.target, mb.value if t.clip_value_loss else None,
+                               t.clip_eps if t.clip_value_loss else None)
+        ent = jnp.mean(losses.entropy(logits))
+        loss = -pg + t.vf_coef * vl - ent_coef * ent
+        if has_anchor:
+            if cfg.srpo.kl_direction == "adv_partner":
+                kl = losses.categorical_kl(logits, mb.anchor_logits)
+            else:
+                kl = losses.categorical_kl(mb.anchor_logits, logits)
+            kl = jnp.mean(kl)
+            loss = loss + kl_coef * kl
+        else:
+            kl = jnp.zeros(())
+        return loss, dict(pg=pg, value=vl, entropy=ent, kl=kl)
+
+    def total_loss(params, mb: Batch, table, ent, kl, weight):
+        sp = _gather(params, table)
+        loss_s, aux = jax.vmap(stream_loss)(sp, mb, mask, ent, kl)
+        return jnp.sum(weight * loss_s), aux
+
+    # ------------------------------------------------------------------ update
+    def update(state: LearnerState, hyper: Hyper):
+        """One iteration: rollout of E x T env steps, GAE, epochs of minibatch updates."""
+        table = stream_table(method, hyper.tau, G)
+        ent, kl, weight = coefficients(hyper, table)
+        state, traj, last_value = rollout(state, table)
+
+        is_adv = table >= ADV_0
+        partner = jnp.arange(S) ^ 1  # the other seat of the same group
+        sign = jnp.where(is_adv, -1.0, 1.0)[:, None, None]
+        reward = jnp.where(is_adv[:, None, None], traj["reward"][partner], traj["reward"]) * sign
+        gae = jax.vmap(jax.vmap(losses.gae_advantages, in_axes=(1, 1, 1, 0, None, None),
+                                out_axes=1), in_axes=(0, 0, 0, 0, None, None))
+        adv, target = gae(reward, traj["done"], traj["value"], last_value, t.gamma, t.gae_lambda)
+
+        flat = lambda x: x.reshape((S, N) + x.shape[3:])
+        batch = Batch(obs=flat(traj["obs"]), action=flat(traj["action"]),
+                      logp=flat(traj["logp"]), value=flat(traj["value"]), adv=flat(adv),
+                      target=flat(target), anchor_logits=flat(traj["anchor"]))
+
+        def epoch(carry, key):
+            params, opt_state = carry
+            perms = jax.vmap(lambda k: jax.random.permutation(k, N))(jax.random.split(key, S))
+            shuffled = jax.tree.map(
+                lambda x: jax.vmap(lambda xs, p: xs[p])(x, perms), batch)
+            # [S, N, ...] -> [M, S, N / M, ...]
+            mbs = jax.tree.map(
+                lambda x: jnp.swapaxes(x.reshape((S, M, N // M) + x.shape[2:]), 0, 1), shuffled)
+
+            def minibatch(carry, mb):
+                params, opt_state = carry
+                grads, aux = jax.grad(total_loss, has_aux=True)(params, mb, table, ent, kl, weight)
+                updates, opt_state = jax.vmap(tx.update)(grads, opt_state, params)
+                return (optax.apply_updates(params, updates), opt_state), aux
+
+            return jax.lax.scan(minibatch, (params, opt_state), mbs)
+
+        key, k_epochs = jax.random.split(state.key)
+        (params, opt_state), aux = jax.lax.scan(
+            epoch, (state.params, state.opt_state), jax.random.split(k_epochs, t.update_epochs))
+        state = state.replace(params=params, opt_state=opt_state, key=key,
+                              update=state.update + 1)
+        done = traj["done"]
+        metrics = {f"loss/{k}": v.mean(axis=(0, 1)) for k, v in aux.items()}
+        metrics["train/episodes"] = done.sum(axis=(1, 2)).astype(jnp.float32)
+        # Return of each stream's own seat over the episodes that ended in this rollout.
+        metrics["train/return_sum"] = jnp.where(done, traj["ep_ret"], 0.0).sum(axis=(1, 2))
+        return state, metrics
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(state: LearnerState, num_envs: int):
+        """Hero pair, one episode in each of ``num_envs`` envs, sampled actions, no learning."""
+        eval_key, key = jax.random.split(state.eval_key)
+        p0, p1 = _gather(state.params, hero_pair[0]), _gather(state.params, hero_pair[1])
+        k_reset, k_run = jax.random.split(key)
+        obs, vec_state = venv.reset(k_reset, num_envs)
+        seat_mask = (np.ones((2, A), bool) if venv.action_mask is None else venv.action_mask)
+        first_obs = obs[0]
+
+        def step(carry, key):
+            vec_state, obs, recorded, totals = carry
+            k0, k1, k_env = jax.random.split(key, 3)
+            l0 = mask_logits(net.apply(p0, obs[:, 0], method=ActorCritic.policy), seat_mask[0])
+            l1 = mask_logits(net.apply(p1, obs[:, 1], method=ActorCritic.policy), seat_mask[1])
+            action = jnp.stack([jax.random.categorical(k0, l0), jax.random.categorical(k1, l1)], 1)
+            obs, vec_state, out = venv.step(k_env, vec_state, action)
+            take = out.done & ~recorded
+            totals = jax.tree.map(
+                lambda tot, new: jnp.where(take.reshape(take.shape + (1,) * (new.ndim - 1)), new, tot),
+                totals, out.episode)
+            return (vec_state, obs, recorded | out.done, totals), None
+
+        zeros = venv._zeros(num_envs)
+        (_, _, recorded, totals), _ = jax.lax.scan(
+            step, (vec_state, obs, jnp.zeros((num_envs,), bool), zeros),
+            jax.random.split(k_run, venv.max_steps))
+        n = jnp.maximum(recorded.sum(), 1)
+        mean = lambda x: jnp.sum(jnp.where(recorded[:, None], x, 0.0), axis=0) / n
+        ret, cost = mean(totals.ret), mean(totals.cost)
+        metrics = {
+            "return": ret,  # [2] per seat
+            "team_return": ret.mean(),
+            "private_cost": cost,  # [2]
+            "free_riding": jnp.abs(cost[0] - cost[1]),
+            "episodes": recorded.sum(),
+        }
+        for k, v in totals.contrib.items():
+            metrics[k] = mean(v)
+        if venv.max_steps == 1:  # one-shot games: report the exact mixed strategies
+            probs = [jax.nn.softmax(mask_logits(net.apply(p, first_obs[i], method=ActorCritic.policy),
+                                                seat_mask[i])) for i, p in enumerate((p0, p1))]
+            metrics["action_probs"] = jnp.stack(probs)  # [2, A]
+        return state.replace(eval_key=eval_key), metrics
+
+    return Trainer(config=cfg, venv=venv, network=net, num_learners=L, init=init,
+                   update=update, evaluate=evaluate, hero_pair=hero_pair)
