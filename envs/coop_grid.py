@@ -148,7 +148,7 @@ class CoopGrid(ParamEnv):
         # End of step: each missing onion (including one just picked) respawns independently.
         respawn = jax.random.bernoulli(key_respawn, params.respawn_prob, (2,))
         t = state.step + 1
-        done = t > self.episode_length
+        done = t >= self.episode_length
         state = state.replace(onion_available=state.onion_available | respawn, step=t, done=done)
         rewards = {a: shared - cost[i] for i, a in enumerate(self.agents)}
         dones = {a: done for a in self.agents} | {"__all__": done}
