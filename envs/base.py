@@ -22,6 +22,8 @@ class ParamEnv(MultiAgentEnv):
 
     #: names of per-seat contribution counters in ``infos`` (each ``[num_agents]``).
     contribution_keys: Tuple[str, ...] = ()
+    #: longest possible episode; evaluation runs this many steps.
+    max_steps: int = 1
 
     @property
     def default_params(self) -> Any:

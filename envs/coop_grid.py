@@ -108,6 +108,7 @@ class CoopGrid(ParamEnv):
         super().__init__(num_agents=2)
         # Static (fixes rollout lengths); the sweepable numbers live in CoopGridParams.
         self.episode_length = int(episode_length)
+        self.max_steps = self.episode_length  # episodes end by time limit only
         self._params = dict(respawn_prob=respawn_prob, move_cost=move_cost,
                             collision_penalty=collision_penalty,
                             delivery_reward=delivery_reward, pickup_reward=pickup_reward)

@@ -43,24 +43,32 @@ def build_run(trainer: Trainer, on_period: Optional[Callable] = None):
     """The whole sweep as one function of ``(keys [M], hyper [M])`` to jit.
 
     Returns ``(final states, period metrics, period evals, final eval)``; period outputs have a
-    leading axis of ``num_updates // log.interval`` periods, then members.
-    ``on_period(update, metrics, evals)`` is called on the host after every period.
+    leading axis of ``ceil(num_updates / log.interval)`` periods, then members. The last period
+    may be partial: its missing updates are skipped by a ``cond`` (so the update is compiled
+    once). ``on_period(update, metrics, evals)`` is called on the host after every period.
     """
     cfg = trainer.config
     interval = min(cfg.log.interval, cfg.num_updates)
-    num_periods, remainder = divmod(cfg.num_updates, interval)
+    num_periods = -(-cfg.num_updates // interval)
 
     def run(keys, hyper):
         states = jax.vmap(trainer.init)(keys, hyper)
+        m_shape = jax.eval_shape(jax.vmap(trainer.update), states, hyper)[1]
+        skipped = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), m_shape)
 
         def one_update(states, _):
-            return jax.vmap(trainer.update)(states, hyper)
+            active = states.update[0] < cfg.num_updates
+            states, m = jax.lax.cond(
+                active, lambda s: jax.vmap(trainer.update)(s, hyper), lambda s: (s, skipped),
+                states)
+            return states, (m, active)
 
         def period(states, _):
-            states, m = jax.lax.scan(one_update, states, None, length=interval)
+            states, (m, active) = jax.lax.scan(one_update, states, None, length=interval)
+            n = jnp.maximum(active.sum(), 1)
             episodes = m.pop("train/episodes").sum(0)
             ret = m.pop("train/return_sum").sum(0) / jnp.maximum(episodes, 1)
-            m = jax.tree.map(lambda x: x.mean(0), m)
+            m = jax.tree.map(lambda x: x.sum(0) / n, m)
             m["train/return"] = jnp.where(episodes > 0, ret, jnp.nan)
             states, ev = jax.vmap(lambda s: trainer.evaluate(s, cfg.log.eval_envs))(states)
             if on_period is not None:
@@ -68,8 +76,6 @@ def build_run(trainer: Trainer, on_period: Optional[Callable] = None):
             return states, (m, ev)
 
         states, (metrics, evals) = jax.lax.scan(period, states, None, length=num_periods)
-        if remainder:
-            states, _ = jax.lax.scan(one_update, states, None, length=remainder)
         states, final = jax.vmap(lambda s: trainer.evaluate(s, cfg.log.final_eval_envs))(states)
         return states, metrics, evals, final
 
@@ -100,7 +106,8 @@ def run_sweep(trainer: Trainer, on_period: Optional[Callable] = None, ms=None) -
     states, metrics, evals, final = jax.block_until_ready(compiled(keys, hyper))
     t2 = time.perf_counter()
     interval = min(cfg.log.interval, cfg.num_updates)
-    periods = np.arange(1, cfg.num_updates // interval + 1) * interval
+    periods = np.minimum(np.arange(1, -(-cfg.num_updates // interval) + 1) * interval,
+                         cfg.num_updates)
     to_np = lambda tree: jax.tree.map(np.asarray, tree)
     return SweepResult(
         members=ms, states=states, metrics=to_np(metrics), evals=to_np(evals),

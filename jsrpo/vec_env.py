@@ -66,7 +66,8 @@ class VecEnv:
                 raise ValueError("seat_id observations need flat (1-D) observations")
             shape = (shape[0] + 2,)
         self.obs_shape = shape
-        self.max_steps = int(getattr(env, "max_steps", 1))
+        # Evaluation runs this many steps so every env finishes (at least) one episode.
+        self.max_steps = int(env.max_steps)
 
     def _obs(self, obs_dict):
         """Per-agent dict of ``[E, *shape]`` -> ``[E, 2, *shape]`` (plus seat id)."""

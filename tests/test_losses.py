@@ -1,0 +1,83 @@
+"""Loss functions and GAE against hand-computed values, with and without jit."""
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jsrpo import losses
+
+VARIANTS = [lambda f: f, jax.jit]
+IDS = ["eager", "jit"]
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=IDS)
+def test_clipped_surrogate(variant):
+    # ratios 2.0 and 0.5; clip 0.2 -> min(2*1, 1.2*1) = 1.2 and min(0.5*-2, 0.8*-2) = -1.6
+    logp = jnp.log(jnp.array([0.5, 0.2]))
+    old = jnp.log(jnp.array([0.25, 0.4]))
+    adv = jnp.array([1.0, -2.0])
+    out = variant(lambda a, b, c: losses.clipped_surrogate(a, b, c, 0.2))(logp, old, adv)
+    np.testing.assert_allclose(out, (1.2 - 1.6) / 2, rtol=1e-6)
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=IDS)
+def test_value_loss_plain_and_clipped(variant):
+    f = variant(lambda v, y: losses.value_loss(v, y))
+    np.testing.assert_allclose(f(jnp.array([1.0, 2.0]), jnp.array([0.0, 4.0])), 2.5, rtol=1e-6)
+    g = variant(lambda v, y, o: losses.value_loss(v, y, o, 0.2))
+    # unclipped (1-2)^2 = 1; clipped value 0 + 0.2 -> (0.2 - 2)^2 = 3.24; the max is kept
+    np.testing.assert_allclose(g(jnp.array([1.0]), jnp.array([2.0]), jnp.array([0.0])), 3.24,
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=IDS)
+def test_entropy(variant):
+    logits = jnp.log(jnp.array([[0.5, 0.5], [0.25, 0.75]]))
+    expected = [math.log(2), -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))]
+    np.testing.assert_allclose(variant(losses.entropy)(logits), expected, rtol=1e-6)
+    # a masked-out action (very negative logit) contributes exactly nothing
+    masked = jnp.array([[0.0, 0.0, -1e9]])
+    np.testing.assert_allclose(variant(losses.entropy)(masked), [math.log(2)], rtol=1e-6)
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=IDS)
+def test_categorical_kl_both_directions(variant):
+    p = jnp.log(jnp.array([[0.25, 0.75]]))
+    q = jnp.log(jnp.array([[0.5, 0.5]]))
+    kl = variant(losses.categorical_kl)
+    # KL(p||q) = .25 ln(.5) + .75 ln(1.5);  KL(q||p) = .5 ln 2 + .5 ln(2/3)
+    np.testing.assert_allclose(kl(p, q), [0.25 * math.log(0.5) + 0.75 * math.log(1.5)], rtol=1e-5)
+    np.testing.assert_allclose(kl(q, p), [0.5 * math.log(2) + 0.5 * math.log(2 / 3)], rtol=1e-5)
+    np.testing.assert_allclose(kl(p, p), [0.0], atol=1e-7)
+    # logits are shift-invariant
+    np.testing.assert_allclose(kl(p + 3.0, q - 1.0), kl(p, q), rtol=1e-5)
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=IDS)
+def test_gae_by_hand(variant):
+    r = jnp.array([1.0, 0.0, 2.0])
+    done = jnp.array([False, True, False])
+    v = jnp.array([0.5, 1.0, 0.2])
+    f = variant(lambda r, d, v, vT: losses.gae_advantages(r, d, v, vT, 0.9, 0.8))
+    adv, target = f(r, done, v, jnp.array(3.0))
+    # t=2: 2 + .9*3 - .2 = 4.5;  t=1 (episode ends): 0 - 1 = -1;  t=0: 1 + .9*1 - .5 + .72*(-1)
+    np.testing.assert_allclose(adv, [0.68, -1.0, 4.5], rtol=1e-6)
+    np.testing.assert_allclose(target, [1.18, 0.0, 4.7], rtol=1e-6)
+
+
+def test_gae_lambda_one_is_discounted_return_minus_value():
+    rng = np.random.default_rng(0)
+    r = rng.normal(size=6).astype(np.float32)
+    v = rng.normal(size=6).astype(np.float32)
+    adv, _ = losses.gae_advantages(jnp.array(r), jnp.zeros(6), jnp.array(v), jnp.array(0.5), 0.95, 1.0)
+    ret = [sum(0.95 ** (k - t) * r[k] for k in range(t, 6)) + 0.95 ** (6 - t) * 0.5 for t in range(6)]
+    np.testing.assert_allclose(adv, np.array(ret) - v, rtol=1e-5)
+
+
+def test_shape_checks_reject_mismatch():
+    with pytest.raises(AssertionError):
+        losses.clipped_surrogate(jnp.zeros(3), jnp.zeros(2), jnp.zeros(3), 0.2)
+    with pytest.raises(AssertionError):
+        losses.categorical_kl(jnp.zeros((2, 3)), jnp.zeros((2, 4)))

@@ -1,0 +1,81 @@
+"""The training program: method equivalences, sweep consistency, config-driven shapes."""
+import jax
+import numpy as np
+import pytest
+
+from jsrpo import config
+from jsrpo.sweep import members, run_sweep
+from jsrpo.train import make_train
+
+
+def small(method, env="collab_defect", **over):
+    raw = {
+        "method": method, "tau": 0.0 if method == "srpo" else 10.0, "eps": 0.2, "num_seeds": 1,
+        "env": {"name": env},
+        "train": {"total_env_steps": 6 * 8 * 4, "num_envs": 8, "num_steps": 4, "lr": 0.01,
+                  "update_epochs": 2, "num_minibatches": 2},
+        "log": {"interval": 3, "eval_envs": 8, "final_eval_envs": 16, "progress": False},
+    }
+    for k, v in over.items():
+        raw[k] = v
+    return config.from_dict(raw)
+
+
+def leaves(tree):
+    return [np.asarray(x) for x in jax.tree.leaves(tree)]
+
+
+def test_srpo_tau_zero_is_ippo_bit_for_bit():
+    ippo = run_sweep(make_train(small("ippo", tau=10.0)))
+    srpo = run_sweep(make_train(small("srpo", tau=0.0)))
+    heroes = jax.tree.map(lambda x: x[:, :2], srpo.states.params)
+    for a, b in zip(leaves(ippo.states.params), leaves(heroes)):
+        np.testing.assert_array_equal(a, b)
+    for k in ippo.final:
+        np.testing.assert_array_equal(ippo.final[k], srpo.final[k])
+    # The adversaries got no gradient at tau = 0: they are still the heroes' initial copies.
+    init = make_train(small("srpo")).init(jax.random.PRNGKey(0), None)
+    adv_now = jax.tree.map(lambda x: x[0, 2:], srpo.states.params)
+    adv_init = jax.tree.map(lambda x: x[2:], init.params)
+    for a, b in zip(leaves(adv_now), leaves(adv_init)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_srpo_positive_tau_differs_from_ippo():
+    ippo = run_sweep(make_train(small("ippo")))
+    srpo = run_sweep(make_train(small("srpo", tau=1.0)))
+    heroes = jax.tree.map(lambda x: x[:, :2], srpo.states.params)
+    assert any(not np.array_equal(a, b) for a, b in zip(leaves(ippo.states.params), leaves(heroes)))
+
+
+def test_sweep_members_equal_members_run_alone():
+    sweep_cfg = small("srpo", tau=[1.0, 10.0], num_seeds=2, seed=3)
+    sweep = run_sweep(make_train(sweep_cfg))
+    assert [(m.tau, m.seed) for m in sweep.members] == [(1.0, 3), (1.0, 4), (10.0, 3), (10.0, 4)]
+    for i, m in enumerate(sweep.members):
+        alone = run_sweep(make_train(small("srpo", tau=m.tau, seed=m.seed)))
+        for a, b in zip(leaves(alone.states.params), leaves(sweep.states.params)):
+            np.testing.assert_allclose(a[0], b[i], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(alone.final["action_probs"][0], sweep.final["action_probs"][i],
+                                   rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["ippo", "self_play", "srpo", "pure_adversarial"])
+def test_every_method_runs_and_reports(method):
+    cfg = small(method, tau=1.0)
+    res = run_sweep(make_train(cfg))
+    P = cfg.num_updates // cfg.log.interval
+    assert res.evals["return"].shape == (P, 1, 2)
+    assert res.final["action_probs"].shape == (1, 2, 2)
+    np.testing.assert_allclose(res.final["action_probs"].sum(-1), 1.0, rtol=1e-5)
+    assert np.all(np.isfinite(res.metrics["loss/pg"]))
+    assert res.env_steps == cfg.num_updates * 8 * 4
+    if method == "pure_adversarial":
+        assert np.all(res.metrics["loss/kl"] == 0.0)
+
+
+def test_full_rollout_per_phase_doubles_env_steps():
+    cfg = small("srpo", tau=1.0, srpo={"full_rollout_per_phase": True})
+    assert cfg.rollout_envs == 16
+    res = run_sweep(make_train(cfg))
+    assert res.env_steps == 2 * cfg.num_updates * 8 * 4
