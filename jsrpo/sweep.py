@@ -95,13 +95,19 @@ class SweepResult:
     env_steps: int  # per member
 
 
-def run_sweep(trainer: Trainer, on_period: Optional[Callable] = None, ms=None) -> SweepResult:
-    """Compile and run every member of ``trainer.config``'s sweep in one program."""
+def run_sweep(trainer: Trainer, on_period: Optional[Callable] = None, ms=None,
+              on_compiled: Optional[Callable] = None) -> SweepResult:
+    """Compile and run every member of ``trainer.config``'s sweep in one program.
+
+    ``on_compiled()`` is called between compilation and the run (e.g. to start a clock).
+    """
     cfg = trainer.config
     ms = members(cfg) if ms is None else ms
     keys, hyper = member_inputs(ms)
     t0 = time.perf_counter()
     compiled = jax.jit(build_run(trainer, on_period)).lower(keys, hyper).compile()
+    if on_compiled is not None:
+        on_compiled()
     t1 = time.perf_counter()
     states, metrics, evals, final = jax.block_until_ready(compiled(keys, hyper))
     t2 = time.perf_counter()
