@@ -232,6 +232,7 @@ def make_train(config: Config, env=None) -> Trainer:
                 kl = losses.categorical_kl(mb.anchor_logits, logits)
             kl = jnp.mean(kl)
             loss = loss + kl_coef * kl
+            kl = jnp.where(kl_coef > 0, kl, 0.0)  # hero streams have no anchor to report
         else:
             kl = jnp.zeros(())
         return loss, dict(pg=pg, value=vl, entropy=ent, kl=kl)
