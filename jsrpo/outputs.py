@@ -151,6 +151,7 @@ def save_checkpoint(run_dir: Path, cfg: Config, trainer, res: SweepResult) -> Pa
         "network": {"num_actions": net.num_actions, "obs_ndim": net.obs_ndim,
                     "hidden_sizes": list(net.hidden_sizes), "activation": net.activation},
         "obs_shape": list(trainer.venv.obs_shape),
+        "seat_id_in_obs": trainer.venv.seat_id,  # self-play appends a one-hot seat id
         "env": {"name": cfg.env.name, "kwargs": cfg.env.kwargs},
         "learners": {"hero_pair": list(trainer.hero_pair), "num_learners": trainer.num_learners},
         "members": [member_record(cfg, m) for m in res.members],

@@ -1,0 +1,73 @@
+"""One agent interface for every kind of partner: learned policies, scripted partners and noisy
+wrappers all map ``(params, agent_state, obs, key)`` to ``(logits, agent_state)``.
+
+An ``Agent`` is data plus two pure functions, so a pool of agents of one kind (same ``policy``
+function, params stacked on a leading axis) can be evaluated with ``jax.vmap`` in one call.
+Logits are unnormalised log-probabilities over the seat's actions; a deterministic partner puts
+a large logit on its action.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+from jsrpo.networks import ActorCritic
+
+
+@dataclass(frozen=True)
+class Agent:
+    """A policy for one seat.
+
+    Attributes:
+      name: label used in reports.
+      params: pytree the policy reads (network weights, a seat index, a noise level...).
+      policy: ``(params, agent_state, obs [*obs_shape], key) -> (logits [A], agent_state)``.
+      init_state: ``(key) -> agent_state`` at the start of every episode (``()`` if stateless).
+      kind: agents with equal ``kind`` share ``policy`` and can be stacked and vmapped together.
+    """
+
+    name: str
+    params: Any
+    policy: Callable
+    init_state: Callable = field(default=lambda key: ())
+    kind: str = "custom"
+
+
+def network_agent(name: str, network: ActorCritic, params: Any, seat_id=None) -> Agent:
+    """A learned actor (critic unused) as an ``Agent``; rebuilt from the saved network config.
+
+    ``seat_id``: for self-play networks, the seat whose one-hot id is appended to the
+    observation (as in training); None for networks trained without it.
+    """
+    if seat_id is None:
+        def policy(p, state, obs, key):
+            return network.apply(p["net"], obs, method=ActorCritic.policy), state
+        params = {"net": params}
+    else:
+        def policy(p, state, obs, key):
+            obs = jnp.concatenate([obs.astype(jnp.float32), p["seat_id"]], axis=-1)
+            return network.apply(p["net"], obs, method=ActorCritic.policy), state
+        params = {"net": params, "seat_id": jax.nn.one_hot(seat_id, 2)}
+    kind = f"network:{network!r}:seat_id={seat_id is not None}"
+    return Agent(name=name, params=params, policy=policy, kind=kind)
+
+
+def deterministic_logits(action, num_actions: int) -> jax.Array:
+    """Logits that pick ``action`` with probability 1 (to float precision)."""
+    return jnp.where(jnp.arange(num_actions) == action, 0.0, -1e9)
+
+
+def epsilon_noisy(agent: Agent, epsilon: float, num_actions: int) -> Agent:
+    """``agent`` that instead plays uniformly at random with probability ``epsilon``."""
+
+    def policy(p, state, obs, key):
+        logits, state = agent.policy(p["inner"], state, obs, key)
+        probs = (1 - p["epsilon"]) * jax.nn.softmax(logits) + p["epsilon"] / num_actions
+        return jnp.log(probs), state
+
+    return Agent(name=f"{agent.name}+eps{epsilon:g}",
+                 params={"inner": agent.params, "epsilon": jnp.float32(epsilon)},
+                 policy=policy, init_state=agent.init_state, kind=f"noisy:{agent.kind}")

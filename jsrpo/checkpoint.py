@@ -1,0 +1,62 @@
+"""Reading what a run saved: learner params of every member, rebuilt into networks and agents
+without the training code's config objects (only ``final_meta.json`` and the orbax files)."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jax
+
+from jsrpo.agents import Agent, network_agent
+from jsrpo.networks import ActorCritic
+
+
+@dataclass(frozen=True)
+class RunCheckpoint:
+    run_dir: Path
+    params: Any  # params[member, learner, ...] (flax variables dict)
+    meta: dict
+    network: ActorCritic
+
+    @property
+    def members(self) -> list[dict]:
+        return self.meta["members"]
+
+    def learner_params(self, member: int, learner: int) -> Any:
+        return jax.tree.map(lambda x: x[member, learner], self.params)
+
+
+def network_from_meta(meta: dict) -> ActorCritic:
+    n = meta["network"]
+    return ActorCritic(num_actions=n["num_actions"], obs_ndim=n["obs_ndim"],
+                       hidden_sizes=tuple(n["hidden_sizes"]), activation=n["activation"])
+
+
+def load_run(run_dir) -> RunCheckpoint:
+    """Load the final checkpoint of a run directory written by ``jsrpo train``."""
+    import orbax.checkpoint as ocp
+
+    run_dir = Path(run_dir)
+    path = (run_dir / "checkpoint" / "final").absolute()
+    meta_path = run_dir / "checkpoint" / "final_meta.json"
+    if not path.is_dir() or not meta_path.is_file():
+        raise FileNotFoundError(f"{run_dir}: no checkpoint (expected {path} and {meta_path})")
+    meta = json.loads(meta_path.read_text())
+    params = ocp.StandardCheckpointer().restore(path)["params"]
+    return RunCheckpoint(run_dir=run_dir, params=params, meta=meta, network=network_from_meta(meta))
+
+
+def load_policy(run_dir, member: int = 0, seat: int = 0) -> Agent:
+    """The deployed hero of ``seat`` in sweep member ``member`` of a run, as an ``Agent``."""
+    ckpt = load_run(run_dir)
+    if not 0 <= member < len(ckpt.members):
+        raise ValueError(f"member: got {member}; allowed: 0..{len(ckpt.members) - 1}")
+    if seat not in (0, 1):
+        raise ValueError(f"seat: got {seat}; allowed: 0 or 1")
+    learner = ckpt.meta["learners"]["hero_pair"][seat]
+    m = ckpt.members[member]
+    name = f"{m['method']}-tau{m['tau']:g}-eps{m['eps']:g}-s{m['seed']}-seat{seat}"
+    seat_id = seat if ckpt.meta.get("seat_id_in_obs") else None
+    return network_agent(name, ckpt.network, ckpt.learner_params(member, learner), seat_id)
