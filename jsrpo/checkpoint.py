@@ -60,3 +60,55 @@ def load_policy(run_dir, member: int = 0, seat: int = 0) -> Agent:
     name = f"{m['method']}-tau{m['tau']:g}-eps{m['eps']:g}-s{m['seed']}-seat{seat}"
     seat_id = seat if ckpt.meta.get("seat_id_in_obs") else None
     return network_agent(name, ckpt.network, ckpt.learner_params(member, learner), seat_id)
+
+
+class Checkpoints:
+    """Periodic checkpoints of the full learner state of every member (orbax manager).
+
+    Steps are update counts at period boundaries. Kept: the ``keep`` newest, plus the
+    ``snapshot`` steps (early/middle snapshots for partner pools) and the last one, forever.
+    Orbax writes each step to a temporary directory and renames it when complete, so a
+    half-written checkpoint is never restored.
+    """
+
+    def __init__(self, directory, cfg, every_updates: int, keep: int, snapshots=()):
+        import orbax.checkpoint as ocp
+        from orbax.checkpoint import checkpoint_managers as cm
+
+        self.cfg = cfg
+        self.interval = min(cfg.log.interval, cfg.num_updates)
+        self.every_periods = every_updates // self.interval if every_updates else None
+        P = -(-cfg.num_updates // self.interval)
+        # Snapshots land on the nearest period boundary.
+        self.snapshot_periods = {min(max(round(f * P), 1), P) for f in snapshots} | {P}
+        keep_steps = sorted(self.step_of(p) for p in self.snapshot_periods)
+        policy = cm.AnyPreservationPolicy([cm.LatestN(keep), cm.CustomSteps(keep_steps)])
+        options = ocp.CheckpointManagerOptions(preservation_policy=policy, create=True)
+        self._ocp = ocp
+        self.mngr = ocp.CheckpointManager(Path(directory).absolute(), options=options)
+
+    def step_of(self, period: int) -> int:
+        return min(period * self.interval, self.cfg.num_updates)
+
+    def due(self, period: int, num_periods: int) -> bool:
+        periodic = self.every_periods is not None and period % self.every_periods == 0
+        return periodic or period in self.snapshot_periods or period == num_periods
+
+    def save(self, period: int, states, history) -> None:
+        self.mngr.save(self.step_of(period), args=self._ocp.args.StandardSave(
+            {"states": states, "history": history}))
+
+    def restore_latest(self, abstract_states, abstract_period):
+        """-> ``(states, history, periods done)`` from the newest complete checkpoint, or None."""
+        step = self.mngr.latest_step()
+        if step is None:
+            return None
+        done = -(-step // self.interval)
+        history = jax.tree.map(
+            lambda s: jax.ShapeDtypeStruct((done,) + s.shape[1:], s.dtype), abstract_period)
+        target = {"states": abstract_states, "history": history}
+        r = self.mngr.restore(step, args=self._ocp.args.StandardRestore(target))
+        return r["states"], r["history"], done
+
+    def wait(self) -> None:
+        self.mngr.wait_until_finished()

@@ -11,7 +11,9 @@ def _train_parser(sub) -> None:
     p = sub.add_parser("train", help="train a method (or a tau x eps x seed sweep) in one program",
                        description="Train from a YAML config; key=value overrides use dotted "
                                    "keys, e.g. train.lr=3e-4 tau=[1,10] num_seeds=4.")
-    p.add_argument("--config", required=True, help="YAML config file (see configs/)")
+    p.add_argument("--config", default=None, help="YAML config file (see configs/)")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue a stopped run from its newest complete checkpoint")
     p.add_argument("--out", default=None,
                    help="run directory (default: runs/<config name>-<timestamp>)")
     p.add_argument("--overwrite", action="store_true",
@@ -19,30 +21,102 @@ def _train_parser(sub) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
 
 
-def run_train(args) -> int:
+def _resume_setup(args):
+    """Config and run directory of a run to resume; its metrics rows past the checkpoint go."""
+    import json
+
     from jsrpo import config as config_mod
+    from jsrpo.config import ConfigError
 
-    cfg = config_mod.load(args.config, args.overrides)  # validated before anything compiles
-    out = Path(args.out) if args.out else Path("runs") / (
-        f"{Path(args.config).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+    run_dir = Path(args.resume)
+    if args.config or args.overrides or args.out:
+        raise ConfigError("--resume: continues a run with its own saved config; "
+                          "do not pass --config, --out or overrides with it")
+    if not (run_dir / "config.yaml").is_file():
+        raise ConfigError(f"--resume {run_dir}: not a run directory (no config.yaml)")
+    cfg = config_mod.load(run_dir / "config.yaml")
+    if not (cfg.checkpoint.every_updates or cfg.checkpoint.snapshots):
+        raise ConfigError(f"--resume {run_dir}: the run saved no periodic checkpoints "
+                          "(checkpoint.every_updates was 0)")
+    return cfg, run_dir
+
+
+def _trim_metrics(path: Path, last_update) -> None:
+    """Drop metrics rows written after the checkpoint a resumed run restarts from."""
+    import json
+
+    from jsrpo.outputs import atomic_write
+    if not path.exists():
+        return
+    rows = [r for r in path.read_text().splitlines() if r.strip()]
+    keep = [r for r in rows if last_update is not None and json.loads(r)["update"] <= last_update]
+    atomic_write(path, "".join(r + "\n" for r in keep))
+
+
+def run_train(args) -> int:
+    import signal
+
+    from jsrpo import config as config_mod
     from jsrpo import outputs
-    run_dir = outputs.prepare_run_dir(out, args.overwrite)
-    outputs.write_config(run_dir, cfg)
+    from jsrpo.config import ConfigError
 
-    from jsrpo.sweep import members, run_sweep
+    if args.resume:
+        cfg, run_dir = _resume_setup(args)
+    else:
+        if not args.config:
+            raise ConfigError("--config: required (or --resume RUN_DIR)")
+        cfg = config_mod.load(args.config, args.overrides)  # validated before anything compiles
+        out = Path(args.out) if args.out else Path("runs") / (
+            f"{Path(args.config).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+        run_dir = outputs.prepare_run_dir(out, args.overwrite)
+        outputs.write_config(run_dir, cfg)
+
+    from jsrpo.checkpoint import Checkpoints
+    from jsrpo.sweep import Interrupted, members, run_sweep
     from jsrpo.train import make_train
 
     trainer = make_train(cfg)
     ms = members(cfg)
     extra = tuple(trainer.venv.contribution_keys) + (
         ("action_probs",) if trainer.venv.max_steps == 1 else ())
+    ck = None
+    if cfg.checkpoint.every_updates or cfg.checkpoint.snapshots:
+        ck = Checkpoints(run_dir / "checkpoint" / "state", cfg, cfg.checkpoint.every_updates,
+                         cfg.checkpoint.keep, cfg.checkpoint.snapshots)
     metrics_path = run_dir / "metrics.jsonl"
-    metrics_path.write_text("")
+    if args.resume:
+        last = ck.mngr.latest_step()
+        _trim_metrics(metrics_path, last)
+        print(f"[jsrpo] resuming {run_dir} from update {last or 0}", flush=True)
+    else:
+        metrics_path.write_text("")
     writer = outputs.MetricsWriter(cfg, ms, metrics_path, cfg.log.progress, extra)
     print(f"[jsrpo] {cfg.method} on {cfg.env.name}: {len(ms)} member(s), "
           f"{cfg.num_updates} updates x {cfg.env_steps_per_update} env steps; compiling...",
           flush=True)
-    res = run_sweep(trainer, on_period=writer, ms=ms, on_compiled=writer.start)
+
+    # Ctrl-C / SIGTERM: finish the current logging period, save a checkpoint, exit cleanly.
+    stop = {"signal": None}
+
+    def request_stop(signum, frame):
+        if stop["signal"] is not None:  # a second signal: give up at once
+            raise KeyboardInterrupt
+        stop["signal"] = signum
+        print(f"\n[jsrpo] signal {signum}: saving a checkpoint at the end of this period...",
+              file=sys.stderr, flush=True)
+
+    handlers = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)} \
+        if ck is not None else {}
+    try:
+        res = run_sweep(trainer, on_period=writer, ms=ms, on_compiled=writer.start,
+                        checkpoints=ck, should_stop=lambda: stop["signal"] is not None)
+    except Interrupted as e:
+        print(f"[jsrpo] stopped after update {e.update}; checkpoint saved. Continue with:\n"
+              f"  jsrpo train --resume {run_dir}", file=sys.stderr, flush=True)
+        return 128 + int(stop["signal"])
+    finally:
+        for s, h in handlers.items():
+            signal.signal(s, h)
     print(f"[jsrpo] compiled in {res.compile_seconds:.1f}s, trained in {res.run_seconds:.1f}s "
           f"({res.env_steps * len(ms) / res.run_seconds:,.0f} env steps/s)", flush=True)
     data = outputs.summary(cfg, res, extra, getattr(trainer.venv.env, "action_names", None))
@@ -76,7 +150,7 @@ def main(argv=None) -> int:
             return run_train(args)
         if args.command == "solve":
             return run_solve(args)
-    except (ConfigError, FileExistsError) as e:
+    except (ConfigError, FileExistsError, FileNotFoundError) as e:
         print(f"jsrpo {args.command}: error: {e}", file=sys.stderr)
         return 2
     return 1

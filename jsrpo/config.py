@@ -72,6 +72,15 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class CheckpointConfig:
+    # Full learner state of every member every this many updates (a multiple of log.interval);
+    # 0 saves only the final parameters and runs the whole training as one compiled program.
+    every_updates: int = 0
+    keep: int = 2  # newest periodic checkpoints kept (older ones deleted)
+    snapshots: Tuple[float, ...] = ()  # fractions of training kept forever, e.g. [0.1, 0.5]
+
+
+@dataclass(frozen=True)
 class Config:
     method: str = "srpo"
     tau: Union[float, Tuple[float, ...]] = 10.0
@@ -83,6 +92,7 @@ class Config:
     srpo: SRPOConfig = field(default_factory=SRPOConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
 
     @property
     def taus(self) -> Tuple[float, ...]:
@@ -126,7 +136,7 @@ class Config:
 
 _SECTIONS = {
     "env": EnvConfig, "train": TrainConfig, "srpo": SRPOConfig,
-    "network": NetworkConfig, "log": LogConfig,
+    "network": NetworkConfig, "log": LogConfig, "checkpoint": CheckpointConfig,
 }
 
 
@@ -153,6 +163,18 @@ def _pos_int(path, v):
     if not _is_int(v) or v <= 0:
         _fail(path, v, "a positive integer")
     return v
+
+
+def _nonneg_int(path, v):
+    if not _is_int(v) or v < 0:
+        _fail(path, v, "an integer >= 0")
+    return v
+
+
+def _fractions(path, v):
+    if not isinstance(v, (list, tuple)) or not all(_is_num(f) and 0 < f <= 1 for f in v):
+        _fail(path, v, "a list of fractions of training in (0, 1], e.g. [0.1, 0.5]")
+    return tuple(float(f) for f in v)
 
 
 def _nonneg_num(path, v):
@@ -215,6 +237,11 @@ _FIELD_CHECKS = {
     "network": {
         "hidden_sizes": lambda p, v: _hidden(p, v),
         "activation": lambda p, v: _choice(p, v, _activations()),
+    },
+    "checkpoint": {
+        "every_updates": lambda p, v: _nonneg_int(p, v),
+        "keep": _pos_int,
+        "snapshots": lambda p, v: _fractions(p, v),
     },
     "log": {
         "interval": _pos_int, "eval_envs": _pos_int, "final_eval_envs": _pos_int,
@@ -306,6 +333,10 @@ def _check_consistency(cfg: Config) -> None:
     if cfg.num_updates < 1:
         _fail("train.total_env_steps", t.total_env_steps,
               f"at least num_envs x num_steps = {t.num_envs * t.num_steps} (one update)")
+    every, interval = cfg.checkpoint.every_updates, cfg.log.interval
+    if every and every % interval:
+        _fail("checkpoint.every_updates", every,
+              f"0 or a multiple of log.interval ({interval}), e.g. {max(every // interval, 1) * interval}")
     if cfg.method in ("ippo", "self_play", "pure_adversarial") and len(cfg.taus) > 1:
         _fail("tau", list(cfg.taus),
               f"a single value for method {cfg.method!r} (tau only acts in 'srpo')")

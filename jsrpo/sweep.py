@@ -39,20 +39,23 @@ def member_inputs(ms: list[Member]):
     return keys, hyper
 
 
-def build_run(trainer: Trainer, on_period: Optional[Callable] = None):
-    """The whole sweep as one function of ``(keys [M], hyper [M])`` to jit.
+def build_pieces(trainer: Trainer, on_period: Optional[Callable] = None):
+    """The sweep's three pure pieces, each over all members (``vmap`` inside ``scan``).
 
-    Returns ``(final states, period metrics, period evals, final eval)``; period outputs have a
-    leading axis of ``ceil(num_updates / log.interval)`` periods, then members. The last period
-    may be partial: its missing updates are skipped by a ``cond`` (so the update is compiled
-    once). ``on_period(update, metrics, evals)`` is called on the host after every period.
+    Returns ``(init(keys, hyper) -> states, periods(states, hyper, n) -> (states, (metrics,
+    evals)), final(states) -> (states, final eval))``. ``periods`` runs ``n`` logging periods of
+    ``log.interval`` updates, each followed by a hero-pair evaluation; updates past
+    ``num_updates`` are skipped by a ``cond`` (the last period may be partial, and the update is
+    compiled once). ``on_period(update, metrics, evals)`` is called on the host after every
+    period, from inside the program.
     """
     cfg = trainer.config
     interval = min(cfg.log.interval, cfg.num_updates)
-    num_periods = -(-cfg.num_updates // interval)
 
-    def run(keys, hyper):
-        states = jax.vmap(trainer.init)(keys, hyper)
+    def init(keys, hyper):
+        return jax.vmap(trainer.init)(keys, hyper)
+
+    def periods(states, hyper, n: int):
         m_shape = jax.eval_shape(jax.vmap(trainer.update), states, hyper)[1]
         skipped = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), m_shape)
 
@@ -65,21 +68,49 @@ def build_run(trainer: Trainer, on_period: Optional[Callable] = None):
 
         def period(states, _):
             states, (m, active) = jax.lax.scan(one_update, states, None, length=interval)
-            n = jnp.maximum(active.sum(), 1)
+            count = jnp.maximum(active.sum(), 1)
             episodes = m.pop("train/episodes").sum(0)
             ret = m.pop("train/return_sum").sum(0) / jnp.maximum(episodes, 1)
-            m = jax.tree.map(lambda x: x.sum(0) / n, m)
+            m = jax.tree.map(lambda x: x.sum(0) / count, m)
             m["train/return"] = jnp.where(episodes > 0, ret, jnp.nan)
             states, ev = jax.vmap(lambda s: trainer.evaluate(s, cfg.log.eval_envs))(states)
             if on_period is not None:
                 jax.debug.callback(on_period, states.update[0], m, ev)
             return states, (m, ev)
 
-        states, (metrics, evals) = jax.lax.scan(period, states, None, length=num_periods)
-        states, final = jax.vmap(lambda s: trainer.evaluate(s, cfg.log.final_eval_envs))(states)
-        return states, metrics, evals, final
+        return jax.lax.scan(period, states, None, length=n)
+
+    def final(states):
+        return jax.vmap(lambda s: trainer.evaluate(s, cfg.log.final_eval_envs))(states)
+
+    return init, periods, final
+
+
+def num_periods(cfg: Config) -> int:
+    return -(-cfg.num_updates // min(cfg.log.interval, cfg.num_updates))
+
+
+def build_run(trainer: Trainer, on_period: Optional[Callable] = None):
+    """The whole sweep as one function of ``(keys [M], hyper [M])`` to jit: init, every
+    period, final evaluation. Returns ``(states, period metrics, period evals, final eval)``
+    with period outputs shaped ``[periods, members, ...]``."""
+    init, periods, final = build_pieces(trainer, on_period)
+    P = num_periods(trainer.config)
+
+    def run(keys, hyper):
+        states, (metrics, evals) = periods(init(keys, hyper), hyper, P)
+        states, fin = final(states)
+        return states, metrics, evals, fin
 
     return run
+
+
+class Interrupted(Exception):
+    """Training stopped at a period boundary on request; a checkpoint was saved."""
+
+    def __init__(self, update: int):
+        super().__init__(f"interrupted after update {update}")
+        self.update = update
 
 
 @dataclass
@@ -96,26 +127,68 @@ class SweepResult:
 
 
 def run_sweep(trainer: Trainer, on_period: Optional[Callable] = None, ms=None,
-              on_compiled: Optional[Callable] = None) -> SweepResult:
-    """Compile and run every member of ``trainer.config``'s sweep in one program.
+              on_compiled: Optional[Callable] = None, checkpoints=None,
+              should_stop: Optional[Callable[[], bool]] = None) -> SweepResult:
+    """Compile and run every member of ``trainer.config``'s sweep.
 
-    ``on_compiled()`` is called between compilation and the run (e.g. to start a clock).
+    Without ``checkpoints`` the whole run is one compiled program. With a
+    ``jsrpo.checkpoint.Checkpoints`` manager, the compiled period program is called once per
+    logging period from a thin host loop that saves the full learner state of every member on
+    the manager's schedule and resumes from its newest complete checkpoint if there is one.
+    ``should_stop()`` is polled between periods: when true, a checkpoint is saved and
+    ``Interrupted`` raised. ``on_compiled()`` is called between compilation and the run.
     """
     cfg = trainer.config
     ms = members(cfg) if ms is None else ms
     keys, hyper = member_inputs(ms)
+    P = num_periods(cfg)
+    to_np = lambda tree: jax.tree.map(np.asarray, tree)
     t0 = time.perf_counter()
-    compiled = jax.jit(build_run(trainer, on_period)).lower(keys, hyper).compile()
-    if on_compiled is not None:
-        on_compiled()
-    t1 = time.perf_counter()
-    states, metrics, evals, final = jax.block_until_ready(compiled(keys, hyper))
+    if checkpoints is None:
+        compiled = jax.jit(build_run(trainer, on_period)).lower(keys, hyper).compile()
+        if on_compiled is not None:
+            on_compiled()
+        t1 = time.perf_counter()
+        states, metrics, evals, final = jax.block_until_ready(compiled(keys, hyper))
+        metrics, evals = to_np(metrics), to_np(evals)
+    else:
+        init, periods, final_fn = build_pieces(trainer, on_period)
+        init_c = jax.jit(init).lower(keys, hyper).compile()
+        abstract = jax.eval_shape(init, keys, hyper)
+        step_c = jax.jit(lambda s, h: periods(s, h, 1)).lower(abstract, hyper).compile()
+        final_c = jax.jit(final_fn).lower(abstract).compile()
+        if on_compiled is not None:
+            on_compiled()
+        t1 = time.perf_counter()
+        _, (m1, e1) = jax.eval_shape(lambda s, h: periods(s, h, 1), abstract, hyper)
+        restored = checkpoints.restore_latest(abstract, (m1, e1))
+        if restored is None:
+            states, hist, done = init_c(keys, hyper), [], 0
+        else:
+            states, (m_hist, e_hist), done = restored
+            hist = [(jax.tree.map(lambda x: x[i:i + 1], m_hist),
+                     jax.tree.map(lambda x: x[i:i + 1], e_hist)) for i in range(done)]
+        for p in range(done, P):
+            states, out = step_c(states, hyper)
+            hist.append(to_np(out))
+            stop = should_stop is not None and should_stop()
+            if checkpoints.due(p + 1, P) or stop:
+                checkpoints.save(p + 1, states, _concat(hist))
+            if stop and p + 1 < P:
+                checkpoints.wait()
+                raise Interrupted(int(np.asarray(states.update)[0]))
+        metrics, evals = _concat(hist)
+        states, final = jax.block_until_ready(final_c(states))
+        checkpoints.wait()
     t2 = time.perf_counter()
     interval = min(cfg.log.interval, cfg.num_updates)
-    periods = np.minimum(np.arange(1, -(-cfg.num_updates // interval) + 1) * interval,
-                         cfg.num_updates)
-    to_np = lambda tree: jax.tree.map(np.asarray, tree)
+    periods_end = np.minimum(np.arange(1, P + 1) * interval, cfg.num_updates)
     return SweepResult(
-        members=ms, states=states, metrics=to_np(metrics), evals=to_np(evals),
-        final=to_np(final), period_updates=periods, compile_seconds=t1 - t0,
+        members=ms, states=states, metrics=metrics, evals=evals,
+        final=to_np(final), period_updates=periods_end, compile_seconds=t1 - t0,
         run_seconds=t2 - t1, env_steps=cfg.num_updates * cfg.env_steps_per_update)
+
+
+def _concat(hist):
+    """List of per-period ``(metrics, evals)`` with leading axis 1 -> stacked ``[P, ...]``."""
+    return jax.tree.map(lambda *xs: np.concatenate(xs, axis=0), *hist)
