@@ -1,4 +1,4 @@
-"""Command line: ``jsrpo train``, ``jsrpo solve``."""
+"""Command line: ``jsrpo train``, ``crossplay``, ``render``, ``solve``."""
 from __future__ import annotations
 
 import argparse
@@ -138,22 +138,24 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="jsrpo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
+    from jsrpo.crossplay import add_crossplay_parser, run_crossplay
+    from jsrpo.render import add_render_parser, run_render
+    add_crossplay_parser(sub)
+    add_render_parser(sub)
+    commands = {"train": run_train, "crossplay": run_crossplay, "render": run_render}
     try:
         from jsrpo.equilibria.cli import add_solve_parser, run_solve
         add_solve_parser(sub)
+        commands["solve"] = run_solve
     except ImportError:  # solvers not installed in this checkout
-        run_solve = None
+        pass
     args = parser.parse_args(argv)
     from jsrpo.config import ConfigError
     try:
-        if args.command == "train":
-            return run_train(args)
-        if args.command == "solve":
-            return run_solve(args)
+        return commands[args.command](args)
     except (ConfigError, FileExistsError, FileNotFoundError) as e:
         print(f"jsrpo {args.command}: error: {e}", file=sys.stderr)
         return 2
-    return 1
 
 
 if __name__ == "__main__":
