@@ -26,7 +26,8 @@ def cfg_for(method: str, updates: int, seeds: int, seed: int = 0):
     steps = updates * 8 * 128
     return config.load(CONFIGS / f"coop_grid_{method}.yaml", [
         f"num_seeds={seeds}", f"seed={seed}", f"train.total_env_steps={steps}",
-        f"log.interval={updates}", "log.progress=false", "log.final_eval_envs=32"])
+        f"log.interval={updates}", "log.progress=false", "log.final_eval_envs=32",
+        "checkpoint.every_updates=0", "checkpoint.snapshots=[]"])
 
 
 def timed(cfg) -> dict:
