@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import jax
 
@@ -34,23 +34,49 @@ def network_from_meta(meta: dict) -> ActorCritic:
                        hidden_sizes=tuple(n["hidden_sizes"]), activation=n["activation"])
 
 
-def load_run(run_dir) -> RunCheckpoint:
-    """Load the final checkpoint of a run directory written by ``jsrpo train``."""
+def saved_steps(run_dir) -> list[int]:
+    """Update counts of the periodic checkpoints a run directory holds (complete ones only)."""
+    import orbax.checkpoint as ocp
+
+    state_dir = Path(run_dir) / "checkpoint" / "state"
+    if not state_dir.is_dir():
+        return []
+    return list(ocp.CheckpointManager(state_dir.absolute(),
+                                      options=ocp.CheckpointManagerOptions(read_only=True)).all_steps())
+
+
+def load_run(run_dir, step: Optional[int] = None) -> RunCheckpoint:
+    """Load the parameters of every member of a run directory written by ``jsrpo train``.
+
+    ``step=None`` loads the final parameters; ``step=U`` the periodic checkpoint taken after
+    update U (see ``saved_steps``), e.g. the early and middle snapshots for partner pools.
+    """
     import orbax.checkpoint as ocp
 
     run_dir = Path(run_dir)
-    path = (run_dir / "checkpoint" / "final").absolute()
     meta_path = run_dir / "checkpoint" / "final_meta.json"
-    if not path.is_dir() or not meta_path.is_file():
-        raise FileNotFoundError(f"{run_dir}: no checkpoint (expected {path} and {meta_path})")
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"{run_dir}: no checkpoint metadata ({meta_path} is missing)")
     meta = json.loads(meta_path.read_text())
-    params = ocp.StandardCheckpointer().restore(path)["params"]
+    if step is None:
+        path = (run_dir / "checkpoint" / "final").absolute()
+        if not path.is_dir():
+            raise FileNotFoundError(f"{run_dir}: no final checkpoint ({path} is missing)")
+        params = ocp.StandardCheckpointer().restore(path)["params"]
+    else:
+        steps = saved_steps(run_dir)
+        if step not in steps:
+            raise ValueError(f"step: got {step}; allowed: {steps or 'none (no periodic checkpoints)'}")
+        mngr = ocp.CheckpointManager((run_dir / "checkpoint" / "state").absolute(),
+                                     options=ocp.CheckpointManagerOptions(read_only=True))
+        params = mngr.restore(step, args=ocp.args.StandardRestore())["states"]["params"]
     return RunCheckpoint(run_dir=run_dir, params=params, meta=meta, network=network_from_meta(meta))
 
 
-def load_policy(run_dir, member: int = 0, seat: int = 0) -> Agent:
-    """The deployed hero of ``seat`` in sweep member ``member`` of a run, as an ``Agent``."""
-    ckpt = load_run(run_dir)
+def load_policy(run_dir, member: int = 0, seat: int = 0, step: Optional[int] = None) -> Agent:
+    """The deployed hero of ``seat`` in sweep member ``member`` of a run, as an ``Agent``
+    (final parameters, or those of the periodic checkpoint after update ``step``)."""
+    ckpt = load_run(run_dir, step)
     if not 0 <= member < len(ckpt.members):
         raise ValueError(f"member: got {member}; allowed: 0..{len(ckpt.members) - 1}")
     if seat not in (0, 1):
@@ -58,6 +84,8 @@ def load_policy(run_dir, member: int = 0, seat: int = 0) -> Agent:
     learner = ckpt.meta["learners"]["hero_pair"][seat]
     m = ckpt.members[member]
     name = f"{m['method']}-tau{m['tau']:g}-eps{m['eps']:g}-s{m['seed']}-seat{seat}"
+    if step is not None:
+        name += f"-u{step}"
     seat_id = seat if ckpt.meta.get("seat_id_in_obs") else None
     return network_agent(name, ckpt.network, ckpt.learner_params(member, learner), seat_id)
 

@@ -84,3 +84,18 @@ def test_load_policy_runs_without_training_objects(uninterrupted):
     np.testing.assert_allclose(jax.nn.softmax(logits), res.final["action_probs"][1, 1], rtol=1e-6)
     with pytest.raises(ValueError, match="member: got 5; allowed: 0..1"):
         load_policy(d, member=5)
+
+
+def test_load_policy_at_a_saved_step(uninterrupted):
+    _, d, _, res = uninterrupted
+    from jsrpo.checkpoint import saved_steps
+    assert saved_steps(d) == [4, 9]
+    obs, key = jnp.ones((1,)), jax.random.PRNGKey(0)
+    logits = {}
+    for step in (4, 9, None):
+        agent = load_policy(d, member=1, seat=0, step=step)
+        logits[step] = agent.policy(agent.params, (), obs, key)[0]
+    np.testing.assert_array_equal(logits[9], logits[None])  # the last periodic save is final
+    assert not np.array_equal(logits[4], logits[None])
+    with pytest.raises(ValueError, match=r"step: got 5; allowed: \[4, 9\]"):
+        load_policy(d, step=5)
