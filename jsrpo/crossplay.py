@@ -151,7 +151,7 @@ def episode_totals(venv: VecEnv, agent0: Agent, agent1: Agent, params0, params1,
             length=tot.length + alive.astype(jnp.int32))
         return (state, obs, (s0, s1), alive & ~dones["__all__"], tot), None
 
-    zeros = jax.tree.map(lambda x: x[0], venv._zeros(1))
+    zeros = jax.tree.map(lambda x: x[0], venv.zero_totals(1))
     carry = (state, obs, agent_states, jnp.ones((), bool), zeros)
     (_, _, _, _, tot), _ = jax.lax.scan(step, carry, jax.random.split(k_run, venv.max_steps))
     return tot

@@ -314,7 +314,7 @@ def make_train(config: Config, env=None) -> Trainer:
                 totals, out.episode)
             return (vec_state, obs, recorded | out.done, totals), None
 
-        zeros = venv._zeros(num_envs)
+        zeros = venv.zero_totals(num_envs)
         (_, _, recorded, totals), _ = jax.lax.scan(
             step, (vec_state, obs, jnp.zeros((num_envs,), bool), zeros),
             jax.random.split(k_run, venv.max_steps))

@@ -77,7 +77,8 @@ class VecEnv:
             obs = jnp.concatenate([obs, eye], axis=-1)
         return obs
 
-    def _zeros(self, num_envs):
+    def zero_totals(self, num_envs):
+        """Empty ``EpisodeTotals`` for ``num_envs`` envs."""
         z = jnp.zeros((num_envs, 2), jnp.float32)
         return EpisodeTotals(ret=z, cost=z, contrib={k: z for k in self.contribution_keys},
                              length=jnp.zeros((num_envs,), jnp.int32))
@@ -86,7 +87,7 @@ class VecEnv:
         """-> (obs ``[E, 2, *obs_shape]``, VecState)."""
         keys = jax.random.split(key, num_envs)
         obs, state = jax.vmap(self.env.reset, in_axes=(0, None))(keys, self.params)
-        return self._obs(obs), VecState(env_state=state, running=self._zeros(num_envs))
+        return self._obs(obs), VecState(env_state=state, running=self.zero_totals(num_envs))
 
     def step(self, key, state: VecState, actions):
         """actions ``[E, 2]`` int -> (obs ``[E, 2, ...]``, VecState, StepOut)."""
