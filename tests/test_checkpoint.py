@@ -32,7 +32,7 @@ def uninterrupted(tmp_path_factory):
     cfg = config.from_dict(RAW)
     d = tmp_path_factory.mktemp("full")
     trainer = make_train(cfg)
-    res = run_sweep(trainer, checkpoints=manager(d / "state", cfg))
+    res = run_sweep(trainer, checkpoints=manager(d / "checkpoint" / "state", cfg))
     outputs.write_config(d, cfg)
     outputs.save_checkpoint(d, cfg, trainer, res)
     return cfg, d, trainer, res
@@ -42,7 +42,7 @@ def test_retention_keeps_newest_snapshots_and_last(uninterrupted):
     cfg, d, _, _ = uninterrupted
     # 9 updates, periods of 2 -> 5 periods ending at 2,4,6,8,9; saves at 4, 8 (every 4),
     # the 0.4 snapshot (period 2 -> update 4) and the last (9); keep=1 newest periodic.
-    steps = sorted(int(p.name) for p in (d / "state").iterdir() if p.name.isdigit())
+    steps = sorted(int(p.name) for p in (d / "checkpoint" / "state").iterdir() if p.name.isdigit())
     assert steps == [4, 9]
 
 
