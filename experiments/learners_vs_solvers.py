@@ -27,12 +27,10 @@ EPS = 0.2
 
 def exact_rqe(taus):
     """P(C) of seat 0 and seat 1 of every RQE at each tau (float64)."""
-    from jax.experimental import enable_x64
-
     from jsrpo.equilibria import rqe
     from jsrpo.equilibria.games import get_game
 
-    with enable_x64():
+    with jax.enable_x64(True):
         payoffs = get_game("collab_defect").payoffs
         sols = rqe.rqe_equilibria_grid(payoffs, list(taus), [EPS] * len(taus))
         return [[(float(e.x0[0]), float(e.x1[0])) for e in sol] for sol in sols]
