@@ -31,6 +31,7 @@ def run_dir(tmp_path_factory):
         "train", "--config", str(ROOT / "configs" / "coop_grid_ippo.yaml"), "--out", str(out),
         "num_seeds=3", f"train.total_env_steps={8 * 128 * 3}", "train.update_epochs=1",
         "log.interval=3", "log.eval_envs=8", f"log.final_eval_envs={EPISODES}",
+        "checkpoint.every_updates=0", "checkpoint.snapshots=[]",
         "log.progress=false"]) == 0
     return out
 
