@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import jax
 
 from jsrpo import config
-from jsrpo.sweep import members, run_sweep
+from jsrpo.sweep import run_sweep
 from jsrpo.train import make_train
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"

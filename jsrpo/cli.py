@@ -23,8 +23,6 @@ def _train_parser(sub) -> None:
 
 def _resume_setup(args):
     """Config and run directory of a run to resume; its metrics rows past the checkpoint go."""
-    import json
-
     from jsrpo import config as config_mod
     from jsrpo.config import ConfigError
 

@@ -284,7 +284,7 @@ def _build_section(name: str, raw: Any):
         allowed = envs.env_kwargs(env_name)
         for k in kwargs:
             if k not in allowed:
-                _unknown(f"env.kwargs", str(k), allowed)
+                _unknown("env.kwargs", str(k), allowed)
         return EnvConfig(name=env_name, kwargs=dict(kwargs))
     checks = _FIELD_CHECKS[name]
     values = {k: checks[k](f"{name}.{k}", v) for k, v in raw.items()}

@@ -17,7 +17,7 @@ rollout time (frozen during the update, as the spec's stop-gradient requires).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import chex
 import jax
@@ -29,7 +29,7 @@ from flax import struct
 from jsrpo import losses
 from jsrpo.config import Config
 from jsrpo.networks import ActorCritic
-from jsrpo.vec_env import EpisodeTotals, VecEnv, VecState
+from jsrpo.vec_env import VecEnv, VecState
 
 HERO_0, HERO_1, ADV_0, ADV_1 = 0, 1, 2, 3
 _MASKED = -1e9  # logit of an action a seat does not have

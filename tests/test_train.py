@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from jsrpo import config
-from jsrpo.sweep import members, run_sweep
+from jsrpo.sweep import run_sweep
 from jsrpo.train import make_train
 
 
