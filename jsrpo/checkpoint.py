@@ -13,6 +13,37 @@ from jsrpo.agents import Agent, network_agent
 from jsrpo.networks import ActorCritic
 
 
+class CheckpointError(ValueError):
+    """A checkpoint is missing, unreadable or does not match its own network description."""
+
+
+def _restore(path: Path, read):
+    try:
+        return read()
+    except Exception as e:  # orbax/tensorstore raise many types for damaged files
+        raise CheckpointError(
+            f"{path}: cannot be read ({type(e).__name__}: {str(e)[:200]}); the checkpoint is "
+            "truncated, corrupted or from an incompatible version") from None
+
+
+def _check_against_meta(params, meta: dict, network: ActorCritic, where: Path) -> None:
+    """The saved arrays must be exactly what the saved network description builds."""
+    import jax.numpy as jnp
+
+    dummy = jnp.zeros((1,) + tuple(meta["obs_shape"]), jnp.float32)
+    expected = jax.eval_shape(network.init, jax.random.PRNGKey(0), dummy)
+    lead = (len(meta["members"]), meta["learners"]["num_learners"])
+    exp_flat = {jax.tree_util.keystr(k): lead + tuple(v.shape)
+                for k, v in jax.tree_util.tree_leaves_with_path(expected)}
+    got_flat = {jax.tree_util.keystr(k): tuple(v.shape)
+                for k, v in jax.tree_util.tree_leaves_with_path(params)}
+    if exp_flat != got_flat:
+        diff = sorted(set(exp_flat.items()) ^ set(got_flat.items()))[:4]
+        raise CheckpointError(
+            f"{where}: parameters do not match the saved network/environment description "
+            f"(final_meta.json); first differences (name, shape): {diff}")
+
+
 @dataclass(frozen=True)
 class RunCheckpoint:
     run_dir: Path
@@ -57,20 +88,26 @@ def load_run(run_dir, step: Optional[int] = None) -> RunCheckpoint:
     meta_path = run_dir / "checkpoint" / "final_meta.json"
     if not meta_path.is_file():
         raise FileNotFoundError(f"{run_dir}: no checkpoint metadata ({meta_path} is missing)")
-    meta = json.loads(meta_path.read_text())
+    try:
+        meta = json.loads(meta_path.read_text())
+        network = network_from_meta(meta)
+    except (ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{meta_path}: not a valid checkpoint description ({e!r})") from None
     if step is None:
         path = (run_dir / "checkpoint" / "final").absolute()
         if not path.is_dir():
             raise FileNotFoundError(f"{run_dir}: no final checkpoint ({path} is missing)")
-        params = ocp.StandardCheckpointer().restore(path)["params"]
+        params = _restore(path, lambda: ocp.StandardCheckpointer().restore(path)["params"])
     else:
         steps = saved_steps(run_dir)
         if step not in steps:
             raise ValueError(f"step: got {step}; allowed: {steps or 'none (no periodic checkpoints)'}")
         mngr = ocp.CheckpointManager((run_dir / "checkpoint" / "state").absolute(),
                                      options=ocp.CheckpointManagerOptions(read_only=True))
-        params = mngr.restore(step, args=ocp.args.StandardRestore())["states"]["params"]
-    return RunCheckpoint(run_dir=run_dir, params=params, meta=meta, network=network_from_meta(meta))
+        params = _restore(mngr.directory / str(step), lambda: mngr.restore(
+            step, args=ocp.args.StandardRestore())["states"]["params"])
+    _check_against_meta(params, meta, network, run_dir / "checkpoint")
+    return RunCheckpoint(run_dir=run_dir, params=params, meta=meta, network=network)
 
 
 def load_policy(run_dir, member: int = 0, seat: int = 0, step: Optional[int] = None) -> Agent:

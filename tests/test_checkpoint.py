@@ -99,3 +99,38 @@ def test_load_policy_at_a_saved_step(uninterrupted):
     assert not np.array_equal(logits[4], logits[None])
     with pytest.raises(ValueError, match=r"step: got 5; allowed: \[4, 9\]"):
         load_policy(d, step=5)
+
+
+def _copy_run(src, dst):
+    import shutil
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_mismatched_network_description_is_rejected(uninterrupted, tmp_path):
+    import json
+    from jsrpo.checkpoint import CheckpointError
+
+    d = _copy_run(uninterrupted[1], tmp_path / "run")
+    meta_path = d / "checkpoint" / "final_meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["network"]["hidden_sizes"] = [32, 32]
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="do not match the saved network"):
+        load_run(d)
+
+
+def test_truncated_or_missing_checkpoint_files_give_clear_errors(uninterrupted, tmp_path):
+    from jsrpo.checkpoint import CheckpointError
+
+    d = _copy_run(uninterrupted[1], tmp_path / "run")
+    data = [p for p in (d / "checkpoint" / "final").rglob("*") if p.is_file() and p.stat().st_size > 64]
+    assert data
+    for p in data:  # truncate every data file to half its size
+        p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="cannot be read"):
+        load_run(d)
+    import shutil
+    shutil.rmtree(d / "checkpoint" / "final")
+    with pytest.raises(FileNotFoundError, match="no final checkpoint"):
+        load_run(d)
