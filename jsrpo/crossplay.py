@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import time
 from functools import partial
 from pathlib import Path
@@ -306,16 +304,10 @@ def crossplay(run_dirs: Sequence, partners: Sequence[str] = (), episodes: int = 
 
 def _savefig_atomic(fig, path: Path) -> None:
     """Save to a temp file next to ``path`` and rename, so readers never see half a PNG."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    try:
+    from jsrpo.outputs import atomic_path
+
+    with atomic_path(path, ".png") as tmp:
         fig.savefig(tmp, dpi=120)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _group_bounds(methods: Sequence[str]) -> list[tuple[str, int, int]]:

@@ -2,6 +2,7 @@
 every member's learners, and learning_curve.png. Files are written atomically (temp + rename)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -18,21 +19,29 @@ from jsrpo.config import Config, to_dict
 from jsrpo.sweep import Member, SweepResult
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so readers never see a half-written file."""
+@contextlib.contextmanager
+def atomic_path(path, suffix: str = ""):
+    """Yield a temporary path next to ``path``; on success it replaces ``path`` in one rename,
+    on failure it is removed, so readers never see a half-written file."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+        yield tmp
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (see ``atomic_path``)."""
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def _json_safe(x):
@@ -187,10 +196,9 @@ def plot_learning_curves(cfg: Config, res: SweepResult, path: Path) -> None:
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = Path(path).with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
+    with atomic_path(path, ".png") as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def write_config(run_dir: Path, cfg: Config) -> None:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import jax
@@ -115,17 +113,11 @@ def write_gif(episode: dict, names: tuple[str, str], path: Path, fps: float = 4.
     """
     frames = [draw_frame(episode, t, names) for t in range(len(episode["actions"]) + 1)]
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".gif")
-    os.close(fd)
-    try:
+    from jsrpo.outputs import atomic_path
+
+    with atomic_path(path, ".gif") as tmp:
         frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
                        duration=int(1000 / fps), loop=0)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return len(frames)
 
 
