@@ -66,6 +66,24 @@ def test_train_writes_every_output(tmp_path, capfd):
     (["log.interval=2.5"], "log.interval: got 2.5"),
     (["train.total_env_steps=10"], "train.total_env_steps: got 10"),
     (["noequals"], "expected key=value"),
+    (["train.lr=0"], "train.lr: got 0; allowed: a finite number > 0"),
+    (["train.clip_eps=-0.1"], "train.clip_eps: got -0.1"),
+    (["srpo.adv_entropy_coef=-1"], "srpo.adv_entropy_coef: got -1; allowed: a finite number >= 0"),
+    (["seed=-3"], "seed: got -3; allowed: an integer >= 0"),
+    (["num_seeds=0"], "num_seeds: got 0; allowed: a positive integer"),
+    (["tau=high"], "tau: got 'high'"),
+    (["tau=[]"], "tau: got []"),
+    (["tau=[1, 1]"], "a list without repeated values"),
+    (["env.kwargs=3"], "env.kwargs: got 3; allowed: a mapping"),
+    (["train=5"], "train: got 5; allowed: a mapping"),
+    (["network.hidden_sizes=64"], "network.hidden_sizes: got 64"),
+    (["network.depth=2"], "network.depth: unknown key"),
+    (["checkpoint.every_updates=3"], "checkpoint.every_updates: got 3; allowed: 0 or a multiple of log.interval (2)"),
+    (["checkpoint.snapshots=[0.5, 1.5]"], "checkpoint.snapshots: got [0.5, 1.5]"),
+    (["checkpoint.keep=0"], "checkpoint.keep: got 0; allowed: a positive integer"),
+    (["log.eval_envs=-1"], "log.eval_envs: got -1"),
+    (["train.max_grad_norm=0"], "train.max_grad_norm: got 0"),
+    (["train.normalize_advantages=1"], "train.normalize_advantages: got 1; allowed: true or false"),
 ])
 def test_bad_overrides_name_the_field(tmp_path, overrides, message):
     cfg_file = tmp_path / "tiny.yaml"
@@ -78,3 +96,11 @@ def test_bad_overrides_name_the_field(tmp_path, overrides, message):
 def test_cli_reports_config_errors_without_traceback(tmp_path, capfd):
     assert main(["train", "--config", str(tmp_path / "missing.yaml")]) == 2
     assert "no such file" in capfd.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("method: [unclosed\n")
+    assert main(["train", "--config", str(bad)]) == 2
+    assert "not valid YAML" in capfd.readouterr().err
+    assert main(["train", "--resume", str(tmp_path)]) == 2
+    assert "not a run directory" in capfd.readouterr().err
+    assert main(["train"]) == 2
+    assert "--config: required" in capfd.readouterr().err
