@@ -293,31 +293,22 @@ def make_train(config: Config, env=None) -> Trainer:
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(state: LearnerState, num_envs: int):
-        """Hero pair, one episode in each of ``num_envs`` envs, sampled actions, no learning."""
+        """Hero pair, one episode in each of ``num_envs`` envs, sampled actions, no learning.
+
+        The very code cross-play uses (``crossplay.episode_totals``), so training-time
+        evaluation and the cross-play diagonal measure the same thing.
+        """
+        from jsrpo.agents import network_agent
+        from jsrpo.crossplay import episode_totals
+
         eval_key, key = jax.random.split(state.eval_key)
-        p0, p1 = _gather(state.params, hero_pair[0]), _gather(state.params, hero_pair[1])
-        k_reset, k_run = jax.random.split(key)
-        obs, vec_state = venv.reset(k_reset, num_envs)
-        seat_mask = (np.ones((2, A), bool) if venv.action_mask is None else venv.action_mask)
-        first_obs = obs[0]
-
-        def step(carry, key):
-            vec_state, obs, recorded, totals = carry
-            k0, k1, k_env = jax.random.split(key, 3)
-            l0 = mask_logits(net.apply(p0, obs[:, 0], method=ActorCritic.policy), seat_mask[0])
-            l1 = mask_logits(net.apply(p1, obs[:, 1], method=ActorCritic.policy), seat_mask[1])
-            action = jnp.stack([jax.random.categorical(k0, l0), jax.random.categorical(k1, l1)], 1)
-            obs, vec_state, out = venv.step(k_env, vec_state, action)
-            take = out.done & ~recorded
-            totals = jax.tree.map(
-                lambda tot, new: jnp.where(take.reshape(take.shape + (1,) * (new.ndim - 1)), new, tot),
-                totals, out.episode)
-            return (vec_state, obs, recorded | out.done, totals), None
-
-        zeros = venv.zero_totals(num_envs)
-        (_, _, recorded, totals), _ = jax.lax.scan(
-            step, (vec_state, obs, jnp.zeros((num_envs,), bool), zeros),
-            jax.random.split(k_run, venv.max_steps))
+        seat_ids = (0, 1) if method == "self_play" else (None, None)
+        heroes = [network_agent(f"hero_{i}", net, _gather(state.params, hero_pair[i]), seat_ids[i])
+                  for i in (0, 1)]
+        totals = jax.vmap(lambda k: episode_totals(venv, heroes[0], heroes[1], heroes[0].params,
+                                                   heroes[1].params, k))(
+            jax.random.split(key, num_envs))
+        recorded = totals.length > 0
         n = jnp.maximum(recorded.sum(), 1)
         mean = lambda x: jnp.sum(jnp.where(recorded[:, None], x, 0.0), axis=0) / n
         ret, cost = mean(totals.ret), mean(totals.cost)
@@ -331,8 +322,11 @@ def make_train(config: Config, env=None) -> Trainer:
         for k, v in totals.contrib.items():
             metrics[k] = mean(v)
         if venv.max_steps == 1:  # one-shot games: report the exact mixed strategies
-            probs = [jax.nn.softmax(mask_logits(net.apply(p, first_obs[i], method=ActorCritic.policy),
-                                                seat_mask[i])) for i, p in enumerate((p0, p1))]
+            obs, _ = venv.env.reset(key, venv.params)
+            seat_mask = np.ones((2, A), bool) if venv.action_mask is None else venv.action_mask
+            probs = [jax.nn.softmax(mask_logits(
+                a.policy(a.params, (), obs[venv.agents[i]], key)[0], seat_mask[i]))
+                for i, a in enumerate(heroes)]
             metrics["action_probs"] = jnp.stack(probs)  # [2, A]
         return state.replace(eval_key=eval_key), metrics
 
