@@ -62,7 +62,8 @@ class RunCheckpoint:
 def network_from_meta(meta: dict) -> ActorCritic:
     n = meta["network"]
     return ActorCritic(num_actions=n["num_actions"], obs_ndim=n["obs_ndim"],
-                       hidden_sizes=tuple(n["hidden_sizes"]), activation=n["activation"])
+                       hidden_sizes=tuple(n["hidden_sizes"]), activation=n["activation"],
+                       kind=n.get("kind", "mlp"))
 
 
 def saved_steps(run_dir) -> list[int]:

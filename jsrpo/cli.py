@@ -70,7 +70,7 @@ def run_train(args) -> int:
         outputs.write_config(run_dir, cfg)
 
     from jsrpo.checkpoint import Checkpoints
-    from jsrpo.sweep import Interrupted, members, run_sweep
+    from jsrpo.sweep import Interrupted, NonFiniteError, members, run_sweep
     from jsrpo.train import make_train
 
     trainer = make_train(cfg)
@@ -112,11 +112,17 @@ def run_train(args) -> int:
         print(f"[jsrpo] stopped after update {e.update}; checkpoint saved. Continue with:\n"
               f"  jsrpo train --resume {run_dir}", file=sys.stderr, flush=True)
         return 128 + int(stop["signal"])
+    except NonFiniteError as e:
+        print(f"[jsrpo] error: {e}", file=sys.stderr, flush=True)
+        return 3
     finally:
         for s, h in handlers.items():
             signal.signal(s, h)
     print(f"[jsrpo] compiled in {res.compile_seconds:.1f}s, trained in {res.run_seconds:.1f}s "
           f"({res.env_steps * len(ms) / res.run_seconds:,.0f} env steps/s)", flush=True)
+    for f in res.failures:
+        print(f"[jsrpo] warning: {f.describe()}; frozen at its last good parameters "
+              "(train.on_nonfinite=continue)", file=sys.stderr, flush=True)
     data = outputs.summary(cfg, res, extra, getattr(trainer.venv.env, "action_names", None))
     outputs.write_summary(run_dir, data)
     outputs.save_checkpoint(run_dir, cfg, trainer, res)

@@ -16,6 +16,8 @@ import yaml
 
 METHODS = ("ippo", "self_play", "srpo", "pure_adversarial")
 KL_DIRECTIONS = ("adv_partner", "partner_adv")
+ON_NONFINITE = ("stop", "continue")
+NETWORK_KINDS = ("mlp", "cnn")
 
 
 class ConfigError(ValueError):
@@ -47,6 +49,13 @@ class TrainConfig:
     clip_value_loss: bool = False
     max_grad_norm: Optional[float] = None
     normalize_advantages: bool = False
+    # Env steps over which an env's shaped reward (infos["shaped_reward"], e.g. Overcooked's) is
+    # annealed linearly from 1 to 0 and added to the training reward; 0: never added.
+    reward_shaping_horizon: float = 0.0
+    # A member whose rollout returns, losses or parameters turn non-finite is frozen at its last
+    # good parameters; "stop" then ends the run (keeping the last good checkpoint), "continue"
+    # trains the healthy members on and lists the failed ones in summary.json.
+    on_nonfinite: str = "stop"
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,7 @@ class SRPOConfig:
 
 @dataclass(frozen=True)
 class NetworkConfig:
+    kind: str = "mlp"  # mlp: on the flattened observation; cnn: convolutions on grid observations
     hidden_sizes: Tuple[int, ...] = (64, 64)
     activation: str = "tanh"
 
@@ -228,6 +238,8 @@ _FIELD_CHECKS = {
         "clip_eps": _pos_num, "vf_coef": _nonneg_num, "clip_value_loss": _bool,
         "max_grad_norm": lambda p, v: None if v is None else _pos_num(p, v),
         "normalize_advantages": _bool,
+        "reward_shaping_horizon": _nonneg_num,
+        "on_nonfinite": lambda p, v: _choice(p, v, ON_NONFINITE),
     },
     "srpo": {
         "adv_entropy_coef": _nonneg_num,
@@ -235,6 +247,7 @@ _FIELD_CHECKS = {
         "full_rollout_per_phase": _bool,
     },
     "network": {
+        "kind": lambda p, v: _choice(p, v, NETWORK_KINDS),
         "hidden_sizes": lambda p, v: _hidden(p, v),
         "activation": lambda p, v: _choice(p, v, _activations()),
     },
@@ -369,6 +382,8 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise ConfigError(f"override {key}: cannot parse value {value!r} ({e})") from None
     if isinstance(parsed, str):
         parsed = _yaml_number(parsed)
+    elif not key.startswith("env."):  # env kwargs may be lists of strings that look like numbers
+        parsed = _fix_yaml_numbers(parsed)  # e.g. tau=[1e-1,1e1]
     return key, parsed
 
 

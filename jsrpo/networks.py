@@ -27,8 +27,34 @@ class MLP(nn.Module):
         return x
 
 
+class ConvTorso(nn.Module):
+    """Convolutions over a ``[..., H, W, C]`` grid, flattened: 32 5x5 then two 32 3x3 filters
+    with 'SAME' padding and ReLU (the JaxMARL Overcooked CNN), then a 64-unit dense layer."""
+
+    @nn.compact
+    def __call__(self, x):
+        lead = x.shape[:-3]
+        x = jnp.reshape(x, (-1,) + x.shape[-3:])
+        for features, size in ((32, 5), (32, 3), (32, 3)):
+            x = nn.Conv(features, (size, size), padding="SAME",
+                        kernel_init=nn.initializers.orthogonal(np.sqrt(2)),
+                        bias_init=nn.initializers.zeros)(x)
+            x = nn.relu(x)
+        x = jnp.reshape(x, (x.shape[0], -1))
+        x = nn.relu(nn.Dense(64, kernel_init=nn.initializers.orthogonal(np.sqrt(2)),
+                             bias_init=nn.initializers.zeros)(x))
+        return jnp.reshape(x, lead + (64,))
+
+
+KINDS = ("mlp", "cnn")
+
+
 class ActorCritic(nn.Module):
-    """Separate actor and critic MLPs on a flattened observation.
+    """Actor and critic on one observation.
+
+    ``kind="mlp"``: separate actor and critic MLPs on the flattened observation (JaxMARL's FF
+    IPPO with 2 x 64 tanh). ``kind="cnn"``: one shared ``ConvTorso`` on a grid observation
+    ``[H, W, C]`` (``obs_ndim == 3``) feeding separate actor and critic MLPs.
 
     ``__call__``: obs ``[..., *obs_shape]`` -> (logits ``[..., num_actions]``, value ``[...]``).
     """
@@ -37,8 +63,16 @@ class ActorCritic(nn.Module):
     obs_ndim: int = 1
     hidden_sizes: Sequence[int] = (64, 64)
     activation: str = "tanh"
+    kind: str = "mlp"
 
     def setup(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"network.kind: got {self.kind!r}; allowed: {', '.join(KINDS)}")
+        if self.kind == "cnn":
+            if self.obs_ndim != 3:
+                raise ValueError("network.kind: 'cnn' needs grid observations [H, W, C]; this "
+                                 f"environment's observations have {self.obs_ndim} dimension(s)")
+            self.conv = ConvTorso()
         self.actor_torso = MLP(self.hidden_sizes, self.activation)
         self.actor_head = nn.Dense(self.num_actions, kernel_init=nn.initializers.orthogonal(0.01),
                                    bias_init=nn.initializers.zeros)
@@ -46,16 +80,19 @@ class ActorCritic(nn.Module):
         self.critic_head = nn.Dense(1, kernel_init=nn.initializers.orthogonal(1.0),
                                     bias_init=nn.initializers.zeros)
 
-    def _flat(self, obs):
+    def _features(self, obs):
+        obs = obs.astype(jnp.float32)
+        if self.kind == "cnn":
+            return self.conv(obs)
         lead = obs.shape[: obs.ndim - self.obs_ndim]
-        return jnp.reshape(obs, lead + (-1,)).astype(jnp.float32)
+        return jnp.reshape(obs, lead + (-1,))
 
     def policy(self, obs):
         """Logits only (anchors and evaluation need no critic)."""
-        return self.actor_head(self.actor_torso(self._flat(obs)))
+        return self.actor_head(self.actor_torso(self._features(obs)))
 
     def __call__(self, obs):
-        x = self._flat(obs)
+        x = self._features(obs)
         logits = self.actor_head(self.actor_torso(x))
         value = self.critic_head(self.critic_torso(x))[..., 0]
         return logits, value

@@ -135,9 +135,14 @@ def summary(cfg: Config, res: SweepResult, extra_keys: tuple = (), action_names=
         if "action_probs" in f and action_names:
             row["action_names"] = list(action_names)
         rows.append(row)
+    failed = {f.member.index: f for f in res.failures}
+    for row in rows:  # a failed member's results are those of its last good parameters
+        f = failed.get(row["member"])
+        row["failed"] = None if f is None else {"update": f.update, "quantity": f.quantity}
     total = res.env_steps * len(res.members)
     return _json_safe({
         "method": cfg.method, "env": cfg.env.name, "members": rows,
+        "failed_members": [f.describe() for f in res.failures],
         "num_members": len(res.members), "env_steps_per_member": res.env_steps,
         "compile_seconds": res.compile_seconds, "wall_seconds": res.run_seconds,
         "total_env_steps": total, "total_env_steps_per_second": total / res.run_seconds,
@@ -158,7 +163,8 @@ def save_checkpoint(run_dir: Path, cfg: Config, trainer, res: SweepResult) -> Pa
     net = trainer.network
     meta = {
         "network": {"num_actions": net.num_actions, "obs_ndim": net.obs_ndim,
-                    "hidden_sizes": list(net.hidden_sizes), "activation": net.activation},
+                    "hidden_sizes": list(net.hidden_sizes), "activation": net.activation,
+                    "kind": net.kind},
         "obs_shape": list(trainer.venv.obs_shape),
         "seat_id_in_obs": trainer.venv.seat_id,  # self-play appends a one-hot seat id
         "env": {"name": cfg.env.name, "kwargs": cfg.env.kwargs},

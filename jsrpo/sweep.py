@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jsrpo.config import Config
-from jsrpo.train import Hyper, Trainer
+from jsrpo.train import FAILURES, Hyper, Trainer
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,12 @@ def build_pieces(trainer: Trainer, on_period: Optional[Callable] = None):
         m_shape = jax.eval_shape(jax.vmap(trainer.update), states, hyper)[1]
         skipped = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), m_shape)
 
+        stop_on_failure = cfg.train.on_nonfinite == "stop"
+
         def one_update(states, _):
             active = states.update[0] < cfg.num_updates
+            if stop_on_failure:  # the rest of the run is skipped; the host reports the failure
+                active = active & ~jnp.any(states.failed_at >= 0)
             states, m = jax.lax.cond(
                 active, lambda s: jax.vmap(trainer.update)(s, hyper), lambda s: (s, skipped),
                 states)
@@ -105,6 +109,38 @@ def build_run(trainer: Trainer, on_period: Optional[Callable] = None):
     return run
 
 
+@dataclass(frozen=True)
+class Failure:
+    """A sweep member whose training turned non-finite (it keeps its last good params)."""
+
+    member: Member
+    update: int  # the update that produced the non-finite value (1-based)
+    quantity: str  # one of ``train.FAILURES[1:]``
+
+    def describe(self) -> str:
+        m = self.member
+        return (f"non-finite {self.quantity} in sweep member {m.index} (tau={m.tau:g}, "
+                f"eps={m.eps:g}, seed={m.seed}) at update {self.update}")
+
+
+def failures(ms: list[Member], states) -> list[Failure]:
+    """Failed members of a batched ``LearnerState`` (host side)."""
+    at, code = np.asarray(states.failed_at), np.asarray(states.failure)
+    return [Failure(m, int(at[i]), FAILURES[int(code[i])]) for i, m in enumerate(ms) if at[i] >= 0]
+
+
+class NonFiniteError(RuntimeError):
+    """``train.on_nonfinite: stop`` and a member failed; nothing after the failure was saved."""
+
+    def __init__(self, found: list[Failure], last_good: Optional[int]):
+        self.failures, self.last_good = found, last_good
+        where = (f"the last good checkpoint (update {last_good}) is kept"
+                 if last_good is not None else "no periodic checkpoint had been saved")
+        super().__init__("; ".join(f.describe() for f in found) + f". Training stopped; {where}. "
+                         "Lower train.lr, set train.max_grad_norm, or check the environment's "
+                         "rewards; train.on_nonfinite=continue trains the healthy members on.")
+
+
 class Interrupted(Exception):
     """Training stopped at a period boundary on request; a checkpoint was saved."""
 
@@ -124,6 +160,7 @@ class SweepResult:
     compile_seconds: float
     run_seconds: float
     env_steps: int  # per member
+    failures: list  # [Failure]: members frozen after a non-finite value (on_nonfinite=continue)
 
 
 def run_sweep(trainer: Trainer, on_period: Optional[Callable] = None, ms=None,
@@ -137,12 +174,15 @@ def run_sweep(trainer: Trainer, on_period: Optional[Callable] = None, ms=None,
     the manager's schedule and resumes from its newest complete checkpoint if there is one.
     ``should_stop()`` is polled between periods: when true, a checkpoint is saved and
     ``Interrupted`` raised. ``on_compiled()`` is called between compilation and the run.
+    With ``train.on_nonfinite: stop``, a member whose training turns non-finite ends the run
+    with ``NonFiniteError`` and the period that failed is not checkpointed.
     """
     cfg = trainer.config
     ms = members(cfg) if ms is None else ms
     keys, hyper = member_inputs(ms)
     P = num_periods(cfg)
     to_np = lambda tree: jax.tree.map(np.asarray, tree)
+    stop_on_failure = cfg.train.on_nonfinite == "stop"
     t0 = time.perf_counter()
     if checkpoints is None:
         compiled = jax.jit(build_run(trainer, on_period)).lower(keys, hyper).compile()
@@ -151,6 +191,8 @@ def run_sweep(trainer: Trainer, on_period: Optional[Callable] = None, ms=None,
         t1 = time.perf_counter()
         states, metrics, evals, final = jax.block_until_ready(compiled(keys, hyper))
         metrics, evals = to_np(metrics), to_np(evals)
+        if stop_on_failure and failures(ms, states):
+            raise NonFiniteError(failures(ms, states), None)
     else:
         init, periods, final_fn = build_pieces(trainer, on_period)
         init_c = jax.jit(init).lower(keys, hyper).compile()
@@ -170,6 +212,9 @@ def run_sweep(trainer: Trainer, on_period: Optional[Callable] = None, ms=None,
                      jax.tree.map(lambda x: x[i:i + 1], e_hist)) for i in range(done)]
         for p in range(done, P):
             states, out = step_c(states, hyper)
+            if stop_on_failure and failures(ms, states):
+                checkpoints.wait()
+                raise NonFiniteError(failures(ms, states), checkpoints.mngr.latest_step())
             hist.append(to_np(out))
             stop = should_stop is not None and should_stop()
             if checkpoints.due(p + 1, P) or stop:
@@ -186,7 +231,8 @@ def run_sweep(trainer: Trainer, on_period: Optional[Callable] = None, ms=None,
     return SweepResult(
         members=ms, states=states, metrics=metrics, evals=evals,
         final=to_np(final), period_updates=periods_end, compile_seconds=t1 - t0,
-        run_seconds=t2 - t1, env_steps=cfg.num_updates * cfg.env_steps_per_update)
+        run_seconds=t2 - t1, env_steps=cfg.num_updates * cfg.env_steps_per_update,
+        failures=failures(ms, states))
 
 
 def _concat(hist):

@@ -27,11 +27,13 @@ import optax
 from flax import struct
 
 from jsrpo import losses
-from jsrpo.config import Config
+from jsrpo.config import Config, ConfigError
 from jsrpo.networks import ActorCritic
 from jsrpo.vec_env import VecEnv, VecState
 
 HERO_0, HERO_1, ADV_0, ADV_1 = 0, 1, 2, 3
+#: what turned non-finite first in a failed member (checked in this order within an update).
+FAILURES = ("none", "rollout return", "loss", "parameters")
 _MASKED = -1e9  # logit of an action a seat does not have
 
 
@@ -52,6 +54,10 @@ class LearnerState:
     key: chex.PRNGKey  # training randomness
     eval_key: chex.PRNGKey  # evaluation randomness (kept apart so eval never changes training)
     update: chex.Array  # [] int32, updates done
+    # Health: the update whose rollout returns, losses or parameters were first non-finite
+    # (-1 while healthy) and which (``FAILURES``); a failed learner keeps its last good params.
+    failed_at: chex.Array  # [] int32
+    failure: chex.Array  # [] int32 index into FAILURES (0 = none)
 
 
 @struct.dataclass
@@ -114,10 +120,16 @@ def make_train(config: Config, env=None) -> Trainer:
     cfg, t = config, config.train
     env = envs_pkg.make(cfg.env.name, **cfg.env.kwargs) if env is None else env
     method = cfg.method
-    venv = VecEnv(env, seat_id=(method == "self_play"))
+    # Self-play tells the seats apart by a one-hot seat id on flat observations; grid
+    # observations (Overcooked) are ego-centric, so one network plays either seat without it.
+    obs_ndim = len(jax.eval_shape(env.reset, jax.random.PRNGKey(0))[0][env.agents[0]].shape)
+    venv = VecEnv(env, seat_id=(method == "self_play" and obs_ndim == 1))
+    if cfg.network.kind == "cnn" and len(venv.obs_shape) != 3:
+        raise ConfigError(f"network.kind: 'cnn' needs grid observations [H, W, C]; "
+                          f"{cfg.env.name} observations have shape {venv.obs_shape} (use 'mlp')")
     net = ActorCritic(num_actions=venv.num_actions, obs_ndim=len(venv.obs_shape),
                       hidden_sizes=tuple(cfg.network.hidden_sizes),
-                      activation=cfg.network.activation)
+                      activation=cfg.network.activation, kind=cfg.network.kind)
     L = num_learners(method)
     G, Eg, T = cfg.num_groups, cfg.envs_per_group, t.num_steps
     S, E = 2 * G, cfg.rollout_envs
@@ -173,10 +185,22 @@ def make_train(config: Config, env=None) -> Trainer:
         obs, vec_state = venv.reset(k_env, E)
         return LearnerState(params=params, opt_state=jax.vmap(tx.init)(params),
                             vec_state=vec_state, obs=obs, key=key, eval_key=k_eval,
-                            update=jnp.zeros((), jnp.int32))
+                            update=jnp.zeros((), jnp.int32), failed_at=jnp.int32(-1),
+                            failure=jnp.int32(0))
 
     # ------------------------------------------------------------------ rollout
+    horizon = float(t.reward_shaping_horizon)
+
+    def shaping_coef(update):
+        """Weight of the shaped reward: 1 -> 0 linearly over ``horizon`` env steps (counted at
+        the start of the update, as JaxMARL's IPPO does); 0 when shaping is off."""
+        if horizon <= 0:
+            return jnp.zeros(())
+        done = update.astype(jnp.float32) * cfg.env_steps_per_update
+        return jnp.clip(1.0 - done / horizon, 0.0, 1.0)
+
     def rollout(state: LearnerState, table):
+        coef = shaping_coef(state.update)
         stream_params = _gather(state.params, table)
         anchor_params = _gather(state.params, jnp.array([HERO_1, HERO_0])) if has_anchor else None
 
@@ -200,7 +224,7 @@ def make_train(config: Config, env=None) -> Trainer:
             obs_next, vec_state, out = venv.step(k_env, vec_state, from_streams(action))
             done = jnp.broadcast_to(out.done[:, None], (E, 2))
             data = dict(obs=obs_s, action=action, logp=logp, value=value, anchor=anchor,
-                        reward=to_streams(out.reward), done=to_streams(done),
+                        reward=to_streams(out.reward + coef * out.shaped), done=to_streams(done),
                         ep_ret=to_streams(out.episode.ret))
             return (vec_state, obs_next, key), data
 
@@ -242,6 +266,29 @@ def make_train(config: Config, env=None) -> Trainer:
         loss_s, aux = jax.vmap(stream_loss)(sp, mb, mask, ent, kl)
         return jnp.sum(weight * loss_s), aux
 
+    # ------------------------------------------------------------------ health
+    def all_finite(tree):
+        leaves = jax.tree.leaves(tree)
+        return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+    def check_health(state: LearnerState, params, opt_state, reward, aux):
+        """Detect the first non-finite rollout return, loss or parameter inside the program.
+
+        A member that fails (now or earlier) keeps its last good params and optimiser state, so
+        its checkpoints stay usable and a sweep can go on with its healthy members.
+        Returns ``(params, opt_state, failed_at, failure)``.
+        """
+        code = jnp.where(~all_finite(reward), 1,
+                         jnp.where(~all_finite(aux), 2,
+                                   jnp.where(~all_finite(params), 3, 0)))
+        healthy = state.failed_at < 0
+        fails_now = healthy & (code > 0)
+        keep_new = healthy & (code == 0)
+        pick = lambda new, old: jax.tree.map(lambda a, b: jnp.where(keep_new, a, b), new, old)
+        return (pick(params, state.params), pick(opt_state, state.opt_state),
+                jnp.where(fails_now, state.update + 1, state.failed_at),
+                jnp.where(fails_now, code, state.failure).astype(jnp.int32))
+
     # ------------------------------------------------------------------ update
     def update(state: LearnerState, hyper: Hyper):
         """One iteration: rollout of E x T env steps, GAE, epochs of minibatch updates."""
@@ -282,8 +329,10 @@ def make_train(config: Config, env=None) -> Trainer:
         key, k_epochs = jax.random.split(state.key)
         (params, opt_state), aux = jax.lax.scan(
             epoch, (state.params, state.opt_state), jax.random.split(k_epochs, t.update_epochs))
+        params, opt_state, failed_at, failure = check_health(
+            state, params, opt_state, traj["reward"], aux)
         state = state.replace(params=params, opt_state=opt_state, key=key,
-                              update=state.update + 1)
+                              update=state.update + 1, failed_at=failed_at, failure=failure)
         done = traj["done"]
         metrics = {f"loss/{k}": v.mean(axis=(0, 1)) for k, v in aux.items()}
         metrics["train/episodes"] = done.sum(axis=(1, 2)).astype(jnp.float32)

@@ -31,6 +31,7 @@ class VecState:
 @struct.dataclass
 class StepOut:
     reward: chex.Array  # [E, 2]
+    shaped: chex.Array  # [E, 2] the env's shaped reward (infos["shaped_reward"]; 0 if none)
     done: chex.Array  # [E] bool: an episode ended with this step (the obs is already reset)
     cost: chex.Array  # [E, 2] private cost paid this step
     episode: EpisodeTotals  # [E, ...] totals of the episode that ended (valid where done)
@@ -99,6 +100,8 @@ class VecEnv:
         reward = jnp.stack([rew[a] for a in self.agents], axis=1).astype(jnp.float32)
         done = dones["__all__"]
         cost = infos["private_cost"].astype(jnp.float32)
+        shaped = (infos["shaped_reward"].astype(jnp.float32) if "shaped_reward" in infos
+                  else jnp.zeros_like(reward))
         r = state.running
         totals = EpisodeTotals(
             ret=r.ret + reward,
@@ -108,5 +111,5 @@ class VecEnv:
         )
         keep = lambda x: jnp.where(done.reshape(done.shape + (1,) * (x.ndim - 1)), 0, x)
         running = jax.tree.map(keep, totals)
-        out = StepOut(reward=reward, done=done, cost=cost, episode=totals)
+        out = StepOut(reward=reward, shaped=shaped, done=done, cost=cost, episode=totals)
         return self._obs(obs), VecState(env_state=env_state, running=running), out
