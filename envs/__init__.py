@@ -6,7 +6,7 @@ import inspect
 from typing import Callable, Dict
 
 from envs.base import ParamEnv
-from envs import coop_grid, matrix_games
+from envs import coop_grid, matrix_games, overcooked
 
 _REGISTRY: Dict[str, Callable[..., ParamEnv]] = {
     "collab_defect": matrix_games.make_collab_defect,
@@ -15,6 +15,8 @@ _REGISTRY: Dict[str, Callable[..., ParamEnv]] = {
     "coordination": matrix_games.make_coordination,
     "bimatrix": matrix_games.make_bimatrix,
     "coop_grid": coop_grid.make_coop_grid,
+    "overcooked": overcooked.make_overcooked,
+    "overcooked_v2": overcooked.make_overcooked_v2,
 }
 
 MATRIX_GAMES = ("collab_defect", "stag_hunt", "car_overtake", "coordination", "bimatrix")
