@@ -194,7 +194,10 @@ def run_sweep(trainer: Trainer, on_period: Optional[Callable] = None, ms=None,
         if stop_on_failure and failures(ms, states):
             raise NonFiniteError(failures(ms, states), None)
     else:
-        init, periods, final_fn = build_pieces(trainer, on_period)
+        # The host loop reports each period itself: no callback inside the program, which
+        # also lets the persistent compilation cache keep it (programs with host callbacks
+        # are never cached).
+        init, periods, final_fn = build_pieces(trainer, None)
         init_c = jax.jit(init).lower(keys, hyper).compile()
         abstract = jax.eval_shape(init, keys, hyper)
         step_c = jax.jit(lambda s, h: periods(s, h, 1)).lower(abstract, hyper).compile()
@@ -215,7 +218,10 @@ def run_sweep(trainer: Trainer, on_period: Optional[Callable] = None, ms=None,
             if stop_on_failure and failures(ms, states):
                 checkpoints.wait()
                 raise NonFiniteError(failures(ms, states), checkpoints.mngr.latest_step())
-            hist.append(to_np(out))
+            out = to_np(out)
+            hist.append(out)
+            if on_period is not None:
+                on_period(np.asarray(states.update)[0], *jax.tree.map(lambda x: x[0], out))
             stop = should_stop is not None and should_stop()
             if checkpoints.due(p + 1, P) or stop:
                 checkpoints.save(p + 1, states, _concat(hist))
