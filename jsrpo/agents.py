@@ -9,7 +9,7 @@ a large logit on its action.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +27,10 @@ class Agent:
       policy: ``(params, agent_state, obs [*obs_shape], key) -> (logits [A], agent_state)``.
       init_state: ``(key) -> agent_state`` at the start of every episode (``()`` if stateless).
       kind: agents with equal ``kind`` share ``policy`` and can be stacked and vmapped together.
+      obs_shape: the observation shape the policy reads (``None`` entries: any size), or None
+        when it does not say; checked by ``check_agent`` before anything compiles.
+      num_actions: size of the action space it plays, or None.
+      envs: names of the environments it is written for (scripted partners), or None for any.
     """
 
     name: str
@@ -34,13 +38,38 @@ class Agent:
     policy: Callable
     init_state: Callable = field(default=lambda key: ())
     kind: str = "custom"
+    obs_shape: Optional[tuple] = None
+    num_actions: Optional[int] = None
+    envs: Optional[tuple] = None
 
 
-def network_agent(name: str, network: ActorCritic, params: Any, seat_id=None) -> Agent:
+def check_agent(agent: Agent, env_name: str, obs_shape: Sequence[int], num_actions: int,
+                role: str = "partner") -> None:
+    """Raise ``ValueError`` naming the agent when it cannot play this environment's seat: made
+    for another environment, another observation shape, or another number of actions."""
+    where = f"{role} {agent.name!r}"
+    if agent.envs is not None and env_name not in agent.envs:
+        raise ValueError(f"{where} is made for {', '.join(agent.envs)}; this evaluation plays "
+                         f"{env_name}")
+    shape = tuple(obs_shape)
+    if agent.obs_shape is not None:
+        want = tuple(agent.obs_shape)
+        if len(want) != len(shape) or any(w is not None and w != g for w, g in zip(want, shape)):
+            show = tuple("any" if w is None else w for w in want)
+            raise ValueError(f"{where} reads observations of shape {show}; {env_name} gives "
+                             f"{shape}")
+    if agent.num_actions is not None and agent.num_actions != num_actions:
+        raise ValueError(f"{where} plays {agent.num_actions} actions; {env_name} has "
+                         f"{num_actions}")
+
+
+def network_agent(name: str, network: ActorCritic, params: Any, seat_id=None,
+                  obs_shape: Optional[tuple] = None) -> Agent:
     """A learned actor (critic unused) as an ``Agent``; rebuilt from the saved network config.
 
     ``seat_id``: for self-play networks, the seat whose one-hot id is appended to the
-    observation (as in training); None for networks trained without it.
+    observation (as in training); None for networks trained without it. ``obs_shape``: the
+    environment observation it was trained on (without the seat id), if known.
     """
     if seat_id is None:
         def policy(p, state, obs, key):
@@ -52,7 +81,9 @@ def network_agent(name: str, network: ActorCritic, params: Any, seat_id=None) ->
             return network.apply(p["net"], obs, method=ActorCritic.policy), state
         params = {"net": params, "seat_id": jax.nn.one_hot(seat_id, 2)}
     kind = f"network:{network!r}:seat_id={seat_id is not None}"
-    return Agent(name=name, params=params, policy=policy, kind=kind)
+    return Agent(name=name, params=params, policy=policy, kind=kind,
+                 obs_shape=None if obs_shape is None else tuple(obs_shape),
+                 num_actions=network.num_actions)
 
 
 def deterministic_logits(action, num_actions: int) -> jax.Array:
@@ -70,4 +101,5 @@ def epsilon_noisy(agent: Agent, epsilon: float, num_actions: int) -> Agent:
 
     return Agent(name=f"{agent.name}+eps{epsilon:g}",
                  params={"inner": agent.params, "epsilon": jnp.float32(epsilon)},
-                 policy=policy, init_state=agent.init_state, kind=f"noisy:{agent.kind}")
+                 policy=policy, init_state=agent.init_state, kind=f"noisy:{agent.kind}",
+                 obs_shape=agent.obs_shape, num_actions=agent.num_actions, envs=agent.envs)

@@ -125,7 +125,16 @@ def load_policy(run_dir, member: int = 0, seat: int = 0, step: Optional[int] = N
     if step is not None:
         name += f"-u{step}"
     seat_id = seat if ckpt.meta.get("seat_id_in_obs") else None
-    return network_agent(name, ckpt.network, ckpt.learner_params(member, learner), seat_id)
+    return network_agent(name, ckpt.network, ckpt.learner_params(member, learner), seat_id,
+                         env_obs_shape(ckpt.meta))
+
+
+def env_obs_shape(meta: dict) -> tuple:
+    """The environment's observation shape a saved network plays (its input minus the seat id)."""
+    shape = list(meta["obs_shape"])
+    if meta.get("seat_id_in_obs"):
+        shape[-1] -= 2
+    return tuple(shape)
 
 
 class Checkpoints:

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jsrpo import metrics
-from jsrpo.agents import Agent, network_agent
+from jsrpo.agents import Agent, check_agent, network_agent
 from jsrpo.vec_env import EpisodeTotals, VecEnv
 
 DEFAULT_EPISODES = 256
@@ -52,6 +52,8 @@ def method_label(member: dict, vary_eps: bool) -> str:
 def hero_agents(ckpt) -> tuple[list[Agent], list[Agent]]:
     """The deployed seat-0 and seat-1 heroes of every member of a loaded run (``load_run``),
     as ``checkpoint.load_policy`` builds them but without reloading the checkpoint per member."""
+    from jsrpo.checkpoint import env_obs_shape
+
     hero_pair = ckpt.meta["learners"]["hero_pair"]
     seat_id_in_obs = ckpt.meta.get("seat_id_in_obs")
     seats = ([], [])
@@ -60,7 +62,8 @@ def hero_agents(ckpt) -> tuple[list[Agent], list[Agent]]:
             name = f"{m['method']}-tau{m['tau']:g}-eps{m['eps']:g}-s{m['seed']}-seat{seat}"
             seats[seat].append(network_agent(name, ckpt.network,
                                              ckpt.learner_params(i, hero_pair[seat]),
-                                             seat if seat_id_in_obs else None))
+                                             seat if seat_id_in_obs else None,
+                                             env_obs_shape(ckpt.meta)))
     return seats
 
 
@@ -203,7 +206,13 @@ def evaluate_pairs(venv: VecEnv, seat0: Sequence[Agent], seat1: Sequence[Agent],
     """``pair_statistics`` of every (seat-0 agent i, seat-1 agent j): arrays ``[I, J, ...]``.
 
     Agents are grouped by ``kind``; each (seat-0 group, seat-1 group) block is one compiled call.
+    Every agent is first checked against the environment (``agents.check_agent``), so a policy
+    for other observations or actions fails with its name instead of playing garbage.
     """
+    env_name = getattr(venv.env, "name", type(venv.env).__name__)
+    raw_shape = venv.obs_shape[:-1] + (venv.obs_shape[-1] - 2,) if venv.seat_id else venv.obs_shape
+    for a in list(seat0) + list(seat1):
+        check_agent(a, env_name, raw_shape, venv.num_actions)
     stats = None
     for idx0 in _kind_groups(seat0):
         for idx1 in _kind_groups(seat1):
@@ -225,12 +234,18 @@ def partner_agents(env_name: str, specs: Sequence[str]) -> list[tuple[Agent, Age
     (``partners.parse_partner_spec``); errors name the ``--partners`` flag."""
     if not specs:
         return []
-    if env_name != "coop_grid":
-        raise ValueError(f"--partners: scripted partners exist for coop_grid only; these runs "
-                         f"play {env_name} (pass --partners none)")
+    from jsrpo.overcooked_partners import ENV_VERSIONS, parse_overcooked_partner_spec
     from jsrpo.partners import parse_partner_spec
+    if env_name == "coop_grid":
+        parse = parse_partner_spec
+    elif env_name in ENV_VERSIONS:
+        parse = lambda s, seat: parse_overcooked_partner_spec(s, seat, ENV_VERSIONS[env_name])
+    else:
+        raise ValueError(f"--partners: scripted partners exist for coop_grid, "
+                         f"{', '.join(ENV_VERSIONS)}; these runs play {env_name} "
+                         "(pass --partners none)")
     try:
-        return [(parse_partner_spec(s, 0), parse_partner_spec(s, 1)) for s in specs]
+        return [(parse(s, 0), parse(s, 1)) for s in specs]
     except ValueError as e:
         raise ValueError(f"--partners: {e}") from None
 
@@ -425,15 +440,17 @@ def _positive_int(text: str) -> int:
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
+    from jsrpo.overcooked_partners import PARTNER_NAMES as OVERCOOKED_NAMES
     from jsrpo.partners import DEFAULT_PARTNERS, PARTNER_NAMES
 
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
                    help="run directories written by `jsrpo train` (all members are pooled)")
     p.add_argument("--partners", default=None,
                    help="comma-separated held-out scripted partners, each name[:key=value]... "
-                        f"(names: {', '.join(PARTNER_NAMES)}; keys: source=0|1 for "
-                        "single_source, epsilon=P for any); 'none' for no partners; default "
-                        f"on coop_grid: {','.join(DEFAULT_PARTNERS)}")
+                        f"(coop_grid: {', '.join(PARTNER_NAMES)}, key source=0|1 for "
+                        f"single_source; overcooked/overcooked_v2: {', '.join(OVERCOOKED_NAMES)}; "
+                        "epsilon=P for any); 'none' for no partners; default on coop_grid: "
+                        f"{','.join(DEFAULT_PARTNERS)}, on Overcooked: all four")
     p.add_argument("--episodes", type=_positive_int, default=DEFAULT_EPISODES,
                    help=f"episodes per pair (default {DEFAULT_EPISODES})")
     p.add_argument("--out", default=None,
@@ -459,7 +476,12 @@ def add_crossplay_parser(subparsers) -> argparse.ArgumentParser:
 def _partner_specs(arg, env_name: str) -> tuple[str, ...]:
     from jsrpo.partners import DEFAULT_PARTNERS
 
+    from jsrpo.overcooked_partners import DEFAULT_PARTNERS as OVERCOOKED_PARTNERS
+    from jsrpo.overcooked_partners import ENV_VERSIONS
+
     if arg is None:
+        if env_name in ENV_VERSIONS:
+            return OVERCOOKED_PARTNERS
         return DEFAULT_PARTNERS if env_name == "coop_grid" else ()
     if arg.strip().lower() == "none":
         return ()

@@ -300,8 +300,11 @@ def overcooked_partner(name: str, seat: int, epsilon: float = 0.0, version: int 
             or not 0.0 <= epsilon <= 1.0:
         raise ValueError(f"partner {name!r}: epsilon got {epsilon!r}; allowed: a number in [0, 1]")
     params = {"seat": jnp.int32(seat), "partner": jnp.int32(PARTNER_NAMES.index(name))}
+    env = "overcooked" if version == 1 else "overcooked_v2"
     exact = Agent(name=name, params=params, policy=_POLICIES[version], init_state=_init_state,
-                  kind=f"scripted:overcooked_v{version}")
+                  kind=f"scripted:overcooked_v{version}",
+                  obs_shape=(None, None, 26) if version == 1 else (None, None, None),
+                  num_actions=NUM_ACTIONS, envs=(env,))
     # Always wrapped (epsilon 0 is the exact partner) so noisy and exact partners share a kind.
     noisy = epsilon_noisy(exact, float(epsilon), NUM_ACTIONS)
     return dataclasses.replace(noisy, name=noisy.name if epsilon > 0 else name)

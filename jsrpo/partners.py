@@ -190,7 +190,8 @@ def coop_grid_partner(name: str, seat: int, epsilon: float = 0.0, **kw) -> Agent
     params = {"seat": jnp.int32(seat), "source": jnp.int32(source),
               "partner": jnp.int32(PARTNER_NAMES.index(name))}
     label = name + (str(source) if "source" in allowed else "")
-    exact = Agent(name=label, params=params, policy=_scripted_policy, kind="scripted:coop_grid")
+    exact = Agent(name=label, params=params, policy=_scripted_policy, kind="scripted:coop_grid",
+                  obs_shape=(8,), num_actions=NUM_ACTIONS, envs=("coop_grid",))
     # Always wrapped (epsilon 0 is the exact partner) so noisy and exact partners share a kind.
     noisy = epsilon_noisy(exact, epsilon, NUM_ACTIONS)
     return dataclasses.replace(noisy, name=noisy.name if epsilon > 0 else label)
