@@ -90,6 +90,43 @@ def build_pieces(trainer: Trainer, on_period: Optional[Callable] = None):
     return init, periods, final
 
 
+def sweep_mesh(num_members: int, devices=None):
+    """A 1-D ``Mesh`` (axis ``"members"``) over the devices a sweep of ``num_members`` uses:
+    the largest number of them that divides the member count, so every device holds the same
+    number of whole members and no padding member changes what is computed or checkpointed.
+    ``devices`` defaults to ``jax.devices()`` (every host's devices after
+    ``jax.distributed.initialize()``). Returns None when only one device would be used."""
+    from jax.sharding import Mesh
+
+    devices = list(jax.devices() if devices is None else devices)
+    n = max(d for d in range(1, len(devices) + 1) if num_members % d == 0)
+    return None if n == 1 else Mesh(np.array(devices[:n]), ("members",))
+
+
+def _member_shardings(mesh, tree, axis: int):
+    """A ``NamedSharding`` per leaf of ``tree`` splitting its ``axis`` (the member axis) over
+    ``mesh``; the ``jit`` in/out shardings of the sweep's programs."""
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    spec = PartitionSpec(*([None] * axis + ["members"]))
+    return jax.tree.map(lambda _: NamedSharding(mesh, spec), tree)
+
+
+def _compile(fn, mesh, args, in_axes, out_axes):
+    """``jax.jit(fn).lower(*args).compile()``, with the member axis of every argument and
+    output split over ``mesh`` when there is one. ``in_axes``: the member axis of each
+    argument; ``out_axes``: of each output when ``fn`` returns a tuple, else one int."""
+    if mesh is None:
+        return jax.jit(fn).lower(*args).compile()
+    ins = tuple(_member_shardings(mesh, a, ax) for a, ax in zip(args, in_axes))
+    out = jax.eval_shape(fn, *args)
+    if isinstance(out_axes, tuple):
+        outs = tuple(_member_shardings(mesh, o, ax) for o, ax in zip(out, out_axes))
+    else:
+        outs = _member_shardings(mesh, out, out_axes)
+    return jax.jit(fn, in_shardings=ins, out_shardings=outs).lower(*args).compile()
+
+
 def num_periods(cfg: Config) -> int:
     return -(-cfg.num_updates // min(cfg.log.interval, cfg.num_updates))
 
@@ -181,11 +218,15 @@ def run_sweep(trainer: Trainer, on_period: Optional[Callable] = None, ms=None,
     ms = members(cfg) if ms is None else ms
     keys, hyper = member_inputs(ms)
     P = num_periods(cfg)
+    mesh = sweep_mesh(len(ms))
+    if mesh is not None:  # members laid out over the devices; every program keeps them there
+        keys, hyper = jax.device_put((keys, hyper), _member_shardings(mesh, (keys, hyper), 0))
     to_np = lambda tree: jax.tree.map(np.asarray, tree)
     stop_on_failure = cfg.train.on_nonfinite == "stop"
     t0 = time.perf_counter()
     if checkpoints is None:
-        compiled = jax.jit(build_run(trainer, on_period)).lower(keys, hyper).compile()
+        compiled = _compile(build_run(trainer, on_period), mesh, (keys, hyper), (0, 0),
+                            (0, 1, 1, 0))
         if on_compiled is not None:
             on_compiled()
         t1 = time.perf_counter()
@@ -198,10 +239,14 @@ def run_sweep(trainer: Trainer, on_period: Optional[Callable] = None, ms=None,
         # also lets the persistent compilation cache keep it (programs with host callbacks
         # are never cached).
         init, periods, final_fn = build_pieces(trainer, None)
-        init_c = jax.jit(init).lower(keys, hyper).compile()
+        init_c = _compile(init, mesh, (keys, hyper), (0, 0), 0)
         abstract = jax.eval_shape(init, keys, hyper)
-        step_c = jax.jit(lambda s, h: periods(s, h, 1)).lower(abstract, hyper).compile()
-        final_c = jax.jit(final_fn).lower(abstract).compile()
+        if mesh is not None:  # restored checkpoints land on the devices directly
+            abstract = jax.tree.map(lambda a, sh: jax.ShapeDtypeStruct(a.shape, a.dtype,
+                                                                       sharding=sh),
+                                    abstract, _member_shardings(mesh, abstract, 0))
+        step_c = _compile(lambda s, h: periods(s, h, 1), mesh, (abstract, hyper), (0, 0), (0, 1))
+        final_c = _compile(final_fn, mesh, (abstract,), (0,), (0, 0))
         if on_compiled is not None:
             on_compiled()
         t1 = time.perf_counter()
