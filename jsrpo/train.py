@@ -351,7 +351,7 @@ def make_train(config: Config, env=None) -> Trainer:
         from jsrpo.crossplay import episode_totals
 
         eval_key, key = jax.random.split(state.eval_key)
-        seat_ids = (0, 1) if method == "self_play" else (None, None)
+        seat_ids = (0, 1) if venv.seat_id else (None, None)
         heroes = [network_agent(f"hero_{i}", net, _gather(state.params, hero_pair[i]), seat_ids[i])
                   for i in (0, 1)]
         totals = jax.vmap(lambda k: episode_totals(venv, heroes[0], heroes[1], heroes[0].params,
