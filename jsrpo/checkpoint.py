@@ -59,6 +59,20 @@ class RunCheckpoint:
         return jax.tree.map(lambda x: x[member, learner], self.params)
 
 
+def _local_target(metadata):
+    """Abstract arrays on this process's first device for every saved array, so a checkpoint
+    written sharded over other devices or hosts (a sharded sweep) restores anywhere."""
+    from jax.sharding import SingleDeviceSharding
+
+    device = SingleDeviceSharding(jax.local_devices()[0])
+    return jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
+                        getattr(metadata, "item_metadata", metadata))
+
+
+def _restore_here(checkpointer, path):
+    return checkpointer.restore(path, _local_target(checkpointer.metadata(path)))
+
+
 def network_from_meta(meta: dict) -> ActorCritic:
     n = meta["network"]
     return ActorCritic(num_actions=n["num_actions"], obs_ndim=n["obs_ndim"],
@@ -98,7 +112,7 @@ def load_run(run_dir, step: Optional[int] = None) -> RunCheckpoint:
         path = (run_dir / "checkpoint" / "final").absolute()
         if not path.is_dir():
             raise FileNotFoundError(f"{run_dir}: no final checkpoint ({path} is missing)")
-        params = _restore(path, lambda: ocp.StandardCheckpointer().restore(path)["params"])
+        params = _restore(path, lambda: _restore_here(ocp.StandardCheckpointer(), path)["params"])
     else:
         steps = saved_steps(run_dir)
         if step not in steps:
@@ -106,7 +120,8 @@ def load_run(run_dir, step: Optional[int] = None) -> RunCheckpoint:
         mngr = ocp.CheckpointManager((run_dir / "checkpoint" / "state").absolute(),
                                      options=ocp.CheckpointManagerOptions(read_only=True))
         params = _restore(mngr.directory / str(step), lambda: mngr.restore(
-            step, args=ocp.args.StandardRestore())["states"]["params"])
+            step, args=ocp.args.StandardRestore(_local_target(
+                mngr.item_metadata(step))))["states"]["params"])
     _check_against_meta(params, meta, network, run_dir / "checkpoint")
     return RunCheckpoint(run_dir=run_dir, params=params, meta=meta, network=network)
 

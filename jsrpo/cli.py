@@ -19,6 +19,16 @@ def _train_parser(sub) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="allow writing into an existing non-empty --out directory")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
+    d = p.add_argument_group("several hosts", "every process runs the same command; the sweep's "
+                             "members are split over all processes' devices")
+    d.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                   help="address of process 0 (or JSRPO_COORDINATOR)")
+    d.add_argument("--num-processes", type=int, default=None,
+                   help="number of processes (or JSRPO_NUM_PROCESSES)")
+    d.add_argument("--process-id", type=int, default=None,
+                   help="this process, 0 .. num-processes - 1 (or JSRPO_PROCESS_ID)")
+    d.add_argument("--distributed", action="store_true",
+                   help="let JAX detect the cluster (SLURM, Open MPI, Cloud TPU)")
 
 
 def _resume_setup(args):
@@ -58,16 +68,26 @@ def run_train(args) -> int:
     from jsrpo import outputs
     from jsrpo.config import ConfigError
 
+    from jsrpo import distributed
+    several = args.several_processes  # joined in ``main`` before anything touched JAX
+    main_process = distributed.is_main()
     if args.resume:
         cfg, run_dir = _resume_setup(args)
     else:
         if not args.config:
             raise ConfigError("--config: required (or --resume RUN_DIR)")
         cfg = config_mod.load(args.config, args.overrides)  # validated before anything compiles
+        if several and not args.out:
+            raise ConfigError("--out: required with several processes (they share one run dir)")
         out = Path(args.out) if args.out else Path("runs") / (
             f"{Path(args.config).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
-        run_dir = outputs.prepare_run_dir(out, args.overwrite)
-        outputs.write_config(run_dir, cfg)
+        if main_process:
+            run_dir = outputs.prepare_run_dir(out, args.overwrite)
+            outputs.write_config(run_dir, cfg)
+        run_dir = out
+    if several:  # the others wait until process 0 has checked and prepared the run dir
+        from jax.experimental import multihost_utils
+        multihost_utils.sync_global_devices("jsrpo run dir ready")
 
     from jsrpo.checkpoint import Checkpoints
     from jsrpo.sweep import Interrupted, NonFiniteError, members, run_sweep
@@ -84,11 +104,13 @@ def run_train(args) -> int:
     metrics_path = run_dir / "metrics.jsonl"
     if args.resume:
         last = ck.mngr.latest_step()
-        _trim_metrics(metrics_path, last)
+        if main_process:
+            _trim_metrics(metrics_path, last)
         print(f"[jsrpo] resuming {run_dir} from update {last or 0}", flush=True)
-    else:
+    elif main_process:
         metrics_path.write_text("")
-    writer = outputs.MetricsWriter(cfg, ms, metrics_path, cfg.log.progress, extra)
+    writer = outputs.MetricsWriter(cfg, ms, metrics_path if main_process else None,
+                                   cfg.log.progress and main_process, extra)
     print(f"[jsrpo] {cfg.method} on {cfg.env.name}: {len(ms)} member(s), "
           f"{cfg.num_updates} updates x {cfg.env_steps_per_update} env steps; compiling...",
           flush=True)
@@ -124,8 +146,10 @@ def run_train(args) -> int:
         print(f"[jsrpo] warning: {f.describe()}; frozen at its last good parameters "
               "(train.on_nonfinite=continue)", file=sys.stderr, flush=True)
     data = outputs.summary(cfg, res, extra, getattr(trainer.venv.env, "action_names", None))
+    outputs.save_checkpoint(run_dir, cfg, trainer, res)  # every process saves its shards
+    if not main_process:
+        return 0
     outputs.write_summary(run_dir, data)
-    outputs.save_checkpoint(run_dir, cfg, trainer, res)
     outputs.plot_learning_curves(cfg, res, run_dir / "learning_curve.png")
     for row in data["members"]:
         probs = f" P(a0)={[round(p[0], 4) for p in row['action_probs']]}" if "action_probs" in row else ""
@@ -138,7 +162,30 @@ def run_train(args) -> int:
     return 0
 
 
+def _join_processes(argv) -> bool:
+    """``jsrpo train`` with several processes joins them first: ``jax.distributed`` must start
+    before anything (even importing some modules) initialises a JAX backend."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("command", nargs="?")
+    pre.add_argument("--coordinator")
+    pre.add_argument("--num-processes", type=int)
+    pre.add_argument("--process-id", type=int)
+    pre.add_argument("--distributed", action="store_true")
+    known, _ = pre.parse_known_args(argv)
+    if known.command != "train":
+        return False
+    from jsrpo import distributed
+    return distributed.initialize(known.coordinator, known.num_processes, known.process_id,
+                                  auto=known.distributed)
+
+
 def main(argv=None) -> int:
+    from jsrpo.config import ConfigError
+    try:
+        several = _join_processes(sys.argv[1:] if argv is None else argv)
+    except ValueError as e:
+        print(f"jsrpo train: error: {e}", file=sys.stderr)
+        return 2
     parser = argparse.ArgumentParser(prog="jsrpo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
@@ -154,7 +201,7 @@ def main(argv=None) -> int:
     except ImportError:  # solvers not installed in this checkout
         pass
     args = parser.parse_args(argv)
-    from jsrpo.config import ConfigError
+    args.several_processes = several
     try:
         return commands[args.command](args)
     except (ConfigError, FileExistsError, FileNotFoundError) as e:

@@ -160,6 +160,9 @@ def save_checkpoint(run_dir: Path, cfg: Config, trainer, res: SweepResult) -> Pa
     ckpt = ocp.StandardCheckpointer()
     ckpt.save(path, {"params": res.states.params}, force=True)
     ckpt.wait_until_finished()
+    from jsrpo import distributed
+    if not distributed.is_main():  # every process saves its shards; one writes the rest
+        return path
     net = trainer.network
     meta = {
         "network": {"num_actions": net.num_actions, "obs_ndim": net.obs_ndim,

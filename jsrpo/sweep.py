@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jsrpo import distributed
 from jsrpo.config import Config
 from jsrpo.train import FAILURES, Hyper, Trainer
 
@@ -162,7 +163,7 @@ class Failure:
 
 def failures(ms: list[Member], states) -> list[Failure]:
     """Failed members of a batched ``LearnerState`` (host side)."""
-    at, code = np.asarray(states.failed_at), np.asarray(states.failure)
+    at, code = distributed.to_host((states.failed_at, states.failure))
     return [Failure(m, int(at[i]), FAILURES[int(code[i])]) for i, m in enumerate(ms) if at[i] >= 0]
 
 
@@ -220,11 +221,13 @@ def run_sweep(trainer: Trainer, on_period: Optional[Callable] = None, ms=None,
     P = num_periods(cfg)
     mesh = sweep_mesh(len(ms))
     if mesh is not None:  # members laid out over the devices; every program keeps them there
-        keys, hyper = jax.device_put((keys, hyper), _member_shardings(mesh, (keys, hyper), 0))
-    to_np = lambda tree: jax.tree.map(np.asarray, tree)
+        keys, hyper = distributed.put((keys, hyper), _member_shardings(mesh, (keys, hyper), 0))
+    to_np = distributed.to_host
     stop_on_failure = cfg.train.on_nonfinite == "stop"
     t0 = time.perf_counter()
-    if checkpoints is None:
+    # Several processes: the host loop below, so results and progress reach the host through
+    # ``to_host`` rather than through a callback inside the program.
+    if checkpoints is None and jax.process_count() == 1:
         compiled = _compile(build_run(trainer, on_period), mesh, (keys, hyper), (0, 0),
                             (0, 1, 1, 0))
         if on_compiled is not None:
@@ -241,17 +244,22 @@ def run_sweep(trainer: Trainer, on_period: Optional[Callable] = None, ms=None,
         init, periods, final_fn = build_pieces(trainer, None)
         init_c = _compile(init, mesh, (keys, hyper), (0, 0), 0)
         abstract = jax.eval_shape(init, keys, hyper)
-        if mesh is not None:  # restored checkpoints land on the devices directly
-            abstract = jax.tree.map(lambda a, sh: jax.ShapeDtypeStruct(a.shape, a.dtype,
-                                                                       sharding=sh),
-                                    abstract, _member_shardings(mesh, abstract, 0))
+        # Restored checkpoints land on this run's devices directly, whatever device layout
+        # saved them (a sweep may resume on another number of devices).
+        if mesh is not None:
+            place = _member_shardings(mesh, abstract, 0)
+        else:
+            local = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+            place = jax.tree.map(lambda _: local, abstract)
+        abstract = jax.tree.map(lambda a, sh: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sh),
+                                abstract, place)
         step_c = _compile(lambda s, h: periods(s, h, 1), mesh, (abstract, hyper), (0, 0), (0, 1))
         final_c = _compile(final_fn, mesh, (abstract,), (0,), (0, 0))
         if on_compiled is not None:
             on_compiled()
         t1 = time.perf_counter()
         _, (m1, e1) = jax.eval_shape(lambda s, h: periods(s, h, 1), abstract, hyper)
-        restored = checkpoints.restore_latest(abstract, (m1, e1))
+        restored = None if checkpoints is None else checkpoints.restore_latest(abstract, (m1, e1))
         if restored is None:
             states, hist, done = init_c(keys, hyper), [], 0
         else:
@@ -261,21 +269,26 @@ def run_sweep(trainer: Trainer, on_period: Optional[Callable] = None, ms=None,
         for p in range(done, P):
             states, out = step_c(states, hyper)
             if stop_on_failure and failures(ms, states):
+                if checkpoints is None:
+                    raise NonFiniteError(failures(ms, states), None)
                 checkpoints.wait()
                 raise NonFiniteError(failures(ms, states), checkpoints.mngr.latest_step())
             out = to_np(out)
             hist.append(out)
             if on_period is not None:
-                on_period(np.asarray(states.update)[0], *jax.tree.map(lambda x: x[0], out))
+                on_period(to_np(states.update)[0], *jax.tree.map(lambda x: x[0], out))
             stop = should_stop is not None and should_stop()
+            if checkpoints is None:
+                continue
             if checkpoints.due(p + 1, P) or stop:
                 checkpoints.save(p + 1, states, _concat(hist))
             if stop and p + 1 < P:
                 checkpoints.wait()
-                raise Interrupted(int(np.asarray(states.update)[0]))
+                raise Interrupted(int(to_np(states.update)[0]))
         metrics, evals = _concat(hist)
         states, final = jax.block_until_ready(final_c(states))
-        checkpoints.wait()
+        if checkpoints is not None:
+            checkpoints.wait()
     t2 = time.perf_counter()
     interval = min(cfg.log.interval, cfg.num_updates)
     periods_end = np.minimum(np.arange(1, P + 1) * interval, cfg.num_updates)

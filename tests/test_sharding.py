@@ -81,3 +81,10 @@ def test_four_devices_give_the_one_device_results(tmp_path):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
         # Resuming on 4 devices reproduces the uninterrupted 4-device run exactly.
         np.testing.assert_array_equal(c, b)
+    # The 4-device checkpoints restore on this 1-device process, parameters bit for bit.
+    from jsrpo.checkpoint import Checkpoints
+    cfg = from_dict(dict(RAW, checkpoint={"every_updates": 3}))
+    here = run_sweep(make_train(cfg), checkpoints=Checkpoints(tmp_path / "ck", cfg, 3, 2, ()))
+    n_params = len(jax.tree.leaves(here.states.params))
+    for a, c in zip(jax.tree.leaves(here.states.params), four[len(one):len(one) + n_params]):
+        np.testing.assert_array_equal(np.asarray(a), c)

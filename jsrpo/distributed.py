@@ -1,0 +1,69 @@
+"""Sweeps over several hosts: ``jax.distributed`` start-up and moving results to the host.
+
+After ``initialize``, ``jax.devices()`` lists every process's devices, the sweep's member mesh
+(``sweep.sweep_mesh``) spans them all, and each process computes its own members. Results are
+gathered to every process (``to_host``); only the main process writes files other than orbax
+checkpoints (which every process saves its shards of).
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import jax
+import numpy as np
+
+#: environment variables read when the flags are not given.
+ENV_VARS = ("JSRPO_COORDINATOR", "JSRPO_NUM_PROCESSES", "JSRPO_PROCESS_ID")
+
+
+def initialize(coordinator: Optional[str] = None, num_processes: Optional[int] = None,
+               process_id: Optional[int] = None, auto: bool = False) -> bool:
+    """Join a multi-process run; returns whether one was started.
+
+    ``coordinator`` (``host:port`` of process 0), ``num_processes`` and ``process_id`` come from
+    the arguments or else from ``JSRPO_COORDINATOR``, ``JSRPO_NUM_PROCESSES`` and
+    ``JSRPO_PROCESS_ID``; with none of them and ``auto``, JAX detects the cluster itself
+    (SLURM, Open MPI, Cloud TPU). On CPU, cross-process collectives use gloo.
+    """
+    coordinator = coordinator or os.environ.get(ENV_VARS[0])
+    if num_processes is None and os.environ.get(ENV_VARS[1]):
+        num_processes = int(os.environ[ENV_VARS[1]])
+    if process_id is None and os.environ.get(ENV_VARS[2]):
+        process_id = int(os.environ[ENV_VARS[2]])
+    given = [coordinator, num_processes, process_id]
+    if not auto and all(v is None for v in given):
+        return False
+    if not auto and any(v is None for v in given):
+        raise ValueError("--coordinator, --num-processes and --process-id: give all three "
+                         f"(or the environment variables {', '.join(ENV_VARS)}), or --distributed")
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
+                               process_id=process_id)
+    return True
+
+
+def is_main() -> bool:
+    return jax.process_index() == 0
+
+
+def to_host(tree):
+    """Device arrays -> numpy, gathering shards other processes hold when there are several."""
+    if jax.process_count() == 1:
+        return jax.tree.map(np.asarray, tree)
+    from jax.experimental import multihost_utils
+
+    def get(x):
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+        return np.asarray(x)
+    return jax.tree.map(get, tree)
+
+
+def put(tree, shardings):
+    """Host arrays (the same on every process) -> global arrays laid out by ``shardings``."""
+    if jax.process_count() == 1:
+        return jax.device_put(tree, shardings)
+    return jax.tree.map(
+        lambda x, s: jax.make_array_from_callback(np.shape(x), s, lambda idx: np.asarray(x)[idx]),
+        tree, shardings)
