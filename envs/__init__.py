@@ -56,4 +56,6 @@ def make(name: str, **kwargs) -> ParamEnv:
             raise ValueError(
                 f"env.kwargs.{k}: not an argument of {name!r}; allowed: {', '.join(allowed) or 'none'}"
             )
-    return _REGISTRY[name](**kwargs)
+    env = _REGISTRY[name](**kwargs)
+    env.registry_name = name  # the name partners and checkpoints refer to
+    return env

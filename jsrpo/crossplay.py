@@ -209,7 +209,7 @@ def evaluate_pairs(venv: VecEnv, seat0: Sequence[Agent], seat1: Sequence[Agent],
     Every agent is first checked against the environment (``agents.check_agent``), so a policy
     for other observations or actions fails with its name instead of playing garbage.
     """
-    env_name = getattr(venv.env, "name", type(venv.env).__name__)
+    env_name = getattr(venv.env, "registry_name", None) or getattr(venv.env, "name", "?")
     raw_shape = venv.obs_shape[:-1] + (venv.obs_shape[-1] - 2,) if venv.seat_id else venv.obs_shape
     for a in list(seat0) + list(seat1):
         check_agent(a, env_name, raw_shape, venv.num_actions)
