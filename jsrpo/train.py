@@ -212,18 +212,9 @@ def make_train(config: Config, env=None) -> Trainer:
             logits = mask_logits(logits, mask[:, None, :])
             action = jax.random.categorical(k_act, logits)
             logp = jnp.take_along_axis(jax.nn.log_softmax(logits), action[..., None], -1)[..., 0]
-            if has_anchor:
-                # Anchors of the adversary slots (A,1) and (B,0): hero_1 and hero_0.
-                anc = jax.vmap(lambda p, o: net.apply(p, o, method=ActorCritic.policy))(
-                    anchor_params, obs_s[1:3])
-                placeholder = jnp.zeros((1, Eg, A))
-                anchor = jnp.concatenate([placeholder, anc, placeholder], axis=0)
-                anchor = mask_logits(anchor, mask[:, None, :])
-            else:
-                anchor = jnp.zeros((S, Eg, A))
             obs_next, vec_state, out = venv.step(k_env, vec_state, from_streams(action))
             done = jnp.broadcast_to(out.done[:, None], (E, 2))
-            data = dict(obs=obs_s, action=action, logp=logp, value=value, anchor=anchor,
+            data = dict(obs=obs_s, action=action, logp=logp, value=value,
                         reward=to_streams(out.reward + coef * out.shaped), done=to_streams(done),
                         ep_ret=to_streams(out.episode.ret))
             return (vec_state, obs_next, key), data
@@ -232,6 +223,18 @@ def make_train(config: Config, env=None) -> Trainer:
             step, (state.vec_state, state.obs, state.key), None, length=T)
         # [T, S, Eg, ...] -> [S, T, Eg, ...]
         traj = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), traj)
+        if has_anchor:
+            # Anchors of the adversary slots (A,1) and (B,0): hero_1's and hero_0's policy on the
+            # states visited. Their params are the ones the rollout played with (frozen for the
+            # update), so the anchors are computed here in one batch of T x Eg states per slot
+            # instead of inside every rollout step.
+            anc = jax.vmap(lambda p, o: net.apply(p, o, method=ActorCritic.policy))(
+                anchor_params, traj["obs"][1:3])
+            placeholder = jnp.zeros((1, T, Eg, A))
+            anchor = jnp.concatenate([placeholder, anc, placeholder], axis=0)
+            traj["anchor"] = mask_logits(anchor, mask[:, None, None, :])
+        else:
+            traj["anchor"] = jnp.zeros((S, T, Eg, A))
         _, last_value = jax.vmap(net.apply)(stream_params, to_streams(obs))
         return state.replace(vec_state=vec_state, obs=obs, key=key), traj, last_value
 
