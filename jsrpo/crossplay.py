@@ -210,9 +210,8 @@ def evaluate_pairs(venv: VecEnv, seat0: Sequence[Agent], seat1: Sequence[Agent],
     for other observations or actions fails with its name instead of playing garbage.
     """
     env_name = getattr(venv.env, "registry_name", None) or getattr(venv.env, "name", "?")
-    raw_shape = venv.obs_shape[:-1] + (venv.obs_shape[-1] - 2,) if venv.seat_id else venv.obs_shape
     for a in list(seat0) + list(seat1):
-        check_agent(a, env_name, raw_shape, venv.num_actions)
+        check_agent(a, env_name, venv.env_obs_shape, venv.num_actions)
     stats = None
     for idx0 in _kind_groups(seat0):
         for idx1 in _kind_groups(seat1):

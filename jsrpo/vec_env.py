@@ -62,6 +62,7 @@ class VecEnv:
             [[i < n for i in range(self.num_actions)] for n in ns])
         obs, _ = jax.eval_shape(env.reset, jax.random.PRNGKey(0))
         shape = tuple(obs[self.agents[0]].shape)
+        self.env_obs_shape = shape  # what the env gives a seat (``obs_shape`` adds the seat id)
         if seat_id:
             if len(shape) != 1:
                 raise ValueError("seat_id observations need flat (1-D) observations")

@@ -7,7 +7,6 @@ import textwrap
 
 import jax
 import numpy as np
-import pytest
 
 from jsrpo.config import from_dict
 from jsrpo.sweep import run_sweep, sweep_mesh
