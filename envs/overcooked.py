@@ -8,7 +8,10 @@ Seats are ``("agent_0", "agent_1")``. Episodes end by time limit only, after exa
 ``max_steps`` steps (JaxMARL counts ``state.step`` from 0 and ends when it reaches ``max_steps``);
 ``ParamEnv.step`` auto-resets, so the terminal observation is dropped.
 
-Observations: JaxMARL's per-agent ego-centric grids, cast to float32, otherwise unchanged.
+Observations: JaxMARL's per-agent ego-centric grids as uint8, otherwise unchanged. Every entry is
+a small count or flag inside the [0, 255] box both versions declare (v1 arrays are uint8 already,
+v2 ones int32); a byte per entry keeps the stored rollouts a quarter of their float32 size, and
+networks cast to float32 themselves.
 v1 arrays are (H, W, 26) although JaxMARL's v1 ``observation_space`` declares (W, H, 26);
 ``observation_space`` here reports the true array shape. v2 arrays are (H, W, C) with C = 30 for
 single-ingredient layouts (more for layouts with several ingredients).
@@ -153,7 +156,7 @@ class Overcooked(ParamEnv):
         obs, _ = jax.eval_shape(self.raw_env.reset, jax.random.PRNGKey(0))
         self.obs_shape: Tuple[int, ...] = tuple(obs["agent_0"].shape)  # true array shape
         self.observation_spaces = {
-            a: spaces.Box(0.0, 255.0, self.obs_shape, jnp.float32) for a in self.agents}
+            a: spaces.Box(0, 255, self.obs_shape, jnp.uint8) for a in self.agents}
         self.action_spaces = {a: spaces.Discrete(len(self.action_names)) for a in self.agents}
 
     @property
@@ -182,7 +185,7 @@ class Overcooked(ParamEnv):
         return OvercookedParams(**{k: jnp.asarray(v, jnp.float32) for k, v in self._costs.items()})
 
     def _obs(self, obs):
-        return {a: jnp.asarray(obs[a]).astype(jnp.float32) for a in self.agents}
+        return {a: jnp.asarray(obs[a]).astype(jnp.uint8) for a in self.agents}
 
     def get_obs(self, state):
         return self._obs(self.raw_env.get_obs(state))

@@ -368,6 +368,28 @@ def sweep_check(args, jcfg) -> dict:
     return out
 
 
+def write_results(args, results: dict, head: str, tables: list) -> None:
+    """Write results.json and results.md so far (called after every layout, so a run cut short
+    keeps the layouts it finished)."""
+    if args.out is None:
+        return
+    from jsrpo.outputs import atomic_write
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write(args.out / "results.json", json.dumps(results, indent=2, default=str) + "\n")
+    md = ["# jsrpo vs JaxMARL IPPO on Overcooked", "",
+          "Command: `" + " ".join([Path(sys.argv[0]).name] + sys.argv[1:]) + "`", "",
+          head, "", "## Results", ""] + ["\n\n".join(tables)]
+    sc = results.get("sweep_check")
+    if sc and "wall_ratio" in sc:
+        md += ["", "## Sweep check", "",
+               f"SRPO {len(sc['taus'])} tau x {sc['seeds']} seeds on {sc['layout']}, "
+               f"{sc['env_steps_per_member']:,} env steps per member: 8 separate runs take "
+               f"{sc['wall_ratio']:.2f}x the wall time of one program "
+               f"(compile+run {sc['compile_run_ratio']:.2f}x)."]
+    atomic_write(args.out / "results.md", "\n".join(md) + "\n")
+    print(f"wrote {args.out / 'results.json'} and {args.out / 'results.md'}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -462,6 +484,7 @@ def main() -> None:
         table = layout_table(layout, summ, ceiling)
         tables.append(table)
         print("\n" + table, flush=True)
+        write_results(args, results, head, tables)
 
     # Targets, on the medians of every layout.
     lines = ["", "## Targets (median steps/s per layout)", ""]
@@ -489,22 +512,7 @@ def main() -> None:
     results["wall_s"] = time.perf_counter() - t_start
     print(f"\ntotal wall time {results['wall_s'] / 60:.1f} min")
 
-    if args.out is not None:
-        from jsrpo.outputs import atomic_write
-        args.out.mkdir(parents=True, exist_ok=True)
-        atomic_write(args.out / "results.json", json.dumps(results, indent=2, default=str) + "\n")
-        md = ["# jsrpo vs JaxMARL IPPO on Overcooked", "",
-              "Command: `" + " ".join([Path(sys.argv[0]).name] + sys.argv[1:]) + "`", "",
-              head, "", "## Results", ""] + ["\n\n".join(tables)]
-        sc = results.get("sweep_check")
-        if sc and "wall_ratio" in sc:
-            md += ["", "## Sweep check", "",
-                   f"SRPO {len(sc['taus'])} tau x {sc['seeds']} seeds on {sc['layout']}, "
-                   f"{sc['env_steps_per_member']:,} env steps per member: 8 separate runs take "
-                   f"{sc['wall_ratio']:.2f}x the wall time of one program "
-                   f"(compile+run {sc['compile_run_ratio']:.2f}x)."]
-        atomic_write(args.out / "results.md", "\n".join(md) + "\n")
-        print(f"wrote {args.out / 'results.json'} and {args.out / 'results.md'}")
+    write_results(args, results, head, tables)
 
 
 if __name__ == "__main__":

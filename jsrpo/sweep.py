@@ -217,6 +217,10 @@ def run_sweep(trainer: Trainer, on_period: Optional[Callable] = None, ms=None,
     """
     cfg = trainer.config
     ms = members(cfg) if ms is None else ms
+    if trainer.needs_positive_tau and any(not m.tau > 0 for m in ms):
+        raise ValueError(f"tau: this SRPO trainer was built for taus {list(cfg.taus)} (all > 0, "
+                         "so its stream table is fixed); members with tau <= 0 need a config "
+                         "whose tau list includes them")
     keys, hyper = member_inputs(ms)
     P = num_periods(cfg)
     mesh = sweep_mesh(len(ms))

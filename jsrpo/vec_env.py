@@ -73,7 +73,11 @@ class VecEnv:
 
     def _obs(self, obs_dict):
         """Per-agent dict of ``[E, *shape]`` -> ``[E, 2, *shape]`` (plus seat id)."""
-        obs = jnp.stack([obs_dict[a] for a in self.agents], axis=1).astype(jnp.float32)
+        obs = jnp.stack([obs_dict[a] for a in self.agents], axis=1)
+        # Byte observations (Overcooked grids) stay bytes: rollouts store them at a quarter of the
+        # size and the networks cast them; everything else becomes float32.
+        if obs.dtype != jnp.uint8 or self.seat_id:
+            obs = obs.astype(jnp.float32)
         if self.seat_id:
             eye = jnp.broadcast_to(jnp.eye(2, dtype=obs.dtype), obs.shape[:1] + (2, 2))
             obs = jnp.concatenate([obs, eye], axis=-1)

@@ -113,11 +113,11 @@ def test_observation_shapes(layout, hw):
     for v, channels in (("overcooked", 26), ("overcooked_v2", 30)):
         env = made[v] = envs.make(v, layout=layout)
         # obs_shape is read off JaxMARL's reset arrays (jax.eval_shape); the rollout tests check
-        # the wrapper's actual float32 arrays against JaxMARL's on cramped_room.
+        # the wrapper's actual uint8 arrays against JaxMARL's on cramped_room.
         assert env.obs_shape == hw + (channels,)
         for a in env.agents:
             assert env.observation_space(a).shape == hw + (channels,)
-            assert env.observation_space(a).dtype == jnp.float32
+            assert env.observation_space(a).dtype == jnp.uint8
     # The pitfall this wrapper guards against: JaxMARL v1 declares (W, H, 26).
     v1 = made["overcooked"].raw_env
     assert tuple(v1.observation_space("agent_0").shape) == hw[::-1] + (26,)
@@ -142,10 +142,11 @@ def test_matches_raw_env(version):
         done = np.asarray(d1["__all__"])
         np.testing.assert_array_equal(done, np.asarray(d2["__all__"]))
         for a in ("agent_0", "agent_1"):
-            assert o1[a].dtype == jnp.float32
-            # Same obs except where auto-reset replaced the terminal one.
-            np.testing.assert_array_equal(np.asarray(o1[a])[~done],
-                                          np.asarray(o2[a], np.float32)[~done])
+            assert o1[a].dtype == jnp.uint8
+            # Same obs except where auto-reset replaced the terminal one; compared as int64 so
+            # a raw value outside the byte range (which uint8 would wrap) fails.
+            np.testing.assert_array_equal(np.asarray(o1[a], np.int64)[~done],
+                                          np.asarray(o2[a], np.int64)[~done])
         cost = np.asarray(i1["private_cost"])
         assert cost.shape == (T, 2) and cost.dtype == np.float32 and (cost >= 0).all()
         for i, a in enumerate(("agent_0", "agent_1")):

@@ -26,7 +26,9 @@ def leaves(tree):
 
 
 def test_srpo_tau_zero_is_ippo_bit_for_bit():
-    ippo = run_sweep(make_train(small("ippo", tau=10.0)))
+    # SRPO computes per stream (its table is traced), so it is compared with IPPO computed the
+    # same way; the grouped IPPO that runs by default is checked against that below.
+    ippo = run_sweep(make_train(small("ippo", tau=10.0), group_streams=False))
     srpo = run_sweep(make_train(small("srpo", tau=0.0)))
     heroes = jax.tree.map(lambda x: x[:, :2], srpo.states.params)
     for a, b in zip(leaves(ippo.states.params), leaves(heroes)):
@@ -39,6 +41,35 @@ def test_srpo_tau_zero_is_ippo_bit_for_bit():
     adv_init = jax.tree.map(lambda x: x[2:], init.params)
     for a, b in zip(leaves(adv_now), leaves(adv_init)):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("method, tau, order", [
+    ("ippo", 10.0, (0, 2, 1, 3)), ("self_play", 10.0, (0, 1, 2, 3)),
+    ("pure_adversarial", 10.0, (0, 3, 1, 2)), ("srpo", [1.0, 10.0], (0, 3, 1, 2))])
+def test_grouped_streams_equal_per_stream_computation(method, tau, order):
+    """A fixed table (SRPO: every tau > 0) lets each learner's streams go through its network
+    as one batch; that is the same loss, so the runs agree to float rounding."""
+    cfg = small(method, env="coop_grid", tau=tau, train={
+        "total_env_steps": 4 * 8 * 16, "num_envs": 8, "num_steps": 16, "lr": 0.01,
+        "update_epochs": 2, "num_minibatches": 2})
+    grouped, per_stream = make_train(cfg), make_train(cfg, group_streams=False)
+    assert grouped.stream_order == order and per_stream.stream_order is None
+    a, b = run_sweep(grouped), run_sweep(per_stream)
+    for x, y in zip(leaves(a.states.params), leaves(b.states.params)):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+    for k in a.metrics:
+        np.testing.assert_allclose(a.metrics[k], b.metrics[k], rtol=1e-4, atol=1e-5, err_msg=k)
+
+
+def test_fixed_srpo_table_refuses_tau_zero_members():
+    from jsrpo.sweep import members
+    trainer = make_train(small("srpo", tau=1.0))
+    assert trainer.needs_positive_tau
+    zero = members(small("srpo", tau=0.0))
+    with pytest.raises(ValueError, match="tau: this SRPO trainer"):
+        run_sweep(trainer, ms=zero)
+    # A sweep that includes tau = 0 keeps the traced table.
+    assert not make_train(small("srpo", tau=[0.0, 1.0])).needs_positive_tau
 
 
 def test_srpo_positive_tau_differs_from_ippo():
