@@ -196,7 +196,57 @@ def worker_ceiling(spec: dict) -> dict:
     return out
 
 
-WORKERS = {"jsrpo": worker_jsrpo, "jaxmarl": worker_jaxmarl, "ceiling": worker_ceiling}
+def worker_interleaved(spec: dict) -> dict:
+    """Update time of every system in one process, calls alternated round by round.
+
+    Each system's program is init plus ``updates`` training updates (JaxMARL: its ``make_train``
+    with TOTAL_TIMESTEPS = updates x NUM_ENVS x NUM_STEPS; jsrpo: ``init`` and a ``lax.scan`` of
+    ``update``, no logging or evaluation), compiled once; then ``rounds`` rounds call every
+    system once in turn. The minimum over rounds is the least disturbed time on a shared
+    machine, and the median shows the spread; slow drifts in load hit every system alike.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    layout, n, rounds = spec["layout"], int(spec["updates"]), int(spec["rounds"])
+    programs = {}
+    for m in spec["methods"]:
+        if m == "jaxmarl":
+            mod = jm.import_script(spec["repo"])
+            cfg = jm.run_config(jm.load_config(spec["repo"]), layout, 0, 0)
+            cfg["TOTAL_TIMESTEPS"] = n * int(cfg["NUM_ENVS"]) * int(cfg["NUM_STEPS"])
+            cfg["ENV_KWARGS"]["layout"] = mod.overcooked_layouts[layout]
+            fn, arg = jax.jit(mod.make_train(cfg)), jax.random.PRNGKey(0)
+        else:
+            from jsrpo import config
+            from jsrpo.train import Hyper, make_train
+            cfg = config.load(None, spec["overrides"][m])
+            tr = make_train(cfg)
+            hyper = Hyper(tau=jnp.float32(cfg.taus[0]), eps=jnp.float32(cfg.epss[0]))
+
+            def run(key, tr=tr, hyper=hyper):
+                body = lambda s, _: (tr.update(s, hyper)[0], None)
+                return jax.lax.scan(body, tr.init(key, hyper), None, length=n)[0].params
+
+            fn, arg = jax.jit(run), jax.random.PRNGKey(0)
+        t0 = time.perf_counter()
+        compiled = fn.lower(arg).compile()
+        jax.block_until_ready(compiled(arg))  # warm-up
+        programs[m] = (compiled, arg, time.perf_counter() - t0)
+    times = {m: [] for m in programs}
+    for _ in range(rounds):
+        for m, (compiled, arg, _) in programs.items():
+            t0 = time.perf_counter()
+            jax.block_until_ready(compiled(arg))
+            times[m].append((time.perf_counter() - t0) / n)
+    steps = int(spec["env_steps_per_update"])
+    return {m: {"min_ms": 1000 * min(t), "median_ms": 1000 * statistics.median(t),
+                "env_steps_per_s": steps / min(t), "compile_and_first_s": programs[m][2]}
+            for m, t in times.items()}
+
+
+WORKERS = {"jsrpo": worker_jsrpo, "jaxmarl": worker_jaxmarl, "ceiling": worker_ceiling,
+           "interleaved": worker_interleaved}
 
 
 def worker_main(spec_json: str) -> None:
@@ -368,6 +418,41 @@ def sweep_check(args, jcfg) -> dict:
     return out
 
 
+def interleaved(args, info, jcfg, head) -> None:
+    """``--interleaved``: update-time table per layout from alternated calls in one process."""
+    steps = int(jcfg["NUM_ENVS"]) * int(jcfg["NUM_STEPS"])
+    env_steps = steps * args.interleaved_updates
+    results: dict = {"mode": "interleaved", "rounds": args.interleaved,
+                     "updates_per_call": args.interleaved_updates, "jaxmarl_checkout": info,
+                     "jaxmarl_config": jcfg, "methods": args.methods, "tau": args.tau,
+                     "layouts": {}}
+    lines = [f"## Interleaved update timing ({args.interleaved} rounds of {args.interleaved_updates}"
+             f" updates per system, alternated in one process; min over rounds)", "",
+             "| layout | " + " | ".join(f"{LABEL[m]} ms/update (median)" for m in args.methods)
+             + " | " + " | ".join(f"{LABEL[m]} / JaxMARL" for m in args.methods if m != "jaxmarl")
+             + " |", "|---|" + "---:|" * (2 * len(args.methods) - ("jaxmarl" in args.methods))]
+    for layout in args.layouts:
+        spec = {"kind": "interleaved", "layout": layout, "updates": args.interleaved_updates,
+                "rounds": args.interleaved, "methods": args.methods, "env_steps_per_update": steps,
+                "repo": info["repo"] if info else None,
+                "overrides": {m: jsrpo_overrides(jcfg, m, layout, env_steps, 0, args.tau, 1, 1)
+                              for m in args.methods if m != "jaxmarl"}}
+        r = run_worker(spec)
+        results["layouts"][layout] = r
+        if "error" in r:
+            print(f"{layout}: FAILED {r['error']}", flush=True)
+            continue
+        cells = [f"{r[m]['min_ms']:.1f} ({r[m]['median_ms']:.1f})" for m in args.methods]
+        if "jaxmarl" in r:
+            cells += [f"{r['jaxmarl']['min_ms'] / r[m]['min_ms']:.2f}" for m in args.methods
+                      if m != "jaxmarl"]
+        lines.append(f"| {layout} | " + " | ".join(cells) + " |")
+        print(lines[-1], flush=True)
+        write_results(args, results, head, ["\n".join(lines)])
+    print("\n".join(lines))
+    write_results(args, results, head, ["\n".join(lines)])
+
+
 def write_results(args, results: dict, head: str, tables: list) -> None:
     """Write results.json and results.md so far (called after every layout, so a run cut short
     keeps the layouts it finished)."""
@@ -409,6 +494,11 @@ def main() -> None:
                     help="also time a 2 tau x 4 seed SRPO sweep against 8 runs one after another")
     ap.add_argument("--sweep-env-steps", type=float, default=5e5)
     ap.add_argument("--sweep-taus", type=float, nargs=2, default=[1.0, 10.0])
+    ap.add_argument("--interleaved", type=int, default=0, metavar="ROUNDS",
+                    help="instead of full runs: per layout, one process alternates the systems' "
+                         "training updates for ROUNDS rounds (see worker_interleaved)")
+    ap.add_argument("--interleaved-updates", type=int, default=10,
+                    help="updates per call in --interleaved mode")
     ap.add_argument("--out", type=Path, default=None,
                     help="directory for results.json and results.md (e.g. "
                          "experiments/results/bench_vs_jaxmarl)")
@@ -446,6 +536,9 @@ def main() -> None:
           f"{', '.join(args.layouts)}; {args.repeats} repeat(s); {updates * int(jcfg['NUM_ENVS']) * int(jcfg['NUM_STEPS']):,} "
           f"env steps per run", flush=True)
 
+    if args.interleaved:
+        interleaved(args, info, jcfg, head)
+        return
     t_start = time.perf_counter()
     results: dict = {"jaxmarl_checkout": info, "installed_jaxmarl": args.installed_jaxmarl,
                      "jaxmarl_config": jcfg, "env_steps_arg": args.env_steps,

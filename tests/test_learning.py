@@ -1,12 +1,11 @@
 """Learning tests: the sampled learners reach the exact answers (slow: they train)."""
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-from jsrpo import config
-from jsrpo.sweep import run_sweep
-from jsrpo.train import make_train
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
@@ -14,34 +13,40 @@ CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 RQE_P_COLLAB = {1.0: 0.6082, 10.0: 0.7942}
 
 
+def train(env, out, *args):
+    """``jsrpo train`` in a child process compiled as real runs are (``optimised_env``)."""
+    proc = subprocess.run([sys.executable, "-m", "jsrpo.cli", "train", "--out", str(out), *args,
+                           "log.progress=false"], env=env, capture_output=True, text=True,
+                          timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads((out / "summary.json").read_text())["members"]
+
+
 @pytest.mark.slow
-def test_srpo_collab_defect_reaches_rqe():
-    cfg = config.load(CONFIGS / "collab_defect_srpo.yaml",
-                      ["tau=[1.0, 10.0]", "num_seeds=2", "log.progress=false"])
-    res = run_sweep(make_train(cfg))
-    for i, m in enumerate(res.members):
-        p_collab = res.final["action_probs"][i, :, 0]  # [seat], P(C) of each hero
-        np.testing.assert_allclose(p_collab, RQE_P_COLLAB[m.tau], atol=0.03,
-                                   err_msg=f"tau={m.tau} seed={m.seed}")
+def test_srpo_collab_defect_reaches_rqe(optimised_env, tmp_path):
+    members = train(optimised_env, tmp_path / "run", "--config",
+                    str(CONFIGS / "collab_defect_srpo.yaml"), "tau=[1.0, 10.0]", "num_seeds=2",
+                    "checkpoint.every_updates=0", "checkpoint.snapshots=[]")
+    assert len(members) == 4
+    for m in members:
+        p_collab = np.asarray(m["action_probs"])[:, 0]  # [seat], P(C) of each hero
+        np.testing.assert_allclose(p_collab, RQE_P_COLLAB[m["tau"]], atol=0.03,
+                                   err_msg=f"tau={m['tau']} seed={m['seed']}")
 
 
 @pytest.fixture(scope="module")
-def grid_pair(tmp_path_factory):
+def grid_pair(tmp_path_factory, optimised_env):
     """IPPO (SRPO's tau = 0, bit-identical to IPPO) and SRPO tau = 10 on coop_grid, 2 seeds
     each, one compiled program, 4e5 env steps per member (a fifth of the paper's budget)."""
-    from jsrpo.cli import main
-
     out = tmp_path_factory.mktemp("grid") / "run"
-    assert main(["train", "--config", str(CONFIGS / "coop_grid_srpo.yaml"), "--out", str(out),
-                 "tau=[0.0, 10.0]", "num_seeds=2", "train.total_env_steps=400000",
-                 "checkpoint.every_updates=0", "checkpoint.snapshots=[]",
-                 "log.final_eval_envs=128", "log.progress=false"]) == 0
+    train(optimised_env, out, "--config", str(CONFIGS / "coop_grid_srpo.yaml"),
+          "tau=[0.0, 10.0]", "num_seeds=2", "train.total_env_steps=400000",
+          "checkpoint.every_updates=0", "checkpoint.snapshots=[]", "log.final_eval_envs=128")
     return out
 
 
 @pytest.mark.slow
 def test_ippo_coop_grid_improves(grid_pair):
-    import json
 
     rows = [json.loads(line) for line in (grid_pair / "metrics.jsonl").read_text().splitlines()]
     summary = json.loads((grid_pair / "summary.json").read_text())["members"]

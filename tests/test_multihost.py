@@ -31,7 +31,8 @@ def test_two_processes_give_the_one_process_results(tmp_path):
     cfg_path = tmp_path / "sweep.yaml"
     cfg_path.write_text(yaml.safe_dump(RAW))
     out = tmp_path / "run"
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
+    env = dict(os.environ, XLA_FLAGS=os.environ.get("XLA_FLAGS", "")
+               + " --xla_force_host_platform_device_count=2",
                JAX_PLATFORMS="cpu")
     port = _free_port()
     logs = [open(tmp_path / f"p{i}.log", "w") for i in range(2)]

@@ -63,14 +63,20 @@ def test_four_devices_give_the_one_device_results(tmp_path):
     import json
 
     out = tmp_path / "four.npz"
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+    env = dict(os.environ, XLA_FLAGS=os.environ.get("XLA_FLAGS", "")
+               + " --xla_force_host_platform_device_count=4",
                JAX_PLATFORMS="cpu")
     proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(RAW), str(out),
                            str(tmp_path / "ck")], env=env, capture_output=True, text=True,
                           timeout=1200)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert jax.device_count() == 1
-    one = _flat(run_sweep(make_train(from_dict(RAW))))
+    # The 1-device reference runs checkpointed (its own directory), so the restore of the
+    # 4-device checkpoints below reuses its compiled programs.
+    from jsrpo.checkpoint import Checkpoints
+    cfg = from_dict(dict(RAW, checkpoint={"every_updates": 3}))
+    trainer = make_train(cfg)
+    one = _flat(run_sweep(trainer, checkpoints=Checkpoints(tmp_path / "one", cfg, 3, 2, ())))
     four = list(np.load(out).values())
     assert len(four) == 2 * len(one)
     for a, b, c in zip(one, four[:len(one)], four[len(one):]):
@@ -81,9 +87,7 @@ def test_four_devices_give_the_one_device_results(tmp_path):
         # Resuming on 4 devices reproduces the uninterrupted 4-device run exactly.
         np.testing.assert_array_equal(c, b)
     # The 4-device checkpoints restore on this 1-device process, parameters bit for bit.
-    from jsrpo.checkpoint import Checkpoints
-    cfg = from_dict(dict(RAW, checkpoint={"every_updates": 3}))
-    here = run_sweep(make_train(cfg), checkpoints=Checkpoints(tmp_path / "ck", cfg, 3, 2, ()))
+    here = run_sweep(trainer, checkpoints=Checkpoints(tmp_path / "ck", cfg, 3, 2, ()))
     n_params = len(jax.tree.leaves(here.states.params))
     for a, c in zip(jax.tree.leaves(here.states.params), four[len(one):len(one) + n_params]):
         np.testing.assert_array_equal(np.asarray(a), c)

@@ -45,7 +45,7 @@ def test_srpo_tau_zero_is_ippo_bit_for_bit():
 
 @pytest.mark.parametrize("method, tau, order", [
     ("ippo", 10.0, (0, 2, 1, 3)), ("self_play", 10.0, (0, 1, 2, 3)),
-    ("pure_adversarial", 10.0, (0, 3, 1, 2)), ("srpo", [1.0, 10.0], (0, 3, 1, 2))])
+    ("srpo", [1.0, 10.0], (0, 3, 1, 2))])  # pure_adversarial: SRPO's table and path
 def test_grouped_streams_equal_per_stream_computation(method, tau, order):
     """A fixed table (SRPO: every tau > 0) lets each learner's streams go through its network
     as one batch; that is the same loss, so the runs agree to float rounding."""
