@@ -47,7 +47,6 @@ def grid_pair(tmp_path_factory, optimised_env):
 
 @pytest.mark.slow
 def test_ippo_coop_grid_improves(grid_pair):
-
     rows = [json.loads(line) for line in (grid_pair / "metrics.jsonl").read_text().splitlines()]
     summary = json.loads((grid_pair / "summary.json").read_text())["members"]
     for m in (r for r in summary if r["tau"] == 0.0):
