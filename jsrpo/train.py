@@ -13,9 +13,9 @@ value) selects the IPPO table: the very same computation as IPPO. When the table
 (every method but an SRPO sweep that includes tau = 0), the update evaluates each learner's
 streams in one batch (IPPO: two networks on 512 samples instead of four gathered copies on
 256; self-play: one network on all), the same loss with larger matrix products. A learner's
-loss is the mean of its streams' losses; an adversary's stream learns from the negated reward of the hero it
-plays against and pays ``(1/tau) KL`` to its anchor, the real partner's policy recorded at
-rollout time (frozen during the update, as the spec's stop-gradient requires).
+loss is the mean of its streams' losses; an adversary's stream learns from the negated reward
+of the hero it plays against and pays ``(1/tau) KL`` to its anchor, the real partner's policy
+recorded at rollout time (frozen during the update, as the spec's stop-gradient requires).
 """
 from __future__ import annotations
 
