@@ -527,6 +527,8 @@ def main() -> None:
     if missing:
         print(f"NOTE: {missing}; jsrpo runs are skipped.")
         args.methods = [m for m in args.methods if m == "jaxmarl"]
+    if args.interleaved:  # the header then states the steps each timed call runs
+        args.env_steps = args.interleaved_updates * int(jcfg["NUM_ENVS"]) * int(jcfg["NUM_STEPS"])
     updates = args.env_steps // (int(jcfg["NUM_ENVS"]) * int(jcfg["NUM_STEPS"]))
     if updates < 1:
         ap.error(f"--env-steps must be at least {int(jcfg['NUM_ENVS']) * int(jcfg['NUM_STEPS'])}")
