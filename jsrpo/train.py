@@ -112,6 +112,16 @@ def stream_table(method: str, tau: chex.Array, num_groups: int) -> chex.Array:
     return jnp.where(tau > 0, srpo, ippo)
 
 
+def minibatch_indices(keys: chex.PRNGKey, num_samples: int, num_minibatches: int) -> chex.Array:
+    """One epoch's minibatches as row indices: ``keys [S]`` (one per stream) ->
+    ``[num_minibatches, S, num_samples / num_minibatches]`` int32. Each stream's minibatches
+    partition ``range(num_samples)``: minibatch m of stream s is ``perm_s[m * n:(m + 1) * n]``
+    for a random permutation ``perm_s``."""
+    perms = jax.vmap(lambda k: jax.random.permutation(k, num_samples))(keys)
+    n = num_samples // num_minibatches
+    return jnp.swapaxes(perms.reshape((keys.shape[0], num_minibatches, n)), 0, 1)
+
+
 def _gather(tree, idx):
     return jax.tree.map(lambda x: x[idx], tree)
 
@@ -365,13 +375,10 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
 
         def epoch(carry, key):
             params, opt_state = carry
-            perms = jax.vmap(lambda k: jax.random.permutation(k, N))(
-                reorder(jax.random.split(key, S)))
-            # Minibatch m of stream s is ``perms[s, m * n:(m + 1) * n]`` (n = N / M). Each
-            # minibatch gathers its rows from the batch when it runs, rather than the epoch
+            # Each minibatch gathers its rows from the batch when it runs, rather than the epoch
             # materialising a shuffled, transposed copy: one pass over the observations instead
             # of three, and the gather fuses with the conversion to float.
-            idx = jnp.swapaxes(perms.reshape((S, M, N // M)), 0, 1)  # [M, S, n]
+            idx = minibatch_indices(reorder(jax.random.split(key, S)), N, M)  # [M, S, n]
 
             def minibatch(carry, idx_m):
                 params, opt_state = carry

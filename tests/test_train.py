@@ -115,3 +115,13 @@ def test_full_rollout_per_phase_doubles_env_steps():
     assert cfg.rollout_envs == 16
     res = run_sweep(make_train(cfg))
     assert res.env_steps == 2 * cfg.num_updates * 8 * 4
+
+
+def test_minibatch_indices_partition_each_stream():
+    from jsrpo.train import minibatch_indices
+    idx = np.asarray(minibatch_indices(jax.random.split(jax.random.PRNGKey(0), 3), 12, 4))
+    assert idx.shape == (4, 3, 3)
+    for s in range(3):  # every sample of every stream exactly once per epoch
+        np.testing.assert_array_equal(np.sort(idx[:, s].ravel()), np.arange(12))
+    assert not np.array_equal(idx[:, 0], idx[:, 1])  # streams shuffle independently
+    assert not np.array_equal(idx[:, 0].ravel(), np.arange(12))  # and do shuffle
