@@ -153,7 +153,8 @@ def run_train(args) -> int:
     outputs.plot_learning_curves(cfg, res, run_dir / "learning_curve.png")
     for row in data["members"]:
         probs = f" P(a0)={[round(p[0], 4) for p in row['action_probs']]}" if "action_probs" in row else ""
-        print(f"  member {row['member']}: tau={row['tau']} eps={row['eps']} seed={row['seed']} "
+        tau = f"tau={row['tau']} " if row["method"] == "srpo" else ""  # the others ignore tau
+        print(f"  member {row['member']}: {tau}eps={row['eps']} seed={row['seed']} "
               f"return={[round(r, 3) for r in row['return']]} "
               f"cost={[round(c, 3) for c in row['private_cost']]} "
               f"free_riding={row['free_riding']:.3f}{probs}")
