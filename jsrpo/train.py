@@ -10,9 +10,10 @@ even); each (group, seat) pair is a *stream* of ``E/G`` envs played by one *lear
 
 so SRPO's equal-budget split is just a different stream table, and SRPO at tau = 0 (a traced
 value) selects the IPPO table: the very same computation as IPPO. When the table is fixed
-(every method but an SRPO sweep that includes tau = 0), the update evaluates each learner's
-streams in one batch (IPPO: two networks on 512 samples instead of four gathered copies on
-256; self-play: one network on all), the same loss with larger matrix products. A learner's
+(every method but an SRPO sweep that includes tau = 0), the update and the rollout evaluate
+each learner's streams in one batch (IPPO: two networks on 512 samples instead of four gathered
+copies on 256; self-play: one network on all), the same values with larger matrix products
+and each network's weights read once per step. A learner's
 loss is the mean of its streams' losses; an adversary's stream learns from the negated reward
 of the hero it plays against and pays ``(1/tau) KL`` to its anchor, the real partner's policy
 recorded at rollout time (frozen during the update, as the spec's stop-gradient requires).
