@@ -93,6 +93,11 @@ class ActorCritic(nn.Module):
         """Logits only (anchors and evaluation need no critic)."""
         return self.actor_head(self.actor_torso(self._features(obs)))
 
+    def value(self, obs):
+        """Value only: obs ``[..., *obs_shape]`` -> ``[...]`` (behaviour values, computed after a
+        rollout in one batch)."""
+        return self.critic_head(self.critic_torso(self._features(obs)))[..., 0]
+
     def _torsos(self, x):
         """Actor and critic torso outputs on features ``x``.
 

@@ -13,7 +13,8 @@ value) selects the IPPO table: the very same computation as IPPO. When the table
 (every method but an SRPO sweep that includes tau = 0), the update and the rollout evaluate
 each learner's streams in one batch (IPPO: two networks on 512 samples instead of four gathered
 copies on 256; self-play: one network on all), the same values with larger matrix products
-and each network's weights read once per step. A learner's
+and each network's weights read once per step. With MLP networks the rollout steps run only the
+actors; the behaviour values come after the rollout in one batch. A learner's
 loss is the mean of its streams' losses; an adversary's stream learns from the negated reward
 of the hero it plays against and pays ``(1/tau) KL`` to its anchor, the real partner's policy
 recorded at rollout time (frozen during the update, as the spec's stop-gradient requires).
@@ -236,18 +237,25 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
         done = update.astype(jnp.float32) * cfg.env_steps_per_update
         return jnp.clip(1.0 - done / horizon, 0.0, 1.0)
 
-    def streams_apply(params, stream_params, obs_s):
-        """Each stream's learner on its observations ``[S, n, ...]`` -> (logits ``[S, n, A]``,
-        value ``[S, n]``). With a fixed table and several streams per learner (IPPO, self-play),
-        each learner runs once on all its streams' rows, so the rollout reads each network's
-        weights once per step instead of once per stream."""
+    def streams_apply(params, stream_params, obs_s, method=None):
+        """Each stream's learner on its observations ``[S, n, ...]`` -> ``net.apply`` output with
+        leading axes ``[S, n]`` (``method``: an ``ActorCritic`` method; default both heads).
+        With a fixed table and several streams per learner (IPPO, self-play), each learner runs
+        once on all its streams' rows, so the rollout reads each network's weights once per
+        step instead of once per stream."""
+        apply = lambda p, o: net.apply(p, o, method=method)
         if order is None or K == 1:
-            return jax.vmap(net.apply)(stream_params, obs_s)
+            return jax.vmap(apply)(stream_params, obs_s)
         n = obs_s.shape[1]
-        logits, value = jax.vmap(net.apply)(
-            params, obs_s[order].reshape((L, K * n) + obs_s.shape[2:]))
+        out = jax.vmap(apply)(params, obs_s[order].reshape((L, K * n) + obs_s.shape[2:]))
         unorder = np.argsort(order)
-        return logits.reshape((S, n, A))[unorder], value.reshape((S, n))[unorder]
+        return jax.tree.map(lambda x: x.reshape((S, n) + x.shape[2:])[unorder], out)
+
+    # With separate actor and critic MLPs the rollout runs only the actors and the behaviour
+    # values come after it, one batch of T x Eg states per stream: acting reads half the
+    # weights at each step, and the critics run as large matrix products. (The CNN's torso is
+    # shared, so its values stay inside the step.)
+    values_after = cfg.network.kind == "mlp"
 
     def rollout(state: LearnerState, table):
         coef = shaping_coef(state.update)
@@ -258,15 +266,20 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
             vec_state, obs, key = carry
             key, k_act, k_env = jax.random.split(key, 3)
             obs_s = to_streams(obs)
-            logits, value = streams_apply(state.params, stream_params, obs_s)
+            if values_after:
+                logits = streams_apply(state.params, stream_params, obs_s, ActorCritic.policy)
+            else:
+                logits, value = streams_apply(state.params, stream_params, obs_s)
             logits = mask_logits(logits, mask[:, None, :])
             action = jax.random.categorical(k_act, logits)
             logp = jnp.take_along_axis(jax.nn.log_softmax(logits), action[..., None], -1)[..., 0]
             obs_next, vec_state, out = venv.step(k_env, vec_state, from_streams(action))
             done = jnp.broadcast_to(out.done[:, None], (E, 2))
-            data = dict(obs=obs_s, action=action, logp=logp, value=value,
+            data = dict(obs=obs_s, action=action, logp=logp,
                         reward=to_streams(out.reward + coef * out.shaped), done=to_streams(done),
                         ep_ret=to_streams(out.episode.ret))
+            if not values_after:
+                data["value"] = value
             return (vec_state, obs_next, key), data
 
         (vec_state, obs, key), traj = jax.lax.scan(
@@ -285,7 +298,16 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
             traj["anchor"] = mask_logits(anchor, mask[:, None, None, :])
         else:
             traj["anchor"] = jnp.zeros((S, T, Eg, A))
-        _, last_value = streams_apply(state.params, stream_params, to_streams(obs))
+        if values_after:
+            # [S, T * Eg + Eg] states: the visited ones, then the bootstrap states.
+            flat_obs = traj["obs"].reshape((S, T * Eg) + traj["obs"].shape[3:])
+            values = streams_apply(state.params, stream_params,
+                                   jnp.concatenate([flat_obs, to_streams(obs)], axis=1),
+                                   ActorCritic.value)
+            traj["value"] = values[:, :T * Eg].reshape((S, T, Eg))
+            last_value = values[:, T * Eg:]
+        else:
+            _, last_value = streams_apply(state.params, stream_params, to_streams(obs))
         return state.replace(vec_state=vec_state, obs=obs, key=key), traj, last_value
 
     # ------------------------------------------------------------------ loss

@@ -1,4 +1,5 @@
-"""ActorCritic: the fused first layer computes what the layers compute one by one."""
+"""ActorCritic: the fused first layer, and the policy and value methods alone, compute what
+the layers compute one by one."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -46,4 +47,6 @@ def test_fused_first_layer_equals_layer_by_layer(kind, obs_shape, hidden, activa
     np.testing.assert_allclose(logits, ref_logits, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(value, ref_value, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(net.apply(params, obs, method=ActorCritic.policy), ref_logits,
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(net.apply(params, obs, method=ActorCritic.value), ref_value,
                                rtol=1e-5, atol=1e-6)
