@@ -372,10 +372,11 @@ def header(info: dict | None, jcfg: dict, args) -> str:
         f"| (srpo) | | tau | {args.tau} | |", "",
         "Differences that remain: JaxMARL's IPPO shares one network between both agents "
         "(parameter sharing); jsrpo's ippo trains one network per seat on that seat's half of "
-        "the data (jsrpo's self_play is the shared-parameter variant). Advantages are normalised "
-        "over JaxMARL's minibatch of both seats' samples, over each seat stream's minibatch in "
-        "jsrpo. JaxMARL's script calls a host callback (wandb.log, disabled) every update; jsrpo "
-        "once per logging period."]
+        "the data (jsrpo's self_play is the shared-parameter variant). JaxMARL draws each "
+        "minibatch from all samples at random; jsrpo draws equal shares from each env group and "
+        "seat (advantages are normalised over each network's whole minibatch on both sides). "
+        "JaxMARL's script calls a host callback (wandb.log, disabled) every update; jsrpo once "
+        "per logging period."]
     return "\n".join(lines)
 
 

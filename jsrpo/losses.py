@@ -117,3 +117,27 @@ def gae_advantages(
         backward, jnp.zeros_like(v_T), (r_t, not_done, v_t, v_next), reverse=True
     )
     return adv, adv + v_t
+
+
+def normalize_by_learner(adv_s: chex.Array, learner_s: chex.Array) -> chex.Array:
+    """Standardise advantages over each learner's minibatch, which may span several streams.
+
+    PPO normalises over the minibatch a learner's gradient is taken on; when that minibatch is
+    made of several streams' rows (IPPO: both env groups of a seat; self-play: all four
+    streams), the mean and standard deviation are pooled over all of them, as a single
+    network's minibatch would be (JaxMARL's IPPO).
+
+    Args:
+      adv_s: ``[S, n]`` advantages, one row of ``n`` samples per stream.
+      learner_s: ``[S]`` learner index of each stream (streams with equal index are pooled).
+    Returns:
+      ``[S, n]`` ``(adv - mean) / (std + 1e-8)`` with the pooled (population) mean and std.
+    """
+    chex.assert_rank([adv_s, learner_s], [2, 1])
+    chex.assert_equal_shape_prefix([adv_s, learner_s], 1)
+    same = (learner_s[:, None] == learner_s[None, :]).astype(adv_s.dtype)  # [S, S]
+    count = same.sum(axis=1) * adv_s.shape[1]
+    mean = same @ adv_s.sum(axis=1) / count
+    dev = adv_s - mean[:, None]
+    std = jnp.sqrt(same @ jnp.square(dev).sum(axis=1) / count)
+    return dev / (std[:, None] + 1e-8)

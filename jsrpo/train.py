@@ -313,13 +313,11 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
     # ------------------------------------------------------------------ loss
     def stream_loss(logits, value, mb: Batch, seat_mask, ent_coef, kl_coef):
         """Loss of one stream's minibatch (hero: PPO; adversary: PPO + (1/tau) KL), given the
-        learner's outputs on it: logits ``[n, A]``, value ``[n]``."""
+        learner's outputs on it: logits ``[n, A]``, value ``[n]``. ``mb.adv`` comes already
+        normalised over the learner's minibatch when the config asks for it."""
         logits = mask_logits(logits, seat_mask)
         logp = jnp.take_along_axis(jax.nn.log_softmax(logits), mb.action[:, None], -1)[:, 0]
-        adv = mb.adv
-        if t.normalize_advantages:
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-        pg = losses.clipped_surrogate(logp, mb.logp, adv, t.clip_eps)
+        pg = losses.clipped_surrogate(logp, mb.logp, mb.adv, t.clip_eps)
         vl = losses.value_loss(value, mb.target, mb.value if t.clip_value_loss else None,
                                t.clip_eps if t.clip_value_loss else None)
         ent = jnp.mean(losses.entropy(logits))
@@ -346,6 +344,8 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
             logits, value = jax.vmap(net.apply)(
                 params, mb.obs.reshape((L, K * n) + mb.obs.shape[2:]))
             logits, value = logits.reshape((S, n, A)), value.reshape((S, n))
+        if t.normalize_advantages:  # over each learner's whole minibatch, all its streams
+            mb = mb.replace(adv=losses.normalize_by_learner(mb.adv, table))
         loss_s, aux = jax.vmap(stream_loss)(logits, value, mb, seat_mask, ent, kl)
         return jnp.sum(weight * loss_s), aux
 

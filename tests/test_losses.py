@@ -76,8 +76,23 @@ def test_gae_lambda_one_is_discounted_return_minus_value():
     np.testing.assert_allclose(adv, np.array(ret) - v, rtol=1e-5)
 
 
+@pytest.mark.parametrize("variant", VARIANTS, ids=IDS)
+def test_normalize_by_learner_pools_streams_of_a_learner(variant):
+    # Streams 0 and 2 belong to learner 0: rows [1, 3] and [5, 7] pool to mean 4, population
+    # std sqrt((9 + 1 + 1 + 9) / 4) = sqrt(5). Stream 1 (learner 1) alone: [2, 2] has std 0,
+    # so it becomes 0 (the 1e-8 guards the division). Stream 3 (learner 3) alone: [0, 4] ->
+    # mean 2, std 2 -> [-1, 1].
+    adv = jnp.array([[1.0, 3.0], [2.0, 2.0], [5.0, 7.0], [0.0, 4.0]])
+    out = variant(losses.normalize_by_learner)(adv, jnp.array([0, 1, 0, 3]))
+    r5 = math.sqrt(5.0)
+    np.testing.assert_allclose(out, [[-3 / r5, -1 / r5], [0.0, 0.0], [1 / r5, 3 / r5],
+                                     [-1.0, 1.0]], rtol=1e-6, atol=1e-6)
+
+
 def test_shape_checks_reject_mismatch():
     with pytest.raises(AssertionError):
         losses.clipped_surrogate(jnp.zeros(3), jnp.zeros(2), jnp.zeros(3), 0.2)
     with pytest.raises(AssertionError):
         losses.categorical_kl(jnp.zeros((2, 3)), jnp.zeros((2, 4)))
+    with pytest.raises(AssertionError):
+        losses.normalize_by_learner(jnp.zeros((4, 2)), jnp.zeros(3, jnp.int32))
