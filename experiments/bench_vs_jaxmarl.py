@@ -487,7 +487,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1, help="alternations of the systems per layout")
     ap.add_argument("--methods", nargs="+", default=["jaxmarl", "ippo", "srpo"], choices=SYSTEMS,
                     help="systems to run, in alternation order (jaxmarl needs --jaxmarl-repo)")
-    ap.add_argument("--tau", type=float, default=10.0, help="SRPO's tau")
+    ap.add_argument("--tau", type=float, default=1.0,
+                    help="SRPO's tau (the Overcooked configs use 1; any tau > 0 runs the same program)")
     ap.add_argument("--eval-episodes", type=int, default=128,
                     help="episodes of the final (untimed) evaluation of each run")
     ap.add_argument("--no-ceiling", action="store_true", help="skip the random-action env ceiling")
