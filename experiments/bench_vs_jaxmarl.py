@@ -241,8 +241,15 @@ def worker_interleaved(spec: dict) -> dict:
             times[m].append((time.perf_counter() - t0) / n)
     steps = int(spec["env_steps_per_update"])
     return {m: {"min_ms": 1000 * min(t), "median_ms": 1000 * statistics.median(t),
+                "rounds_ms": [1000 * x for x in t],
                 "env_steps_per_s": steps / min(t), "compile_and_first_s": programs[m][2]}
             for m, t in times.items()}
+
+
+def paired_ratio(ref_ms: list, sys_ms: list) -> float:
+    """Median over rounds of ref/sys time measured in the same round: the systems run back to
+    back within a round, so a load change that spans rounds cancels in each ratio."""
+    return statistics.median(a / b for a, b in zip(ref_ms, sys_ms))
 
 
 WORKERS = {"jsrpo": worker_jsrpo, "jaxmarl": worker_jaxmarl, "ceiling": worker_ceiling,
@@ -428,9 +435,11 @@ def interleaved(args, info, jcfg, head) -> None:
                      "jaxmarl_config": jcfg, "methods": args.methods, "tau": args.tau,
                      "layouts": {}}
     lines = [f"## Interleaved update timing ({args.interleaved} rounds of {args.interleaved_updates}"
-             f" updates per system, alternated in one process; min over rounds)", "",
+             " updates per system, alternated in one process; min over rounds; paired median: "
+             "median of the same round's time ratios)", "",
              "| layout | " + " | ".join(f"{LABEL[m]} ms/update (median)" for m in args.methods)
-             + " | " + " | ".join(f"{LABEL[m]} / JaxMARL" for m in args.methods if m != "jaxmarl")
+             + " | " + " | ".join(f"{LABEL[m]} / JaxMARL (paired median)" for m in args.methods
+                                  if m != "jaxmarl")
              + " |", "|---|" + "---:|" * (2 * len(args.methods) - ("jaxmarl" in args.methods))]
     for layout in args.layouts:
         spec = {"kind": "interleaved", "layout": layout, "updates": args.interleaved_updates,
@@ -445,8 +454,9 @@ def interleaved(args, info, jcfg, head) -> None:
             continue
         cells = [f"{r[m]['min_ms']:.1f} ({r[m]['median_ms']:.1f})" for m in args.methods]
         if "jaxmarl" in r:
-            cells += [f"{r['jaxmarl']['min_ms'] / r[m]['min_ms']:.2f}" for m in args.methods
-                      if m != "jaxmarl"]
+            cells += [f"{r['jaxmarl']['min_ms'] / r[m]['min_ms']:.2f} "
+                      f"({paired_ratio(r['jaxmarl']['rounds_ms'], r[m]['rounds_ms']):.2f})"
+                      for m in args.methods if m != "jaxmarl"]
         lines.append(f"| {layout} | " + " | ".join(cells) + " |")
         print(lines[-1], flush=True)
         write_results(args, results, head, ["\n".join(lines)])
