@@ -3,10 +3,48 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import os
+import sys
 from typing import Callable, Dict
 
-from envs.base import ParamEnv
-from envs import coop_grid, matrix_games, overcooked
+
+def _import_jaxmarl_quietly() -> None:
+    """Import ``jaxmarl.environments`` with its stdout sent to /dev/null.
+
+    On its first import it prints two lines about optional submodule environments, which would
+    open every command's output and corrupt ``jsrpo solve --json``. Its optional-brax import also
+    resets ``sys.stdout``/``sys.stderr`` to ``sys.__stdout__``/``sys.__stderr__``, so a plain
+    ``redirect_stdout`` misses the lines (they go to file descriptor 1) and a caller's redirect
+    (pytest's capture, say) would be dropped: both streams are restored here."""
+    if "jaxmarl.environments" in sys.modules:
+        return
+    out, err = sys.stdout, sys.stderr
+    for stream in (out, sys.__stdout__):
+        if stream is not None:
+            stream.flush()
+    saved = None
+    with open(os.devnull, "w") as devnull:
+        try:
+            saved = os.dup(1)
+            os.dup2(devnull.fileno(), 1)
+        except OSError:  # no file descriptor 1 to redirect: only Python-level prints are hidden
+            saved = None
+        try:
+            sys.stdout = devnull
+            import jaxmarl.environments  # noqa: F401
+        finally:
+            if sys.__stdout__ is not None:
+                sys.__stdout__.flush()  # while fd 1 still points to /dev/null
+            if saved is not None:
+                os.dup2(saved, 1)
+                os.close(saved)
+            sys.stdout, sys.stderr = out, err
+
+
+_import_jaxmarl_quietly()
+
+from envs.base import ParamEnv  # noqa: E402
+from envs import coop_grid, matrix_games, overcooked  # noqa: E402
 
 _REGISTRY: Dict[str, Callable[..., ParamEnv]] = {
     "collab_defect": matrix_games.make_collab_defect,

@@ -271,6 +271,20 @@ def test_cli_prints_collab_defect_equilibria(capsys):
     assert code == 0 and "3 equilibria" in out and "C 0.6000" in out
 
 
+def test_cli_json_is_the_whole_stdout_of_a_fresh_process():
+    """``--json`` output is machine-readable from the first byte: nothing imported on the way
+    (JaxMARL prints on its first import) writes to stdout."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "jsrpo.cli", "solve", "--game", "collab_defect",
+                           "--concept", "rqe", "--tau", "10", "--eps", "0.2", "--json"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    found = json.loads(proc.stdout)["results"][0]["equilibria"]
+    assert [round(e["x0"][0], 4) for e in found] == [0.7942]
+
+
 def test_cli_errors_name_the_flag(capsys):
     code, _, err = _run_cli("solve --game no_such_game --concept rqe", capsys)
     assert code == 2
