@@ -47,9 +47,7 @@ LABEL = {"jaxmarl": "JaxMARL IPPO", "ippo": "jsrpo ippo", "self_play": "jsrpo se
          "srpo": "jsrpo srpo"}
 MARK = "BENCH_JSON "  # prefix of a worker's result line (JaxMARL prints to stdout on import)
 
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(ROOT))
-import _jaxmarl_runner as jm  # noqa: E402
+import _jaxmarl_runner as jm  # noqa: E402  (next to this script)
 
 # (JaxMARL key, jsrpo field, value for jsrpo from the JaxMARL value, note)
 HYPER = [
@@ -116,13 +114,13 @@ def worker_jsrpo(spec: dict) -> dict:
     import numpy as np
 
     from jsrpo import config
-    from jsrpo.sweep import build_pieces, member_inputs, members, num_periods
+    from jsrpo.sweep import build_pieces, member_inputs, members
     from jsrpo.train import make_train
 
     cfg = config.load(None, spec["overrides"])
     trainer = make_train(cfg)
     init, periods, final = build_pieces(trainer)
-    P = num_periods(cfg)
+    P = cfg.layout.num_periods
     ms = members(cfg)
     keys, hyper = member_inputs(ms)
     t0 = time.perf_counter()
@@ -131,11 +129,11 @@ def worker_jsrpo(spec: dict) -> dict:
     states, (metrics, _) = jax.block_until_ready(compiled(keys, hyper))
     t2 = time.perf_counter()
     _, fin = jax.jit(final)(states)
-    steps = cfg.num_updates * cfg.env_steps_per_update  # per member
+    steps = cfg.layout.env_steps_per_member
     ret = np.asarray(metrics["train/return"])  # [P, M, streams]
     return {
         "compile_s": t1 - t0, "run_s": t2 - t1, "env_steps": steps, "members": len(ms),
-        "updates": cfg.num_updates, "env_steps_per_s": steps * len(ms) / (t2 - t1),
+        "updates": cfg.layout.num_updates, "env_steps_per_s": steps * len(ms) / (t2 - t1),
         # ippo/self_play: hero pairs; srpo: every stream has an adversary in it.
         "train_return": float(np.nanmean(ret[-1])),
         "eval_return": float(np.mean(np.asarray(fin["team_return"]))),
@@ -469,7 +467,7 @@ def write_results(args, results: dict, head: str, tables: list) -> None:
     keeps the layouts it finished)."""
     if args.out is None:
         return
-    from jsrpo.outputs import atomic_write
+    from jsrpo.files import atomic_write
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write(args.out / "results.json", json.dumps(results, indent=2, default=str) + "\n")
     md = ["# jsrpo vs JaxMARL IPPO on Overcooked", "",

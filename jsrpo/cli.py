@@ -1,11 +1,52 @@
-"""Command line: ``jsrpo train``, ``crossplay``, ``render``, ``solve``."""
+"""The ``jsrpo`` command: ``train``, ``crossplay``, ``render`` and ``solve``, in one place.
+
+Every command checks its input before anything compiles or is written; a bad value ends the
+command with ``jsrpo COMMAND: error: <field>: <what is wrong; what is allowed>`` and exit
+status 2 (``USER_ERRORS``), the same way for every command.
+"""
 from __future__ import annotations
 
 import argparse
+import json
+import signal
 import sys
 import time
 from pathlib import Path
 
+import jax
+
+import envs
+from jsrpo import config as config_mod
+from jsrpo import crossplay, distributed, outputs, partners, render
+from jsrpo.checkpoint import CheckpointError, Checkpoints, load_policy, save_final
+from jsrpo.config import ConfigError
+from jsrpo.equilibria import report as solve_report
+from jsrpo.equilibria.games import GameError, get_game
+from jsrpo.rundir import RunDir, RunFormatError
+from jsrpo.sweep import Interrupted, NonFiniteError, members, run_sweep
+from jsrpo.train import make_train
+
+
+class UsageError(ValueError):
+    """A bad command-line value; the message names the argument."""
+
+
+#: errors that are the user's input, reported as one line with exit status 2.
+USER_ERRORS = (UsageError, ConfigError, CheckpointError, RunFormatError, GameError,
+               solve_report.SolveError, FileExistsError, FileNotFoundError, NotADirectoryError)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"got {text!r}; allowed: a positive integer")
+    return value
+
+
+# ---------------------------------------------------------------- train
 
 def _train_parser(sub) -> None:
     p = sub.add_parser("train", help="train a method (or a tau x eps x seed sweep) in one program",
@@ -29,46 +70,35 @@ def _train_parser(sub) -> None:
                    help="this process, 0 .. num-processes - 1 (or JSRPO_PROCESS_ID)")
     d.add_argument("--distributed", action="store_true",
                    help="let JAX detect the cluster (SLURM, Open MPI, Cloud TPU)")
+    p.set_defaults(run=run_train)
 
 
 def _resume_setup(args):
-    """Config and run directory of a run to resume; its metrics rows past the checkpoint go."""
-    from jsrpo import config as config_mod
-    from jsrpo.config import ConfigError
-
-    run_dir = Path(args.resume)
+    """Config and run directory of a run to resume."""
+    run_dir = RunDir(args.resume)
     if args.config or args.overrides or args.out:
         raise ConfigError("--resume: continues a run with its own saved config; "
                           "do not pass --config, --out or overrides with it")
-    if not (run_dir / "config.yaml").is_file():
-        raise ConfigError(f"--resume {run_dir}: not a run directory (no config.yaml)")
-    cfg = config_mod.load(run_dir / "config.yaml")
+    if not run_dir.config.is_file():
+        raise ConfigError(f"--resume {run_dir.path}: not a run directory (no config.yaml)")
+    cfg = config_mod.load(run_dir.config)
     if not (cfg.checkpoint.every_updates or cfg.checkpoint.snapshots):
-        raise ConfigError(f"--resume {run_dir}: the run saved no periodic checkpoints "
+        raise ConfigError(f"--resume {run_dir.path}: the run saved no periodic checkpoints "
                           "(checkpoint.every_updates was 0)")
-    return cfg, run_dir
+    return cfg, run_dir.path
 
 
-def _trim_metrics(path: Path, last_update) -> None:
-    """Drop metrics rows written after the checkpoint a resumed run restarts from."""
-    import json
-
-    from jsrpo.outputs import atomic_write
-    if not path.exists():
-        return
-    rows = [r for r in path.read_text().splitlines() if r.strip()]
-    keep = [r for r in rows if last_update is not None and json.loads(r)["update"] <= last_update]
-    atomic_write(path, "".join(r + "\n" for r in keep))
+def _prepare_run_dir(out: Path, overwrite: bool) -> Path:
+    """Create the run directory; refuse to reuse another run's directory unless asked."""
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(
+            f"--out {out}: directory exists and is not empty (another run's results?); "
+            "choose a new --out or pass --overwrite")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def run_train(args) -> int:
-    import signal
-
-    from jsrpo import config as config_mod
-    from jsrpo import outputs
-    from jsrpo.config import ConfigError
-
-    from jsrpo import distributed
     several = args.several_processes  # joined in ``main`` before anything touched JAX
     main_process = distributed.is_main()
     if args.resume:
@@ -79,40 +109,35 @@ def run_train(args) -> int:
         cfg = config_mod.load(args.config, args.overrides)  # validated before anything compiles
         if several and not args.out:
             raise ConfigError("--out: required with several processes (they share one run dir)")
-        out = Path(args.out) if args.out else Path("runs") / (
+        run_dir = Path(args.out) if args.out else Path("runs") / (
             f"{Path(args.config).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
         if main_process:
-            run_dir = outputs.prepare_run_dir(out, args.overwrite)
+            _prepare_run_dir(run_dir, args.overwrite)
             outputs.write_config(run_dir, cfg)
-        run_dir = out
+    rd = RunDir(run_dir)
     if several:  # the others wait until process 0 has checked and prepared the run dir
-        from jax.experimental import multihost_utils
-        multihost_utils.sync_global_devices("jsrpo run dir ready")
-
-    from jsrpo.checkpoint import Checkpoints
-    from jsrpo.sweep import Interrupted, NonFiniteError, members, run_sweep
-    from jsrpo.train import make_train
+        distributed.sync("jsrpo run dir ready")
 
     trainer = make_train(cfg)
     ms = members(cfg)
+    lay = cfg.layout
     extra = tuple(trainer.venv.contribution_keys) + (
         ("action_probs",) if trainer.venv.max_steps == 1 else ())
     ck = None
     if cfg.checkpoint.every_updates or cfg.checkpoint.snapshots:
-        ck = Checkpoints(run_dir / "checkpoint" / "state", cfg, cfg.checkpoint.every_updates,
-                         cfg.checkpoint.keep, cfg.checkpoint.snapshots)
-    metrics_path = run_dir / "metrics.jsonl"
+        ck = Checkpoints(rd.state, cfg, cfg.checkpoint.every_updates, cfg.checkpoint.keep,
+                         cfg.checkpoint.snapshots)
     if args.resume:
         last = ck.mngr.latest_step()
         if main_process:
-            _trim_metrics(metrics_path, last)
+            outputs.trim_metrics(rd.metrics, last)
         print(f"[jsrpo] resuming {run_dir} from update {last or 0}", flush=True)
     elif main_process:
-        metrics_path.write_text("")
-    writer = outputs.MetricsWriter(cfg, ms, metrics_path if main_process else None,
+        rd.metrics.write_text("")
+    writer = outputs.MetricsWriter(cfg, ms, rd.metrics if main_process else None,
                                    cfg.log.progress and main_process, extra)
     print(f"[jsrpo] {cfg.method} on {cfg.env.name}: {len(ms)} member(s), "
-          f"{cfg.num_updates} updates x {cfg.env_steps_per_update} env steps; compiling...",
+          f"{lay.num_updates} updates x {lay.env_steps_per_update} env steps; compiling...",
           flush=True)
 
     # Ctrl-C / SIGTERM: finish the current logging period, save a checkpoint, exit cleanly.
@@ -146,11 +171,12 @@ def run_train(args) -> int:
         print(f"[jsrpo] warning: {f.describe()}; frozen at its last good parameters "
               "(train.on_nonfinite=continue)", file=sys.stderr, flush=True)
     data = outputs.summary(cfg, res, extra, getattr(trainer.venv.env, "action_names", None))
-    outputs.save_checkpoint(run_dir, cfg, trainer, res)  # every process saves its shards
+    # Every process saves its shards of the final params; the main one writes the rest.
+    save_final(run_dir, outputs.run_meta(cfg, trainer, ms), res.states.params, main_process)
     if not main_process:
         return 0
     outputs.write_summary(run_dir, data)
-    outputs.plot_learning_curves(cfg, res, run_dir / "learning_curve.png")
+    outputs.plot_learning_curves(cfg, res, rd.learning_curve)
     for row in data["members"]:
         probs = f" P(a0)={[round(p[0], 4) for p in row['action_probs']]}" if "action_probs" in row else ""
         tau = f"tau={row['tau']} " if row["method"] == "srpo" else ""  # the others ignore tau
@@ -163,52 +189,164 @@ def run_train(args) -> int:
     return 0
 
 
-def _join_processes(argv) -> bool:
-    """``jsrpo train`` with several processes joins them first: ``jax.distributed`` must start
-    before anything (even importing some modules) initialises a JAX backend."""
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("command", nargs="?")
-    pre.add_argument("--coordinator")
-    pre.add_argument("--num-processes", type=int)
-    pre.add_argument("--process-id", type=int)
-    pre.add_argument("--distributed", action="store_true")
-    known, _ = pre.parse_known_args(argv)
-    if known.command != "train":
-        return False
-    from jsrpo import distributed
-    return distributed.initialize(known.coordinator, known.num_processes, known.process_id,
-                                  auto=known.distributed)
+# ---------------------------------------------------------------- crossplay
+
+def _crossplay_parser(sub) -> None:
+    p = sub.add_parser(
+        "crossplay", help="cross-play matrix of pooled runs and held-out scripted partners",
+        description="Pool every sweep member of the given runs; play every seat-0 hero with "
+                    "every seat-1 hero (and scripted partners), no learning; write "
+                    "crossplay.json, crossplay_heatmap.png and tp_cp.png.")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                   help="run directories written by `jsrpo train` (all members are pooled)")
+    listing = "; ".join(f"{', '.join(partners.get(e).envs)}: {partners.get(e).describe()}"
+                        for e in dict.fromkeys(partners.get(n).envs[0]
+                                               for n in partners.envs_with_partners()))
+    p.add_argument("--partners", default=None,
+                   help="comma-separated held-out scripted partners, each name[:key=value]... "
+                        f"({listing}; epsilon=P for any); 'none' for no partners; default: the "
+                        "environment's default set")
+    p.add_argument("--episodes", type=_positive_int, default=crossplay.DEFAULT_EPISODES,
+                   help=f"episodes per pair (default {crossplay.DEFAULT_EPISODES})")
+    p.add_argument("--out", default=None,
+                   help="output directory (default: the run directory when one is given, "
+                        "else runs/crossplay-<timestamp>)")
+    p.add_argument("--seed", type=int, default=0, help="seed of episodes and bootstrap")
+    p.add_argument("--bootstrap-reps", type=_positive_int,
+                   default=crossplay.DEFAULT_BOOTSTRAP_REPS,
+                   help="bootstrap resamples for the 95%% intervals "
+                        f"(default {crossplay.DEFAULT_BOOTSTRAP_REPS})")
+    p.set_defaults(run=run_crossplay)
 
 
-def main(argv=None) -> int:
-    from jsrpo.config import ConfigError
+def _partner_specs(arg, env_name: str) -> tuple[str, ...]:
+    if arg is None:
+        return partners.default_specs(env_name)
+    if arg.strip().lower() == "none":
+        return ()
+    return tuple(s.strip() for s in arg.split(",") if s.strip())
+
+
+def run_crossplay(args) -> int:
+    """Evaluate, write the three files, print TP/CP per method."""
+    run_dirs = [Path(d) for d in args.run_dirs]
     try:
-        several = _join_processes(sys.argv[1:] if argv is None else argv)
-    except ValueError as e:
-        print(f"jsrpo train: error: {e}", file=sys.stderr)
-        return 2
-    parser = argparse.ArgumentParser(prog="jsrpo", description=__doc__)
+        env_name = crossplay.run_env_name(run_dirs[0])
+        specs = _partner_specs(args.partners, env_name)
+        crossplay.partner_agents(env_name, specs)  # bad names fail here, before any compile
+        out = Path(args.out) if args.out else (run_dirs[0] if len(run_dirs) == 1 else Path(
+            "runs") / f"crossplay-{time.strftime('%Y%m%d-%H%M%S')}")
+        result = crossplay.crossplay(run_dirs, specs, args.episodes, args.seed,
+                                     args.bootstrap_reps)
+    except (ValueError, KeyError) as e:  # unreadable runs, mixed envs, unplayable partners
+        raise UsageError(str(e).strip("'\"")) from None
+    paths = crossplay.write_outputs(result, out)
+    print("\n".join(crossplay.summary_lines(result)))
+    print(f"[jsrpo] pool evaluated in {result['seconds']['pool']:.1f}s (incl. compile); wrote "
+          + " ".join(str(p) for p in paths))
+    return 0
+
+
+# ---------------------------------------------------------------- render
+
+def _render_parser(sub) -> None:
+    names = ", ".join(partners.get("coop_grid").names)
+    p = sub.add_parser("render", help="animated GIF of one coop_grid episode",
+                       description="Play one coop_grid episode of a member's hero pair (or its "
+                                   "seat-0 hero with a scripted partner) and write a GIF.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="run directory written by `jsrpo train`")
+    p.add_argument("--member", type=int, default=0,
+                   help="sweep member whose heroes play (default 0)")
+    p.add_argument("--partner", default=None,
+                   help="scripted partner in seat 1 instead of the member's seat-1 hero, "
+                        f"name[:key=value]... (names: {names})")
+    p.add_argument("--out", required=True, help="GIF file to write")
+    p.add_argument("--seed", type=int, default=0, help="episode seed")
+    p.add_argument("--fps", type=float, default=4.0, help="frames per second (default 4)")
+    p.set_defaults(run=run_render)
+
+
+def run_render(args) -> int:
+    """Play one episode and write the GIF."""
+    meta = RunDir(args.run_dir).read_meta()
+    if meta.env.name != "coop_grid":
+        raise UsageError(f"RUN_DIR: render draws coop_grid only; this run plays {meta.env.name}")
+    if not args.fps > 0:
+        raise UsageError(f"--fps: got {args.fps:g}; allowed: a positive number")
+    if not 0 <= args.member < len(meta.members):
+        raise UsageError(f"--member: got {args.member}; allowed: 0..{len(meta.members) - 1}")
+    partner = None
+    if args.partner is not None:
+        try:
+            partner = partners.parse(meta.env.name, args.partner, seat=1)
+        except ValueError as e:
+            raise UsageError(f"--partner: {e}") from None
+    hero = load_policy(args.run_dir, args.member, seat=0)
+    partner = partner or load_policy(args.run_dir, args.member, seat=1)
+    episode = render.record_episode(envs.make(meta.env.name, **meta.env.kwargs), hero, partner,
+                                    jax.random.PRNGKey(args.seed))
+    n = render.write_gif(episode, (hero.name, partner.name), Path(args.out), args.fps)
+    ret = episode["rewards"].sum(0)
+    print(f"[jsrpo] {hero.name} with {partner.name}: returns {[round(float(r), 2) for r in ret]}, "
+          f"team return {ret.mean():.2f}; wrote {args.out} ({n} frames)")
+    return 0
+
+
+# ---------------------------------------------------------------- solve
+
+def _solve_parser(sub) -> None:
+    p = sub.add_parser("solve", help="exact RQE / QRE / Nash / RAE of a two-player normal-form "
+                                     "game", description=solve_report.__doc__.split("\n\n")[0])
+    p.add_argument("--game", required=True, metavar="NAME_OR_FILE",
+                   help="a registered game (collab_defect, stag_hunt, car_overtake, coordination, "
+                        "rock_paper_scissors, matching_pennies) or a YAML/JSON payoff file")
+    p.add_argument("--concept", required=True, choices=solve_report.CONCEPTS,
+                   help="solution concept")
+    p.add_argument("--tau", type=float, nargs="+", help="risk aversion(s), rqe (default 1)")
+    p.add_argument("--eps", type=float, nargs="+",
+                   help="entropy weight(s), rqe and qre (default 0.1)")
+    p.add_argument("--gamma", type=float, nargs="+", help="variance weight(s), rae (default 0.1)")
+    p.add_argument("--starts", type=int, default=64,
+                   help="random starts of the rqe/qre search (default 64)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(run=run_solve)
+
+
+def run_solve(args) -> int:
+    """Print every equilibrium of the game for each parameter combination."""
+    grid = solve_report.parameter_grid(
+        args.concept, {"tau": args.tau, "eps": args.eps, "gamma": args.gamma}, args.starts)
+    try:
+        game = get_game(args.game)
+    except GameError as err:
+        raise UsageError(f"--game: {err}") from None
+    results = solve_report.solve(game, args.concept, grid, args.starts)
+    if args.json:
+        print(json.dumps(solve_report.as_json(game, args.concept, grid, results), indent=2))
+    else:
+        print("\n".join(solve_report.text_lines(game, args.concept, grid, results)))
+    return 0
+
+
+# ---------------------------------------------------------------- entry point
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jsrpo", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    _train_parser(sub)
-    from jsrpo.crossplay import add_crossplay_parser, run_crossplay
-    from jsrpo.render import add_render_parser, run_render
-    add_crossplay_parser(sub)
-    add_render_parser(sub)
-    commands = {"train": run_train, "crossplay": run_crossplay, "render": run_render}
+    for add in (_train_parser, _crossplay_parser, _render_parser, _solve_parser):
+        add(sub)
+    return parser
+
+
+def main(argv=None, several_processes: bool = False) -> int:
+    """Run one command; ``several_processes``: a multi-process run was joined (by
+    ``jsrpo.__main__``, which must do it before this module is imported)."""
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
+    args.several_processes = several_processes
     try:
-        from jsrpo.equilibria.cli import add_solve_parser, run_solve
-        add_solve_parser(sub)
-        commands["solve"] = run_solve
-    except ImportError:  # solvers not installed in this checkout
-        pass
-    args = parser.parse_args(argv)
-    args.several_processes = several
-    try:
-        return commands[args.command](args)
-    except (ConfigError, FileExistsError, FileNotFoundError) as e:
-        print(f"jsrpo {args.command}: error: {e}", file=sys.stderr)
+        return args.run(args)
+    except USER_ERRORS as e:
+        message = str(e).strip("'\"") if isinstance(e, KeyError) else str(e)
+        print(f"jsrpo {args.command}: error: {message}", file=sys.stderr)
         return 2
 
-
-if __name__ == "__main__":
-    sys.exit(main())

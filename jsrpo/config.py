@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Tuple, Union
 
 import yaml
+
+import envs
+from jsrpo.networks import ACTIVATIONS
 
 METHODS = ("ippo", "self_play", "srpo", "pure_adversarial")
 KL_DIRECTIONS = ("adv_partner", "partner_adv")
@@ -112,34 +116,74 @@ class Config:
     def epss(self) -> Tuple[float, ...]:
         return tuple(self.eps) if isinstance(self.eps, tuple) else (self.eps,)
 
-    @property
-    def num_groups(self) -> int:
-        """Env groups per rollout: SRPO's two phases, or 2 halves whenever E is even.
+    @functools.cached_property
+    def layout(self) -> "Layout":
+        """The run's derived sizes (groups, envs, updates, periods), computed once."""
+        return Layout.of(self)
 
-        Every method uses the same two-group layout when it can, so that SRPO at tau = 0 runs
-        the very same computation as IPPO.
-        """
-        if self.method in ("srpo", "pure_adversarial"):
-            return 2
-        return 2 if self.train.num_envs % 2 == 0 else 1
+
+@dataclass(frozen=True)
+class Layout:
+    """Sizes every part of a run derives from its config, computed in one place.
+
+    A rollout runs ``rollout_envs`` envs in ``num_groups`` groups of ``envs_per_group``; each
+    (group, seat) pair is a stream of ``samples_per_stream = envs_per_group x num_steps``
+    samples per update. SRPO's two phases are its two groups; every other method uses the same
+    two-group layout whenever ``num_envs`` is even, so that SRPO at tau = 0 runs the very same
+    computation as IPPO. ``num_updates`` divides the budget by ``num_envs x num_steps``, so a
+    member's env steps are ``num_updates x env_steps_per_update``: the budget, except with
+    ``srpo.full_rollout_per_phase`` (a full rollout per phase: twice the env steps per update).
+    Updates are logged in ``num_periods`` periods of ``log_interval`` (the last may be partial).
+    """
+
+    num_groups: int
+    envs_per_group: int
+    num_steps: int
+    num_updates: int
+    log_interval: int
+
+    @classmethod
+    def of(cls, cfg: "Config") -> "Layout":
+        t = cfg.train
+        adversarial = cfg.method in ("srpo", "pure_adversarial")
+        groups = 2 if adversarial or t.num_envs % 2 == 0 else 1
+        per_group = (t.num_envs if adversarial and cfg.srpo.full_rollout_per_phase
+                     else t.num_envs // groups)
+        updates = t.total_env_steps // (t.num_envs * t.num_steps)
+        return cls(num_groups=groups, envs_per_group=per_group, num_steps=t.num_steps,
+                   num_updates=updates, log_interval=max(min(cfg.log.interval, updates), 1))
 
     @property
-    def envs_per_group(self) -> int:
-        if self.method in ("srpo", "pure_adversarial") and self.srpo.full_rollout_per_phase:
-            return self.train.num_envs
-        return self.train.num_envs // self.num_groups
+    def num_streams(self) -> int:
+        return 2 * self.num_groups
 
     @property
     def rollout_envs(self) -> int:
         return self.num_groups * self.envs_per_group
 
     @property
-    def num_updates(self) -> int:
-        return self.train.total_env_steps // (self.train.num_envs * self.train.num_steps)
+    def samples_per_stream(self) -> int:
+        return self.envs_per_group * self.num_steps
 
     @property
     def env_steps_per_update(self) -> int:
-        return self.rollout_envs * self.train.num_steps
+        return self.rollout_envs * self.num_steps
+
+    @property
+    def env_steps_per_member(self) -> int:
+        return self.num_updates * self.env_steps_per_update
+
+    @property
+    def num_periods(self) -> int:
+        return -(-self.num_updates // self.log_interval)
+
+    def period_end(self, period: int) -> int:
+        """Update count at the end of logging period ``period`` (1-based)."""
+        return min(period * self.log_interval, self.num_updates)
+
+    def periods_done(self, update: int) -> int:
+        """Logging periods completed once ``update`` updates are done."""
+        return -(-update // self.log_interval)
 
 
 # ----------------------------------------------------------------------------- validation
@@ -249,7 +293,7 @@ _FIELD_CHECKS = {
     "network": {
         "kind": lambda p, v: _choice(p, v, NETWORK_KINDS),
         "hidden_sizes": lambda p, v: _hidden(p, v),
-        "activation": lambda p, v: _choice(p, v, _activations()),
+        "activation": lambda p, v: _choice(p, v, ACTIVATIONS),
     },
     "checkpoint": {
         "every_updates": lambda p, v: _nonneg_int(p, v),
@@ -261,11 +305,6 @@ _FIELD_CHECKS = {
         "progress": _bool,
     },
 }
-
-
-def _activations():
-    from jsrpo.networks import ACTIVATIONS
-    return ACTIVATIONS
 
 
 def _hidden(path, v):
@@ -289,7 +328,6 @@ def _build_section(name: str, raw: Any):
         kwargs = raw.get("kwargs", {}) or {}
         if not isinstance(kwargs, dict):
             _fail("env.kwargs", kwargs, "a mapping of keyword arguments")
-        import envs
         try:
             envs.check_name(env_name)
         except ValueError as e:
@@ -338,12 +376,13 @@ def _check_consistency(cfg: Config) -> None:
     if cfg.method in ("srpo", "pure_adversarial") and t.num_envs % 2:
         _fail("train.num_envs", t.num_envs,
               f"an even number for method {cfg.method!r} (half the envs run each SRPO phase)")
-    per_stream = cfg.envs_per_group * t.num_steps
+    lay = Layout.of(cfg)
+    per_stream = lay.samples_per_stream
     if per_stream % t.num_minibatches:
         _fail("train.num_minibatches", t.num_minibatches,
               f"a divisor of the samples per learner stream ({per_stream} = envs per group "
-              f"{cfg.envs_per_group} x num_steps {t.num_steps})")
-    if cfg.num_updates < 1:
+              f"{lay.envs_per_group} x num_steps {t.num_steps})")
+    if lay.num_updates < 1:
         _fail("train.total_env_steps", t.total_env_steps,
               f"at least num_envs x num_steps = {t.num_envs * t.num_steps} (one update)")
     every, interval = cfg.checkpoint.every_updates, cfg.log.interval

@@ -12,6 +12,7 @@ from typing import Optional
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
 #: environment variables read when the flags are not given.
 ENV_VARS = ("JSRPO_COORDINATOR", "JSRPO_NUM_PROCESSES", "JSRPO_PROCESS_ID")
@@ -27,10 +28,8 @@ def initialize(coordinator: Optional[str] = None, num_processes: Optional[int] =
     (SLURM, Open MPI, Cloud TPU). On CPU, cross-process collectives use gloo.
     """
     coordinator = coordinator or os.environ.get(ENV_VARS[0])
-    if num_processes is None and os.environ.get(ENV_VARS[1]):
-        num_processes = int(os.environ[ENV_VARS[1]])
-    if process_id is None and os.environ.get(ENV_VARS[2]):
-        process_id = int(os.environ[ENV_VARS[2]])
+    num_processes = _count("--num-processes", num_processes, ENV_VARS[1], 1)
+    process_id = _count("--process-id", process_id, ENV_VARS[2], 0)
     given = [coordinator, num_processes, process_id]
     if not auto and all(v is None for v in given):
         return False
@@ -43,6 +42,25 @@ def initialize(coordinator: Optional[str] = None, num_processes: Optional[int] =
     return True
 
 
+def _count(flag: str, value, variable: str, least: int) -> Optional[int]:
+    """The flag's value, else the environment variable's, as an integer >= ``least``."""
+    name, text = (flag, value) if value is not None else (variable, os.environ.get(variable))
+    if text is None or text == "":
+        return None
+    try:
+        n = int(text)
+    except (TypeError, ValueError):
+        n = least - 1
+    if n < least:
+        raise ValueError(f"{name}: got {text!r}; allowed: an integer >= {least}")
+    return n
+
+
+def sync(name: str) -> None:
+    """Wait until every process reaches this point (``name`` identifies the barrier)."""
+    multihost_utils.sync_global_devices(name)
+
+
 def is_main() -> bool:
     return jax.process_index() == 0
 
@@ -51,8 +69,6 @@ def to_host(tree):
     """Device arrays -> numpy, gathering shards other processes hold when there are several."""
     if jax.process_count() == 1:
         return jax.tree.map(np.asarray, tree)
-    from jax.experimental import multihost_utils
-
     def get(x):
         if isinstance(x, jax.Array) and not x.is_fully_addressable:
             return np.asarray(multihost_utils.process_allgather(x, tiled=True))

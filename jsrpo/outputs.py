@@ -1,12 +1,10 @@
-"""What a run leaves behind: config.yaml, metrics.jsonl, summary.json, the orbax checkpoint of
-every member's learners, and learning_curve.png. Files are written atomically (temp + rename)."""
+"""What training writes into its run directory besides checkpoints: config.yaml, the
+metrics.jsonl rows (from the in-program callback), summary.json, the description of the saved
+policies, and learning_curve.png. Files are written atomically (temp file + rename)."""
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import json
-import math
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Optional
@@ -14,62 +12,42 @@ from typing import Optional
 import jax
 import numpy as np
 import yaml
+from matplotlib.figure import Figure
 
 from jsrpo.config import Config, to_dict
+from jsrpo.files import atomic_write, json_safe, savefig, write_json
+from jsrpo.rundir import EnvSpec, MemberSpec, NetworkSpec, RunDir, RunMeta
 from jsrpo.sweep import Member, SweepResult
+from jsrpo.train import Trainer
 
 
-@contextlib.contextmanager
-def atomic_path(path, suffix: str = ""):
-    """Yield a temporary path next to ``path``; on success it replaces ``path`` in one rename,
-    on failure it is removed, so readers never see a half-written file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.close(fd)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (see ``atomic_path``)."""
-    with atomic_path(path) as tmp, open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _json_safe(x):
-    """Arrays to lists, non-finite floats to None (JSON has no NaN)."""
-    if isinstance(x, dict):
-        return {k: _json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json_safe(v) for v in x]
-    if isinstance(x, (np.ndarray, np.generic)) or hasattr(x, "__array__"):
-        return _json_safe(np.asarray(x).tolist())
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
-
-
-def prepare_run_dir(out: Path, overwrite: bool) -> Path:
-    """Create the run directory; refuse to reuse another run's directory unless asked."""
-    out = Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(
-            f"--out {out}: directory exists and is not empty (another run's results?); "
-            "choose a new --out or pass --overwrite")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+def member_spec(cfg: Config, m: Member) -> MemberSpec:
+    return MemberSpec(member=m.index, method=cfg.method, tau=m.tau, eps=m.eps, seed=m.seed)
 
 
 def member_record(cfg: Config, m: Member) -> dict:
-    return {"member": m.index, "method": cfg.method, "tau": m.tau, "eps": m.eps, "seed": m.seed}
+    """The member's fields as they open every metrics row and summary row."""
+    return dataclasses.asdict(member_spec(cfg, m))
+
+
+def run_meta(cfg: Config, trainer: Trainer, ms: list[Member]) -> RunMeta:
+    """The description of the policies a run saves (``checkpoint/final_meta.json``)."""
+    return RunMeta(env=EnvSpec(name=cfg.env.name, kwargs=dict(cfg.env.kwargs)),
+                   network=NetworkSpec.of(trainer.network),
+                   obs_shape=tuple(trainer.venv.obs_shape),
+                   seat_id_in_obs=bool(trainer.venv.seat_id),
+                   hero_pair=(int(trainer.hero_pair[0]), int(trainer.hero_pair[1])),
+                   num_learners=trainer.num_learners,
+                   members=tuple(member_spec(cfg, m) for m in ms))
+
+
+def trim_metrics(path: Path, last_update: Optional[int]) -> None:
+    """Drop metrics rows written after the checkpoint a resumed run restarts from."""
+    if not path.exists():
+        return
+    rows = [r for r in path.read_text().splitlines() if r.strip()]
+    keep = [r for r in rows if last_update is not None and json.loads(r)["update"] <= last_update]
+    atomic_write(path, "".join(r + "\n" for r in keep))
 
 
 class MetricsWriter:
@@ -88,7 +66,7 @@ class MetricsWriter:
     def __call__(self, update, metrics, evals) -> None:
         update = int(update)
         now = time.perf_counter()
-        steps_per_update = self.cfg.env_steps_per_update
+        steps_per_update = self.cfg.layout.env_steps_per_update
         rate = (update - self.update_last) * steps_per_update * len(self.members) / max(
             now - (self.t_last or now), 1e-9)
         self.t_last, self.update_last = now, update
@@ -105,13 +83,13 @@ class MetricsWriter:
             for k in self.extra_keys:
                 row[k] = evals[k][i]
             row.update({k: metrics[k][i] for k in metrics})  # per-stream training metrics
-            rows.append(json.dumps(_json_safe(row)))
+            rows.append(json.dumps(json_safe(row)))
         if self.path is not None:
             with open(self.path, "a") as f:
                 f.write("\n".join(rows) + "\n")
         if self.progress:
             team = evals["team_return"]
-            print(f"[jsrpo] update {update}/{self.cfg.num_updates} | env steps/member "
+            print(f"[jsrpo] update {update}/{self.cfg.layout.num_updates} | env steps/member "
                   f"{update * steps_per_update:,} | team return {np.mean(team):.3f} "
                   f"(min {np.min(team):.3f}, max {np.max(team):.3f}) | {rate:,.0f} env steps/s",
                   flush=True)
@@ -140,7 +118,7 @@ def summary(cfg: Config, res: SweepResult, extra_keys: tuple = (), action_names=
         f = failed.get(row["member"])
         row["failed"] = None if f is None else {"update": f.update, "quantity": f.quantity}
     total = res.env_steps * len(res.members)
-    return _json_safe({
+    return json_safe({
         "method": cfg.method, "env": cfg.env.name, "members": rows,
         "failed_members": [f.describe() for f in res.failures],
         "num_members": len(res.members), "env_steps_per_member": res.env_steps,
@@ -152,45 +130,15 @@ def summary(cfg: Config, res: SweepResult, extra_keys: tuple = (), action_names=
     })
 
 
-def save_checkpoint(run_dir: Path, cfg: Config, trainer, res: SweepResult) -> Path:
-    """Final learner params of every member with orbax, plus what is needed to rebuild them."""
-    import orbax.checkpoint as ocp
-
-    path = (Path(run_dir) / "checkpoint" / "final").absolute()
-    ckpt = ocp.StandardCheckpointer()
-    ckpt.save(path, {"params": res.states.params}, force=True)
-    ckpt.wait_until_finished()
-    from jsrpo import distributed
-    if not distributed.is_main():  # every process saves its shards; one writes the rest
-        return path
-    net = trainer.network
-    meta = {
-        "network": {"num_actions": net.num_actions, "obs_ndim": net.obs_ndim,
-                    "hidden_sizes": list(net.hidden_sizes), "activation": net.activation,
-                    "kind": net.kind},
-        "obs_shape": list(trainer.venv.obs_shape),
-        "seat_id_in_obs": trainer.venv.seat_id,  # self-play appends a one-hot seat id
-        "env": {"name": cfg.env.name, "kwargs": cfg.env.kwargs},
-        "learners": {"hero_pair": list(trainer.hero_pair), "num_learners": trainer.num_learners},
-        "members": [member_record(cfg, m) for m in res.members],
-        "params_layout": "params[member, learner, ...]",
-    }
-    atomic_write(path.parent / "final_meta.json", json.dumps(_json_safe(meta), indent=2))
-    return path
-
-
 def plot_learning_curves(cfg: Config, res: SweepResult, path: Path) -> None:
     """Mean and min-max spread over seeds of the hero pair's team return, one line per tau/eps."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    steps = res.period_updates * cfg.env_steps_per_update
+    steps = res.period_updates * cfg.layout.env_steps_per_update
     team = res.evals["team_return"]  # [P, M]
     groups: dict = {}
     for i, m in enumerate(res.members):
         groups.setdefault((m.tau, m.eps), []).append(i)
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig = Figure(figsize=(6.4, 4.2))  # no pyplot: nothing global changes, no window opens
+    ax = fig.subplots()
     for (tau, eps), idx in groups.items():
         y = team[:, idx]
         if cfg.method == "srpo":
@@ -205,14 +153,12 @@ def plot_learning_curves(cfg: Config, res: SweepResult, path: Path) -> None:
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    with atomic_path(path, ".png") as tmp:
-        fig.savefig(tmp, dpi=120)
-    plt.close(fig)
+    savefig(fig, path)
 
 
-def write_config(run_dir: Path, cfg: Config) -> None:
-    atomic_write(Path(run_dir) / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
+def write_config(run_dir, cfg: Config) -> None:
+    atomic_write(RunDir(run_dir).config, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
-def write_summary(run_dir: Path, data: dict) -> None:
-    atomic_write(Path(run_dir) / "summary.json", json.dumps(data, indent=2))
+def write_summary(run_dir, data: dict) -> None:
+    write_json(RunDir(run_dir).summary, data)

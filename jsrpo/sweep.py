@@ -11,6 +11,7 @@ from typing import Callable, Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec, SingleDeviceSharding
 
 from jsrpo import distributed
 from jsrpo.config import Config
@@ -51,7 +52,8 @@ def build_pieces(trainer: Trainer, on_period: Optional[Callable] = None):
     period, from inside the program.
     """
     cfg = trainer.config
-    interval = min(cfg.log.interval, cfg.num_updates)
+    lay = cfg.layout
+    interval = lay.log_interval
 
     def init(keys, hyper):
         return jax.vmap(trainer.init)(keys, hyper)
@@ -63,7 +65,7 @@ def build_pieces(trainer: Trainer, on_period: Optional[Callable] = None):
         stop_on_failure = cfg.train.on_nonfinite == "stop"
 
         def one_update(states, _):
-            active = states.update[0] < cfg.num_updates
+            active = states.update[0] < lay.num_updates
             if stop_on_failure:  # the rest of the run is skipped; the host reports the failure
                 active = active & ~jnp.any(states.failed_at >= 0)
             states, m = jax.lax.cond(
@@ -97,8 +99,6 @@ def sweep_mesh(num_members: int, devices=None):
     number of whole members and no padding member changes what is computed or checkpointed.
     ``devices`` defaults to ``jax.devices()`` (every host's devices after
     ``jax.distributed.initialize()``). Returns None when only one device would be used."""
-    from jax.sharding import Mesh
-
     devices = list(jax.devices() if devices is None else devices)
     n = max(d for d in range(1, len(devices) + 1) if num_members % d == 0)
     return None if n == 1 else Mesh(np.array(devices[:n]), ("members",))
@@ -107,8 +107,6 @@ def sweep_mesh(num_members: int, devices=None):
 def _member_shardings(mesh, tree, axis: int):
     """A ``NamedSharding`` per leaf of ``tree`` splitting its ``axis`` (the member axis) over
     ``mesh``; the ``jit`` in/out shardings of the sweep's programs."""
-    from jax.sharding import NamedSharding, PartitionSpec
-
     spec = PartitionSpec(*([None] * axis + ["members"]))
     return jax.tree.map(lambda _: NamedSharding(mesh, spec), tree)
 
@@ -128,16 +126,12 @@ def _compile(fn, mesh, args, in_axes, out_axes):
     return jax.jit(fn, in_shardings=ins, out_shardings=outs).lower(*args).compile()
 
 
-def num_periods(cfg: Config) -> int:
-    return -(-cfg.num_updates // min(cfg.log.interval, cfg.num_updates))
-
-
 def build_run(trainer: Trainer, on_period: Optional[Callable] = None):
     """The whole sweep as one function of ``(keys [M], hyper [M])`` to jit: init, every
     period, final evaluation. Returns ``(states, period metrics, period evals, final eval)``
     with period outputs shaped ``[periods, members, ...]``."""
     init, periods, final = build_pieces(trainer, on_period)
-    P = num_periods(trainer.config)
+    P = trainer.config.layout.num_periods
 
     def run(keys, hyper):
         states, (metrics, evals) = periods(init(keys, hyper), hyper, P)
@@ -222,7 +216,8 @@ def run_sweep(trainer: Trainer, on_period: Optional[Callable] = None, ms=None,
                          "so its stream table is fixed); members with tau <= 0 need a config "
                          "whose tau list includes them")
     keys, hyper = member_inputs(ms)
-    P = num_periods(cfg)
+    lay = cfg.layout
+    P = lay.num_periods
     mesh = sweep_mesh(len(ms))
     if mesh is not None:  # members laid out over the devices; every program keeps them there
         keys, hyper = distributed.put((keys, hyper), _member_shardings(mesh, (keys, hyper), 0))
@@ -253,7 +248,7 @@ def run_sweep(trainer: Trainer, on_period: Optional[Callable] = None, ms=None,
         if mesh is not None:
             place = _member_shardings(mesh, abstract, 0)
         else:
-            local = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+            local = SingleDeviceSharding(jax.local_devices()[0])
             place = jax.tree.map(lambda _: local, abstract)
         abstract = jax.tree.map(lambda a, sh: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sh),
                                 abstract, place)
@@ -294,12 +289,11 @@ def run_sweep(trainer: Trainer, on_period: Optional[Callable] = None, ms=None,
         if checkpoints is not None:
             checkpoints.wait()
     t2 = time.perf_counter()
-    interval = min(cfg.log.interval, cfg.num_updates)
-    periods_end = np.minimum(np.arange(1, P + 1) * interval, cfg.num_updates)
+    periods_end = np.array([lay.period_end(p) for p in range(1, P + 1)])
     return SweepResult(
         members=ms, states=states, metrics=metrics, evals=evals,
         final=to_np(final), period_updates=periods_end, compile_seconds=t1 - t0,
-        run_seconds=t2 - t1, env_steps=cfg.num_updates * cfg.env_steps_per_update,
+        run_seconds=t2 - t1, env_steps=lay.env_steps_per_member,
         failures=failures(ms, states))
 
 

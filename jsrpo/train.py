@@ -31,15 +31,17 @@ import numpy as np
 import optax
 from flax import struct
 
+import envs as envs_pkg
 from jsrpo import losses
+from jsrpo.agents import network_agent
 from jsrpo.config import Config, ConfigError
+from jsrpo.episodes import play_episode
 from jsrpo.networks import ActorCritic
-from jsrpo.vec_env import VecEnv, VecState
+from jsrpo.vec_env import MASKED_LOGIT, VecEnv, VecState
 
 HERO_0, HERO_1, ADV_0, ADV_1 = 0, 1, 2, 3
 #: what turned non-finite first in a failed member (checked in this order within an update).
 FAILURES = ("none", "rollout return", "loss", "parameters")
-_MASKED = -1e9  # logit of an action a seat does not have
 
 
 @struct.dataclass
@@ -139,9 +141,8 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
         False keeps the per-stream computation that SRPO sweeps including tau = 0 use (tests
         compare the two).
     """
-    import envs as envs_pkg
-
     cfg, t = config, config.train
+    lay = cfg.layout
     env = envs_pkg.make(cfg.env.name, **cfg.env.kwargs) if env is None else env
     method = cfg.method
     # Self-play tells the seats apart by a one-hot seat id on flat observations; grid
@@ -155,10 +156,10 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
                       hidden_sizes=tuple(cfg.network.hidden_sizes),
                       activation=cfg.network.activation, kind=cfg.network.kind)
     L = num_learners(method)
-    G, Eg, T = cfg.num_groups, cfg.envs_per_group, t.num_steps
-    S, E = 2 * G, cfg.rollout_envs
+    G, Eg, T = lay.num_groups, lay.envs_per_group, lay.num_steps
+    S, E = lay.num_streams, lay.rollout_envs
     M = t.num_minibatches
-    N = T * Eg  # samples per stream and update
+    N = lay.samples_per_stream
     A = venv.num_actions
     has_anchor = method == "srpo"
     stream_seat = np.arange(S) % 2
@@ -167,7 +168,7 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
     hero_pair = (HERO_0, HERO_0 if method == "self_play" else HERO_1)
 
     def mask_logits(logits, seat_mask):
-        return jnp.where(seat_mask, logits, _MASKED) if masked else logits
+        return jnp.where(seat_mask, logits, MASKED_LOGIT) if masked else logits
 
     # SRPO's table depends on tau only through tau > 0, so a sweep whose taus are all positive
     # has a fixed table too (``run_sweep`` refuses members with tau <= 0 for such a trainer).
@@ -183,7 +184,7 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
         order = np.argsort(fixed, kind="stable")
         assert np.array_equal(fixed[order], np.repeat(np.arange(L), K)), fixed
 
-    steps_per_run = cfg.num_updates * t.update_epochs * M
+    steps_per_run = lay.num_updates * t.update_epochs * M
     lr = optax.linear_schedule(t.lr, 0.0, steps_per_run) if t.anneal_lr else t.lr
     tx = optax.adam(lr, eps=t.adam_eps)
     if t.max_grad_norm is not None:
@@ -234,7 +235,7 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
         the start of the update, as JaxMARL's IPPO does); 0 when shaping is off."""
         if horizon <= 0:
             return jnp.zeros(())
-        done = update.astype(jnp.float32) * cfg.env_steps_per_update
+        done = update.astype(jnp.float32) * lay.env_steps_per_update
         return jnp.clip(1.0 - done / horizon, 0.0, 1.0)
 
     def streams_apply(params, stream_params, obs_s, method=None):
@@ -432,17 +433,14 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
     def evaluate(state: LearnerState, num_envs: int):
         """Hero pair, one episode in each of ``num_envs`` envs, sampled actions, no learning.
 
-        The very code cross-play uses (``crossplay.episode_totals``), so training-time
+        The very code cross-play uses (``episodes.play_episode``), so training-time
         evaluation and the cross-play diagonal measure the same thing.
         """
-        from jsrpo.agents import network_agent
-        from jsrpo.crossplay import episode_totals
-
         eval_key, key = jax.random.split(state.eval_key)
         seat_ids = (0, 1) if venv.seat_id else (None, None)
         heroes = [network_agent(f"hero_{i}", net, _gather(state.params, hero_pair[i]), seat_ids[i])
                   for i in (0, 1)]
-        totals = jax.vmap(lambda k: episode_totals(venv, heroes[0], heroes[1], heroes[0].params,
+        totals = jax.vmap(lambda k: play_episode(venv, heroes[0], heroes[1], heroes[0].params,
                                                    heroes[1].params, k))(
             jax.random.split(key, num_envs))
         recorded = totals.length > 0

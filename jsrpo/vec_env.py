@@ -13,6 +13,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+#: logit of an action a seat does not have (seats with fewer actions than the widest seat).
+MASKED_LOGIT = -1e9
+
 
 @struct.dataclass
 class EpisodeTotals:

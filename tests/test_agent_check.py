@@ -8,8 +8,8 @@ import envs
 from jsrpo.agents import Agent, check_agent, network_agent
 from jsrpo.crossplay import evaluate_pairs, partner_agents
 from jsrpo.networks import ActorCritic
-from jsrpo.overcooked_partners import overcooked_partner
-from jsrpo.partners import coop_grid_partner
+from jsrpo.partners.overcooked import overcooked_partner
+from jsrpo.partners.coop_grid import coop_grid_partner
 from jsrpo.vec_env import VecEnv
 
 
@@ -53,7 +53,7 @@ def test_evaluation_refuses_before_playing():
 def test_partner_specs_dispatch_by_environment():
     assert [a.kind for a, _ in partner_agents("overcooked_v2", ["onion", "dish:epsilon=0.1"])] \
         == ["noisy:scripted:overcooked_v2"] * 2
-    with pytest.raises(ValueError, match="--partners: .*these runs play collab_defect"):
+    with pytest.raises(ValueError, match="--partners: .*collab_defect has none"):
         partner_agents("collab_defect", ["stay"])
     with pytest.raises(ValueError, match="--partners: .*did you mean 'onion'"):
         partner_agents("overcooked", ["onoin"])

@@ -1,10 +1,6 @@
 """The benchmark's paired ratio: per-round time ratios of systems run back to back, so a load
 change between rounds cancels (hand-computed)."""
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "experiments"))
-from bench_vs_jaxmarl import paired_ratio  # noqa: E402
+from bench_vs_jaxmarl import paired_ratio  # experiments/ is on pytest's pythonpath
 
 
 def test_paired_ratio_is_the_median_of_same_round_ratios():

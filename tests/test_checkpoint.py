@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from jsrpo import config, outputs
-from jsrpo.checkpoint import Checkpoints, load_policy, load_run
-from jsrpo.sweep import Interrupted, run_sweep
+from jsrpo.checkpoint import Checkpoints, load_policy, load_run, save_final
+from jsrpo.sweep import Interrupted, members, run_sweep
 from jsrpo.train import make_train
 
 RAW = {
@@ -34,7 +34,7 @@ def uninterrupted(tmp_path_factory):
     trainer = make_train(cfg)
     res = run_sweep(trainer, checkpoints=manager(d / "checkpoint" / "state", cfg))
     outputs.write_config(d, cfg)
-    outputs.save_checkpoint(d, cfg, trainer, res)
+    save_final(d, outputs.run_meta(cfg, trainer, members(cfg)), res.states.params)
     return cfg, d, trainer, res
 
 
@@ -51,7 +51,7 @@ def test_final_checkpoint_round_trip_is_exact(uninterrupted):
     ckpt = load_run(d)
     for a, b in zip(leaves(ckpt.params), leaves(res.states.params)):
         np.testing.assert_array_equal(a, b)
-    assert [m["tau"] for m in ckpt.members] == [0.0, 4.0]
+    assert [m.tau for m in ckpt.members] == [0.0, 4.0]
 
 
 def test_interrupted_then_resumed_equals_uninterrupted(uninterrupted, tmp_path):

@@ -38,4 +38,5 @@ def test_loader_validates_or_names_the_field(raw):
     again = config.from_dict(yaml.safe_load(yaml.safe_dump(config.to_dict(cfg))))
     assert again == cfg
     assert all(t >= 0 for t in cfg.taus) and all(e >= 0 for e in cfg.epss)
-    assert cfg.num_updates >= 1 and cfg.envs_per_group * cfg.train.num_steps % cfg.train.num_minibatches == 0
+    lay = cfg.layout
+    assert lay.num_updates >= 1 and lay.samples_per_stream % cfg.train.num_minibatches == 0

@@ -4,12 +4,6 @@ Single-agent rules go through the pure ``act`` helper, order effects through ``a
 (and through ``step_env`` over many keys), statistics through vmapped ``step_env``/``reset``.
 Every jitted function is built once at module level so the file compiles only a handful of times.
 """
-import sys
-from pathlib import Path
-
-# The repo is not pip-installed and has no conftest; make ``envs`` importable from the root.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import jax
 import jax.numpy as jnp
 import numpy as np

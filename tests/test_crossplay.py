@@ -3,7 +3,6 @@
 The run is trained once (3 updates; its compile dominates this file's time), evaluated once
 through the CLI (shared by the file and diagonal checks), and reused by the other tests.
 """
-import argparse
 import json
 import shutil
 from functools import partial
@@ -14,11 +13,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jsrpo import crossplay
+import envs
+from jsrpo import crossplay, partners
 from jsrpo.checkpoint import load_run
 from jsrpo.cli import main as jsrpo_main
-from jsrpo.partners import PARTNER_NAMES
-from jsrpo.render import add_render_parser, run_render
+from jsrpo.episodes import play_episode
+from jsrpo.partners.coop_grid import PARTNER_NAMES
+from jsrpo.vec_env import VecEnv
 
 ROOT = Path(__file__).resolve().parents[1]
 EPISODES = 256  # per pair in the CLI run; the training run's final evaluation uses as many
@@ -36,14 +37,7 @@ def run_dir(tmp_path_factory):
     return out
 
 
-def run_cli(argv) -> int:
-    """``jsrpo crossplay ...`` through the subparser exactly as ``jsrpo.cli`` wires it."""
-    parser = argparse.ArgumentParser(prog="jsrpo")
-    sub = parser.add_subparsers(dest="command", required=True)
-    crossplay.add_crossplay_parser(sub)
-    add_render_parser(sub)
-    args = parser.parse_args(argv)
-    return {"crossplay": crossplay.run_crossplay, "render": run_render}[args.command](args)
+run_cli = jsrpo_main
 
 
 @pytest.fixture(scope="session")
@@ -101,15 +95,11 @@ def test_crossplay_diagonal_reproduces_training_evaluation(cli_out, run_dir):
 def test_vmapped_crossplay_equals_reference_double_loop(cli_out, run_dir):
     """The CLI's one-compiled-call matrices == a Python loop over pairs with the same keys,
     for the pool (network x network) and every scripted partner in seat 1 (network x scripted)."""
-    import envs
-    from jsrpo.partners import parse_partner_spec
-    from jsrpo.vec_env import VecEnv
-
     res = json.loads((cli_out / "crossplay.json").read_text())
     seat0, seat1 = crossplay.hero_agents(load_run(run_dir))
     seat0 = [seat0[m["member"]] for m in res["members"]]  # pool order
     seat1 = [seat1[m["member"]] for m in res["members"]]
-    partners = [parse_partner_spec(s, 1) for s in res["partners"]["specs"]]
+    scripted = [partners.parse("coop_grid", s, 1) for s in res["partners"]["specs"]]
     venv = VecEnv(envs.make("coop_grid"))
     keys = jax.random.split(jax.random.PRNGKey(res["seed"]), res["episodes"])  # as the CLI does
 
@@ -117,7 +107,7 @@ def test_vmapped_crossplay_equals_reference_double_loop(cli_out, run_dir):
 
     def check(fast, a0, a1):
         fn = reference.setdefault((a0.kind, a1.kind), jax.jit(jax.vmap(
-            partial(crossplay.episode_totals, venv, a0, a1), in_axes=(None, None, 0))))
+            partial(play_episode, venv, a0, a1), in_axes=(None, None, 0))))
         slow = crossplay.pair_statistics(fn(a0.params, a1.params, keys))
         for name in ("team_return", "team_return_se", "return", "private_cost", "free_riding"):
             np.testing.assert_allclose(fast[name], slow[name], rtol=1e-6, atol=1e-6)
@@ -131,17 +121,18 @@ def test_vmapped_crossplay_equals_reference_double_loop(cli_out, run_dir):
     for i, a0 in enumerate(seat0):
         for j, a1 in enumerate(seat1):
             check(pick(pool, i, j), a0, a1)
-        for k, p in enumerate(partners):
+        for k, p in enumerate(scripted):
             check(pick(res["partners"]["partner_in_seat1"], i, k), a0, p)
     assert len(reference) == 2
 
 
 def test_cli_errors(run_dir, tmp_path, capfd):
-    assert crossplay.main([str(run_dir), "--partners", "stay,dancer", "--out", str(tmp_path)]) == 2
+    assert jsrpo_main(["crossplay", str(run_dir), "--partners", "stay,dancer",
+                       "--out", str(tmp_path)]) == 2
     err = capfd.readouterr().err
     assert "--partners: unknown coop_grid partner 'dancer'" in err
     assert "allowed: " + ", ".join(PARTNER_NAMES) in err
-    assert crossplay.main([str(tmp_path), "--out", str(tmp_path)]) == 2
+    assert jsrpo_main(["crossplay", str(tmp_path), "--out", str(tmp_path)]) == 2
     assert "no checkpoint" in capfd.readouterr().err
     other = tmp_path / "other_env"
     shutil.copytree(run_dir / "checkpoint", other / "checkpoint")
@@ -149,7 +140,7 @@ def test_cli_errors(run_dir, tmp_path, capfd):
     meta = json.loads(meta_path.read_text())
     meta["env"] = {"name": "coop_grid", "kwargs": {"move_cost": 0.5}}
     meta_path.write_text(json.dumps(meta))
-    assert crossplay.main([str(run_dir), str(other), "--out", str(tmp_path)]) == 2
+    assert jsrpo_main(["crossplay", str(run_dir), str(other), "--out", str(tmp_path)]) == 2
     assert "runs from different environments" in capfd.readouterr().err
     assert not (tmp_path / "crossplay.json").exists()
 

@@ -10,10 +10,6 @@ import sys
 import warnings
 from pathlib import Path
 
-# The repo is not pip-installed and has no conftest; make ``jsrpo`` importable from the root.
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 import jax
 import jax.numpy as jnp
 import nashpy
@@ -21,9 +17,12 @@ import numpy as np
 import pytest
 import scipy.optimize
 
-from jsrpo.equilibria import cli, nash, rqe
+from jsrpo import cli
+from jsrpo.equilibria import nash, rqe
 from jsrpo.equilibria.games import GameError, get_game, load_game, own_payoffs
 from jsrpo.equilibria.numerics import jit_fast
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -277,7 +276,7 @@ def test_cli_json_is_the_whole_stdout_of_a_fresh_process():
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-m", "jsrpo.cli", "solve", "--game", "collab_defect",
+    proc = subprocess.run([sys.executable, "-m", "jsrpo", "solve", "--game", "collab_defect",
                            "--concept", "rqe", "--tau", "10", "--eps", "0.2", "--json"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -300,7 +299,7 @@ def test_cli_errors_name_the_flag(capsys):
 
 
 def test_cli_module_runs_as_a_script():
-    command = "-m jsrpo.equilibria.cli solve --game nope --concept nash".split()
+    command = "-m jsrpo solve --game nope --concept nash".split()
     proc = subprocess.run(
         [sys.executable, *command], cwd=ROOT, capture_output=True, text=True, timeout=120
     )

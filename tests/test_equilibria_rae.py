@@ -2,12 +2,6 @@
 
 All in float64.
 """
-import sys
-from pathlib import Path
-
-# The repo is not pip-installed and has no conftest; make ``jsrpo`` importable from the root.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import jax
 import jax.numpy as jnp
 import numpy as np

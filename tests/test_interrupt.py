@@ -41,7 +41,7 @@ class _Run:
         n = len(list(logs.glob("*.out")))
         self.out_path, self.err_path = logs / f"{n}.out", logs / f"{n}.err"
         with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
-            self.proc = subprocess.Popen([sys.executable, "-m", "jsrpo.cli", "train"] + args,
+            self.proc = subprocess.Popen([sys.executable, "-m", "jsrpo", "train"] + args,
                                          env=_env(), stdout=out, stderr=err)
 
     def finish(self, timeout=900):

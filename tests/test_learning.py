@@ -15,7 +15,7 @@ RQE_P_COLLAB = {1.0: 0.6082, 10.0: 0.7942}
 
 def train(env, out, *args):
     """``jsrpo train`` in a child process compiled as real runs are (``optimised_env``)."""
-    proc = subprocess.run([sys.executable, "-m", "jsrpo.cli", "train", "--out", str(out), *args,
+    proc = subprocess.run([sys.executable, "-m", "jsrpo", "train", "--out", str(out), *args,
                            "log.progress=false"], env=env, capture_output=True, text=True,
                           timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]

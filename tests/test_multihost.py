@@ -37,7 +37,7 @@ def test_two_processes_give_the_one_process_results(tmp_path):
     port = _free_port()
     logs = [open(tmp_path / f"p{i}.log", "w") for i in range(2)]
     procs = [subprocess.Popen(
-        [sys.executable, "-m", "jsrpo.cli", "train", "--config", str(cfg_path), "--out", str(out),
+        [sys.executable, "-m", "jsrpo", "train", "--config", str(cfg_path), "--out", str(out),
          "--coordinator", f"localhost:{port}", "--num-processes", "2", "--process-id", str(i)],
         env=env, stdout=logs[i], stderr=subprocess.STDOUT) for i in range(2)]
     codes = [p.wait(timeout=1200) for p in procs]

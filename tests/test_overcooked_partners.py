@@ -19,9 +19,10 @@ from jaxmarl.environments.overcooked import overcooked_layouts
 from jaxmarl.environments.overcooked.common import OBJECT_TO_INDEX
 
 import envs
-from jsrpo.crossplay import episode_totals, stack_agents
-from jsrpo.overcooked_partners import (DEFAULT_PARTNERS, NUM_ACTIONS, PARTNER_NAMES, STAY,
-                                       overcooked_partner, parse_overcooked_partner_spec)
+from jsrpo import partners
+from jsrpo.episodes import play_episode, stack_agents
+from jsrpo.partners.overcooked import (DEFAULT_PARTNERS, NUM_ACTIONS, PARTNER_NAMES, STAY,
+                                       overcooked_partner)
 from jsrpo.vec_env import VecEnv
 
 KEY = jax.random.PRNGKey(0)
@@ -191,24 +192,24 @@ def test_stacked_partners_vmap_in_one_call():
 def test_registry_and_specs():
     assert PARTNER_NAMES == ("stay", "random", "onion", "dish")
     for spec in DEFAULT_PARTNERS:
-        assert parse_overcooked_partner_spec(spec, 0).name == spec
-    agent = parse_overcooked_partner_spec(" dish:epsilon=0.25 ", 1, version=2)
+        assert partners.parse("overcooked", spec, 0).name == spec
+    agent = partners.parse("overcooked_v2", " dish:epsilon=0.25 ", 1)
     assert agent.name == "dish+eps0.25" and agent.kind == "noisy:scripted:overcooked_v2"
     assert float(agent.params["epsilon"]) == 0.25
     assert int(agent.params["inner"]["seat"]) == 1
-    assert parse_overcooked_partner_spec("onion", 0).kind != agent.kind  # versions differ
+    assert partners.parse("overcooked", "onion", 0).kind != agent.kind  # versions differ
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda: parse_overcooked_partner_spec("onoin", 0), "did you mean 'onion'"),
-    (lambda: parse_overcooked_partner_spec("chef", 0), "allowed: stay, random, onion, dish"),
-    (lambda: parse_overcooked_partner_spec("onion:source=1", 0),
+    (lambda: partners.parse("overcooked", "onoin", 0), "did you mean 'onion'"),
+    (lambda: partners.parse("overcooked", "chef", 0), "allowed: stay, random, onion, dish"),
+    (lambda: partners.parse("overcooked", "onion:source=1", 0),
      "partner 'onion': unknown argument 'source'; allowed: epsilon"),
-    (lambda: parse_overcooked_partner_spec("dish:epsilon=high", 0),
+    (lambda: partners.parse("overcooked", "dish:epsilon=high", 0),
      "epsilon got 'high'; expected a number"),
-    (lambda: parse_overcooked_partner_spec("dish:epsilon=1.5", 0),
+    (lambda: partners.parse("overcooked", "dish:epsilon=1.5", 0),
      "partner 'dish': epsilon got 1.5; allowed: a number in [0, 1]"),
-    (lambda: parse_overcooked_partner_spec("dish:epsilon", 0), "expected name[:key=value]"),
+    (lambda: partners.parse("overcooked", "dish:epsilon", 0), "expected name[:key=value]"),
     (lambda: overcooked_partner("onion", 2), "seat: got 2; allowed: 0 or 1"),
     (lambda: overcooked_partner("onion", 0, version=3), "version: got 3; allowed: 1, 2"),
     (lambda: overcooked_partner("onion", 0, epsilon="0.1"), "epsilon got '0.1'"),
@@ -235,7 +236,7 @@ def test_partners_deliver_through_crossplay_episodes(env_name, layout, version):
         pytest.skip(f"{env_name} is not registered in envs")
     venv = VecEnv(envs.make(env_name, layout=layout))
     probe = overcooked_partner("stay", 0, version=version)
-    episode = jax.jit(partial(episode_totals, venv, probe, probe))
+    episode = jax.jit(partial(play_episode, venv, probe, probe))
     names = ("onion", "dish")
     tot = {(n0, n1): jax.device_get(episode(overcooked_partner(n0, 0, version=version).params,
                                             overcooked_partner(n1, 1, version=version).params,

@@ -2,7 +2,7 @@
 rollouts of the real environment.
 
 Every scripted partner is one policy function reading its params, so ``LOGITS`` (jitted once)
-serves all of them; the rollouts go through ``crossplay.crossplay_block`` (one compile for
+serves all of them; the rollouts go through ``episodes.play_pairs`` (one compile for
 every pair of partners).
 """
 import jax
@@ -12,9 +12,9 @@ import pytest
 
 import envs
 from envs.coop_grid import CoopGridState, act
-from jsrpo.crossplay import crossplay_block, stack_agents
-from jsrpo.partners import (DEFAULT_PARTNERS, PARTNER_NAMES, coop_grid_partner,
-                            parse_partner_spec)
+from jsrpo import partners
+from jsrpo.episodes import play_pairs, stack_agents
+from jsrpo.partners.coop_grid import DEFAULT_PARTNERS, PARTNER_NAMES, coop_grid_partner
 from jsrpo.vec_env import VecEnv
 
 UP, DOWN, LEFT, RIGHT, STAY = range(5)
@@ -24,6 +24,10 @@ LOGITS = jax.jit(lambda agent_params, obs: coop_grid_partner("stay", 0).policy(
     agent_params, (), obs, KEY)[0])
 ACT = jax.jit(act)
 ENV = envs.make("coop_grid")
+
+
+def parse_spec(spec, seat):
+    return partners.parse("coop_grid", spec, seat)
 
 
 def obs_for(seat, own, has=False, other=(0, 0), other_has=False, avail=(True, True)):
@@ -122,9 +126,9 @@ def test_partners_in_long_rollouts():
     """Every partner in seat 0 with `stay` or `delivering` in seat 1, 4 episodes of 200 steps."""
     venv = VecEnv(envs.make("coop_grid", episode_length=200))
     names = ["fetcher", "delivering", "single_source:source=0", "single_source:source=1", "stay"]
-    seat0 = stack_agents([parse_partner_spec(n, 0) for n in names])
+    seat0 = stack_agents([parse_spec(n, 0) for n in names])
     seat1 = stack_agents([coop_grid_partner("stay", 1), coop_grid_partner("delivering", 1)])
-    tot = crossplay_block(venv, seat0, seat1, jax.random.split(KEY, 4))
+    tot = play_pairs(venv, seat0, seat1, jax.random.split(KEY, 4))
     picked, delivered = tot.contrib["onions_picked"], tot.contrib["deliveries"]  # [5, 2, 4, 2]
     fetcher, delivering, src0, src1, stay = range(5)
     assert np.all(delivered[fetcher, :, :, 0] == 0) and np.all(picked[fetcher, :, :, 0] >= 1)
@@ -140,9 +144,9 @@ def test_epsilon_noise_and_shared_kind():
     noisy = coop_grid_partner("stay", 0, epsilon=0.5)
     probs = jax.nn.softmax(LOGITS(noisy.params, obs_for(0, own=(0, 1))))
     np.testing.assert_allclose(probs, [0.1, 0.1, 0.1, 0.1, 0.6], rtol=1e-6)
-    assert noisy.name == "stay+eps0.5" and parse_partner_spec("delivering:epsilon=0.3", 1).name \
+    assert noisy.name == "stay+eps0.5" and parse_spec("delivering:epsilon=0.3", 1).name \
         == "delivering+eps0.3"
-    agents = [parse_partner_spec(s, seat) for s in DEFAULT_PARTNERS for seat in (0, 1)]
+    agents = [parse_spec(s, seat) for s in DEFAULT_PARTNERS for seat in (0, 1)]
     assert len({a.kind for a in agents}) == 1
     # Stacked and vmapped, each partner gives its own logits.
     obs = obs_for(0, own=(3, 3), other=(0, 0))
@@ -158,8 +162,8 @@ def test_epsilon_noise_and_shared_kind():
     (lambda: coop_grid_partner("single_source", 0, source=2), "source got 2; allowed: 0, 1"),
     (lambda: coop_grid_partner("stay", 0, source=1), "unknown argument 'source'; allowed: epsilon"),
     (lambda: coop_grid_partner("stay", 0, epsilon=1.5), "epsilon got 1.5"),
-    (lambda: parse_partner_spec("single_source:1", 0), "expected name[:key=value]"),
-    (lambda: parse_partner_spec("single_source:source=a", 0), "source got 'a'"),
+    (lambda: parse_spec("single_source:1", 0), "expected name[:key=value]"),
+    (lambda: parse_spec("single_source:source=a", 0), "source got 'a'"),
 ])
 def test_registry_errors_name_the_allowed_values(call, message):
     with pytest.raises(ValueError) as e:

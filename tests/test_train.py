@@ -100,21 +100,21 @@ def test_sweep_members_equal_members_run_alone():
 def test_every_method_runs_and_reports(method):
     cfg = small(method, tau=1.0)
     res = run_sweep(make_train(cfg))
-    P = cfg.num_updates // cfg.log.interval
+    P = cfg.layout.num_updates // cfg.log.interval
     assert res.evals["return"].shape == (P, 1, 2)
     assert res.final["action_probs"].shape == (1, 2, 2)
     np.testing.assert_allclose(res.final["action_probs"].sum(-1), 1.0, rtol=1e-5)
     assert np.all(np.isfinite(res.metrics["loss/pg"]))
-    assert res.env_steps == cfg.num_updates * 8 * 4
+    assert res.env_steps == cfg.layout.num_updates * 8 * 4
     if method == "pure_adversarial":
         assert np.all(res.metrics["loss/kl"] == 0.0)
 
 
 def test_full_rollout_per_phase_doubles_env_steps():
     cfg = small("srpo", tau=1.0, srpo={"full_rollout_per_phase": True})
-    assert cfg.rollout_envs == 16
+    assert cfg.layout.rollout_envs == 16
     res = run_sweep(make_train(cfg))
-    assert res.env_steps == 2 * cfg.num_updates * 8 * 4
+    assert res.env_steps == 2 * cfg.layout.num_updates * 8 * 4
 
 
 def test_minibatch_indices_partition_each_stream():

@@ -25,6 +25,9 @@ import jax.numpy as jnp
 import numpy as np
 import yaml
 
+from envs.matrix_games import (bimatrix_payoffs, car_overtake_payoffs, collab_defect_payoffs,
+                                coordination_payoffs, stag_hunt_payoffs)
+
 
 class GameError(ValueError):
     """A game name or payoff file is invalid; the message names the field."""
@@ -66,26 +69,18 @@ def _from_env(name: str, maker: Callable[[], tuple], actions: Sequence[str]) -> 
 
 
 def _collab_defect() -> Game:
-    from envs.matrix_games import collab_defect_payoffs
-
     return _from_env("collab_defect", collab_defect_payoffs, ("C", "D"))
 
 
 def _stag_hunt() -> Game:
-    from envs.matrix_games import stag_hunt_payoffs
-
     return _from_env("stag_hunt", stag_hunt_payoffs, ("Stag", "Hare"))
 
 
 def _car_overtake() -> Game:
-    from envs.matrix_games import car_overtake_payoffs
-
     return _from_env("car_overtake", car_overtake_payoffs, ("Stay", "Overtake"))
 
 
 def _coordination() -> Game:
-    from envs.matrix_games import coordination_payoffs
-
     return _from_env("coordination", coordination_payoffs, ("A", "B"))
 
 
@@ -202,8 +197,6 @@ def load_game(path) -> Game:
             raise GameError(f"col: shape {col.shape} does not match row shape {row.shape}")
     else:
         col = row
-    from envs.matrix_games import bimatrix_payoffs
-
     payoffs, _ = bimatrix_payoffs(row, col)
     name = str(data.get("name", path.stem))
     return Game(name, payoffs, _action_names(data.get("actions"), row.shape))

@@ -46,6 +46,7 @@ import jax
 import jax.numpy as jnp
 
 from jsrpo.agents import Agent, deterministic_logits, epsilon_noisy
+from jsrpo.partners.registry import PartnerSet
 
 NUM_ACTIONS = 6
 STAY, INTERACT = 4, 5  # the same indices in both versions
@@ -59,8 +60,7 @@ ENV_VERSIONS = {"overcooked": 1, "overcooked_v2": 2}
 _FAR = 1e4  # distance of an unreachable cell (finite so min-plus arithmetic stays exact)
 
 PARTNER_NAMES = ("stay", "random", "onion", "dish")
-_ARGS = ("epsilon",)
-#: held-out partners evaluated by default, as ``parse_overcooked_partner_spec`` strings.
+#: held-out partners evaluated by default, as ``jsrpo.partners.parse`` spec strings.
 DEFAULT_PARTNERS = ("stay", "random", "onion", "dish")
 
 
@@ -310,21 +310,13 @@ def overcooked_partner(name: str, seat: int, epsilon: float = 0.0, version: int 
     return dataclasses.replace(noisy, name=noisy.name if epsilon > 0 else name)
 
 
-def parse_overcooked_partner_spec(spec: str, seat: int, version: int = 1) -> Agent:
-    """``"name[:key=value]..."`` (e.g. ``"onion"``, ``"dish:epsilon=0.2"``) ->
-    ``overcooked_partner(name, seat, key=value, ..., version=version)``."""
-    name, *pairs = str(spec).strip().split(":")
-    _check_name(name)
-    kw = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise ValueError(f"partner {spec!r}: expected name[:key=value]..., got {pair!r}")
-        if key not in _ARGS:
-            raise ValueError(f"partner {name!r}: unknown argument {key!r}; allowed: "
-                             f"{', '.join(_ARGS)}")
-        try:
-            kw[key] = float(value)
-        except ValueError:
-            raise ValueError(f"partner {spec!r}: {key} got {value!r}; expected a number") from None
-    return overcooked_partner(name, seat, version=version, **kw)
+def _make(env_name: str, name: str, seat: int, epsilon: float = 0.0) -> Agent:
+    return overcooked_partner(name, seat, epsilon, version=ENV_VERSIONS[env_name])
+
+
+PARTNERS = PartnerSet(
+    envs=tuple(ENV_VERSIONS),
+    args={name: () for name in PARTNER_NAMES},
+    defaults=DEFAULT_PARTNERS,
+    make=_make,
+)

@@ -15,6 +15,7 @@ Partners, by registry name:
   single_source fetches only from onion source ``source`` (0 = (3,4), 1 = (4,3)) and delivers;
   delivering    greedy and competent: nearest available onion, then the pot.
 Any of them takes ``epsilon``: the probability of a uniform action (``agents.epsilon_noisy``).
+The set is registered for ``coop_grid`` in ``jsrpo.partners`` (``PARTNERS``).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ import numpy as np
 
 from envs.coop_grid import GRID_SIZE, MOVES, ONION_SOURCES, POT, STAY
 from jsrpo.agents import Agent, deterministic_logits, epsilon_noisy
+from jsrpo.partners.registry import PartnerSet
 
 NUM_ACTIONS = len(MOVES)
 _UNREACHABLE = 1000.0  # finite, so an all-unreachable argmin still lands on the stay bonus
@@ -64,8 +66,10 @@ def _distance_table() -> np.ndarray:
     return table
 
 
-_DIST = jnp.asarray(_distance_table())
-_MOVES = jnp.asarray(MOVES, jnp.int32)
+# numpy constants (made device arrays inside the traced functions): importing this module must
+# not start a JAX backend, which ``jax.distributed`` has to start first in multi-host runs.
+_DIST = _distance_table()
+_MOVES = np.asarray(MOVES, np.int32)
 
 
 def _self_and_partner(obs, seat):
@@ -88,8 +92,8 @@ def _step_towards(own, partner_cell, target):
     Stays when already there or when the target is unreachable (e.g. the partner stands on it);
     moving into the pot is allowed only when the pot is the target (that is the delivery).
     """
-    dist = _DIST[target, partner_cell]  # [25]
-    nxt = jnp.clip(own[None, :] + _MOVES, 0, GRID_SIZE - 1)  # [5, 2]; stay = own cell
+    dist = jnp.asarray(_DIST)[target, partner_cell]  # [25]
+    nxt = jnp.clip(own[None, :] + jnp.asarray(_MOVES), 0, GRID_SIZE - 1)  # [5, 2]; stay = own cell
     # Ties go to stay (cheaper); a wall-clipped move scores like stay but costs a move.
     score = dist[_cell(nxt.T)] + 1e-3 * (jnp.arange(NUM_ACTIONS) != STAY)
     return jnp.argmin(score).astype(jnp.int32)
@@ -98,7 +102,7 @@ def _step_towards(own, partner_cell, target):
 def _nearest_onion(own, partner_cell, avail):
     """Index ``[]`` of the available onion source closest to ``own`` (by path length); the
     closest source overall when none is available (wait there for the respawn)."""
-    d = _DIST[:_TO_POT, partner_cell, _cell(own)]  # [2]
+    d = jnp.asarray(_DIST)[:_TO_POT, partner_cell, _cell(own)]  # [2]
     d_avail = jnp.where(avail, d, _UNREACHABLE + d)
     return jnp.argmin(d_avail).astype(jnp.int32)
 
@@ -117,7 +121,7 @@ def _fetcher(p, obs):
     fetch = deterministic_logits(_step_towards(own, partner, onion), NUM_ACTIONS)
     # While carrying: uniform over every action except the one that would enter the pot
     # (a carrying agent moving into the pot delivers).
-    into_pot = jnp.all(jnp.clip(own[None, :] + _MOVES, 0, GRID_SIZE - 1) == jnp.asarray(POT),
+    into_pot = jnp.all(jnp.clip(own[None, :] + jnp.asarray(_MOVES), 0, GRID_SIZE - 1) == jnp.asarray(POT),
                        axis=1)
     wander = jnp.where(into_pot, -1e9, 0.0)
     return jnp.where(has, wander, fetch)
@@ -197,17 +201,14 @@ def coop_grid_partner(name: str, seat: int, epsilon: float = 0.0, **kw) -> Agent
     return dataclasses.replace(noisy, name=noisy.name if epsilon > 0 else label)
 
 
-def parse_partner_spec(spec: str, seat: int) -> Agent:
-    """``"name[:key=value]..."`` (e.g. ``"single_source:source=1"``, ``"delivering:epsilon=0.2"``)
-    -> ``coop_grid_partner(name, seat, key=value, ...)``."""
-    name, *pairs = spec.strip().split(":")
-    kw = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise ValueError(f"partner {spec!r}: expected name[:key=value]..., got {pair!r}")
-        try:
-            kw[key] = float(value) if key == "epsilon" else int(value)
-        except ValueError:
-            raise ValueError(f"partner {spec!r}: {key} got {value!r}; expected a number") from None
-    return coop_grid_partner(name, seat, **kw)
+def _make(env_name: str, name: str, seat: int, epsilon: float = 0.0, **kw) -> Agent:
+    del env_name  # coop_grid only
+    return coop_grid_partner(name, seat, epsilon, **kw)
+
+
+PARTNERS = PartnerSet(
+    envs=("coop_grid",),
+    args={name: tuple(kw) for name, (_, kw) in _PARTNERS.items()},
+    defaults=DEFAULT_PARTNERS,
+    make=_make,
+)

@@ -1,0 +1,42 @@
+"""Entry point of the ``jsrpo`` command (and ``python -m jsrpo``).
+
+A multi-process ``jsrpo train`` must join its processes (``jax.distributed.initialize``) before
+anything starts a JAX backend, and importing JaxMARL's environments starts one. So this module
+joins them first and only then imports the commands (``jsrpo.cli``): the one import in the
+project that has to come late.
+"""
+import argparse
+import sys
+
+from jsrpo import distributed
+
+
+def _join_processes(argv) -> bool:
+    """Join a multi-process ``jsrpo train`` (flags or ``JSRPO_*`` variables); whether joined."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("command", nargs="?")
+    pre.add_argument("--coordinator")
+    pre.add_argument("--num-processes")
+    pre.add_argument("--process-id")
+    pre.add_argument("--distributed", action="store_true")
+    known, _ = pre.parse_known_args(argv)
+    if known.command != "train":
+        return False
+    return distributed.initialize(known.coordinator, known.num_processes, known.process_id,
+                                  auto=known.distributed)
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        several = _join_processes(argv)
+    except ValueError as e:
+        print(f"jsrpo train: error: {e}", file=sys.stderr)
+        return 2
+    from jsrpo import cli  # after joining the processes (see the module docstring)
+
+    return cli.main(argv, several_processes=several)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
