@@ -153,3 +153,14 @@ def test_render_writes_one_frame_per_state(run_dir, tmp_path, capfd):
     assert "51 frames" in capfd.readouterr().out
     assert run_cli(["render", str(run_dir), "--partner", "dancer", "--out", str(gif)]) == 2
     assert "--partner: unknown coop_grid partner 'dancer'" in capfd.readouterr().err
+
+
+def test_readme_example_loads_a_policy_and_plays_an_episode(run_dir, capsys):
+    """The README's Python example, run as written against a trained run."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Load a policy and play it", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert len(code.strip().splitlines()) <= 10
+    exec(compile(code.replace('"runs/default"', repr(str(run_dir))), "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert out.startswith("returns per seat [") and "private costs" in out
