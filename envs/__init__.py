@@ -43,8 +43,8 @@ def _import_jaxmarl_quietly() -> None:
 
 _import_jaxmarl_quietly()
 
-from envs.base import ParamEnv  # noqa: E402
 from envs import coop_grid, matrix_games, overcooked  # noqa: E402
+from envs.base import ParamEnv  # noqa: E402
 
 _REGISTRY: Dict[str, Callable[..., ParamEnv]] = {
     "collab_defect": matrix_games.make_collab_defect,
@@ -92,7 +92,8 @@ def make(name: str, **kwargs) -> ParamEnv:
     for k in kwargs:
         if k not in allowed:
             raise ValueError(
-                f"env.kwargs.{k}: not an argument of {name!r}; allowed: {', '.join(allowed) or 'none'}"
+                f"env.kwargs.{k}: not an argument of {name!r}; "
+                f"allowed: {', '.join(allowed) or 'none'}"
             )
     env = _REGISTRY[name](**kwargs)
     env.registry_name = name  # the name partners and checkpoints refer to

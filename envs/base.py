@@ -24,6 +24,8 @@ class ParamEnv(MultiAgentEnv):
     contribution_keys: Tuple[str, ...] = ()
     #: longest possible episode; evaluation runs this many steps.
     max_steps: int = 1
+    #: the registry name, set by ``envs.make`` (absent on envs constructed directly).
+    registry_name: str
 
     @property
     def default_params(self) -> Any:

@@ -1,4 +1,6 @@
-"""The reference 5x5 cooperative grid world ("coop grid", SRPO paper App. D.2; docs/envs.md §2).
+"""The reference 5x5 cooperative grid world ("coop grid", SRPO paper App. D.2).
+
+Rules in docs/environments.md.
 
 Two agents fetch onions from two sources and deliver them to a solid pot. Deliveries and pickups
 reward BOTH agents (shared), while moving and bumping into the partner cost only the actor
@@ -10,6 +12,8 @@ stay. Observation (both seats, 8 float32): [a0_row, a0_col, a0_has, a1_row, a1_c
 onion0_available, onion1_available], raw coordinates.
 """
 from __future__ import annotations
+
+import dataclasses
 
 import chex
 import jax
@@ -73,7 +77,8 @@ def act(state: CoopGridState, actor, action, params: CoopGridParams):
 
     cost = params.move_cost * (action != STAY) + params.collision_penalty * collide
     seat = jnp.arange(2) == actor  # [2] one-hot of the actor
-    state = state.replace(
+    state = dataclasses.replace(
+        state,
         positions=state.positions.at[actor].set(new_pos),
         has_onion=state.has_onion.at[actor].set(has | pick),
         onion_available=state.onion_available & ~pick_src,
@@ -122,7 +127,8 @@ class CoopGrid(ParamEnv):
     def default_params(self) -> CoopGridParams:
         return CoopGridParams(**{k: jnp.asarray(v, jnp.float32) for k, v in self._params.items()})
 
-    def get_obs(self, state: CoopGridState):
+    # Every ParamEnv has its own state pytree, not a subclass of JaxMARL's ``State``.
+    def get_obs(self, state: CoopGridState):  # type: ignore[override]
         """Same [8] float32 vector for both seats."""
         p, h = state.positions.astype(jnp.float32), state.has_onion.astype(jnp.float32)
         obs = jnp.concatenate([p[0], h[:1], p[1], h[1:], state.onion_available.astype(jnp.float32)])
@@ -150,7 +156,8 @@ class CoopGrid(ParamEnv):
         respawn = jax.random.bernoulli(key_respawn, params.respawn_prob, (2,))
         t = state.step + 1
         done = t >= self.episode_length
-        state = state.replace(onion_available=state.onion_available | respawn, step=t, done=done)
+        state = dataclasses.replace(state, onion_available=state.onion_available | respawn,
+                                    step=t, done=done)
         rewards = {a: shared - cost[i] for i, a in enumerate(self.agents)}
         dones = {a: done for a in self.agents} | {"__all__": done}
         infos = {"private_cost": cost, "onions_picked": picked, "deliveries": delivered}

@@ -7,11 +7,13 @@ move; the observation is a constant 1.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Optional, Sequence
 
 import chex
 import jax.numpy as jnp
 import numpy as np
+import numpy.typing as npt
 from flax import struct
 from jaxmarl.environments import spaces
 
@@ -63,9 +65,9 @@ def coordination_payoffs(num_actions: int = 2) -> tuple[np.ndarray, np.ndarray]:
 
 
 def bimatrix_payoffs(
-    row: Sequence[Sequence[float]],
-    col: Optional[Sequence[Sequence[float]]] = None,
-    costs: Optional[Sequence[Sequence[float]]] = None,
+    row: npt.ArrayLike,
+    col: Optional[npt.ArrayLike] = None,
+    costs: Optional[npt.ArrayLike] = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A user-supplied bimatrix game in the usual convention.
 
@@ -132,7 +134,7 @@ class MatrixGame(ParamEnv):
         rewards = {a: u[i] for i, a in enumerate(self.agents)}
         done = jnp.ones((), bool)
         dones = {a: done for a in self.agents} | {"__all__": done}
-        state = state.replace(done=done)
+        state = dataclasses.replace(state, done=done)
         infos = {"private_cost": cost}
         return self.get_obs(state), state, rewards, dones, infos
 

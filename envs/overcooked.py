@@ -45,7 +45,7 @@ import difflib
 import math
 import numbers
 import warnings
-from typing import Tuple
+from typing import TYPE_CHECKING, Tuple, cast
 
 import chex
 import jax
@@ -60,6 +60,11 @@ from jaxmarl.environments.overcooked_v2.layouts import overcooked_v2_layouts as 
 from jaxmarl.environments.overcooked_v2.overcooked import OvercookedV2 as _RawV2
 
 from envs.base import ParamEnv
+
+if TYPE_CHECKING:
+    from jaxmarl.environments.overcooked_v2.layouts import Layout as _V2Layout
+
+    _TwoCells = Tuple[Tuple[int, int], Tuple[int, int]]
 
 # v1 (jaxmarl.environments.overcooked.OvercookedActions) action indices.
 V1_UP, V1_DOWN, V1_RIGHT, V1_LEFT, V1_STAY, V1_INTERACT = 0, 1, 2, 3, 4, 5
@@ -145,6 +150,7 @@ class Overcooked(ParamEnv):
                            collision_cost=_check_cost("collision_cost", collision_cost),
                            interact_cost=_check_cost("interact_cost", interact_cost))
         self.max_steps = _check_max_steps(max_steps)
+        self.raw_env: _ov1.Overcooked | _RawV2
         if version == "overcooked":
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
@@ -165,10 +171,11 @@ class Overcooked(ParamEnv):
         and v2 put the seats the other way round on cramped_room, forced_coord and
         counter_circuit)."""
         if self.version == "overcooked":
-            lay = self.raw_env.layout
+            lay = cast(_ov1.Overcooked, self.raw_env).layout
             w = int(lay["width"])
-            return tuple((int(i) % w, int(i) // w) for i in lay["agent_idx"])
-        return tuple((int(x), int(y)) for x, y in self.raw_env.layout.agent_positions)
+            return cast("_TwoCells", tuple((int(i) % w, int(i) // w) for i in lay["agent_idx"]))
+        layout = cast("_V2Layout", cast(_RawV2, self.raw_env).layout)
+        return cast("_TwoCells", tuple((int(x), int(y)) for x, y in layout.agent_positions))
 
     @property
     def name(self) -> str:

@@ -9,8 +9,9 @@ the installed ``jaxmarl`` package (the script imports ``jaxmarl``; the checkout'
 What the script's ``main()`` does besides ``make_train`` is done here the same way: the layout
 name becomes ``overcooked_layouts[name]`` and wandb is off. The script imports ``hydra``,
 ``omegaconf`` and ``wandb`` at module level; when they are not installed, stand-ins are
-registered (``hydra.main`` and ``OmegaConf`` serve only ``main``, which is not called; ``wandb.log`` is what the script's
-per-update ``jax.debug.callback`` calls, and with wandb disabled it does nothing either way).
+registered (``hydra.main`` and ``OmegaConf`` serve only ``main``, which is not called;
+``wandb.log`` is what the script's per-update ``jax.debug.callback`` calls, and with wandb
+disabled it does nothing either way).
 """
 from __future__ import annotations
 
@@ -37,7 +38,10 @@ DEFAULT_CONFIG = {
 
 
 def checkout_info(repo) -> dict:
-    """Commit, paths and the checkout's declared jaxmarl version; raises if the script is missing."""
+    """Commit, paths and the checkout's declared jaxmarl version.
+
+    Raises if the script is missing.
+    """
     repo = Path(repo).resolve()
     script, cfg = repo / SCRIPT, repo / CONFIG
     for p in (script, cfg):
@@ -172,7 +176,8 @@ def evaluate(mod, config: dict, params, num_episodes: int, key):
     return float(jnp.mean(rets))
 
 
-def run(repo, layout: str, env_steps: int, seed: int, eval_episodes: int, tail: float = 0.1) -> dict:
+def run(repo, layout: str, env_steps: int, seed: int, eval_episodes: int,
+        tail: float = 0.1) -> dict:
     """Compile and run JaxMARL's ``make_train`` once; return timings and sparse returns.
 
     Run time covers the compiled training program only (as ``jax.jit(make_train(config))``

@@ -37,10 +37,13 @@ def timed(cfg) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--updates", type=int, default=100, help="PPO updates per run (1024 env steps each)")
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--updates", type=int, default=100,
+                    help="PPO updates per run (1024 env steps each)")
     ap.add_argument("--k", type=int, default=8, help="sweep members for the batching comparison")
-    ap.add_argument("--repeats", type=int, default=2, help="interleaved repetitions of the single-run timings")
+    ap.add_argument("--repeats", type=int, default=2,
+                    help="interleaved repetitions of the single-run timings")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     print(f"devices: {jax.devices()}  updates/run: {args.updates} (x 1024 env steps)")

@@ -347,7 +347,8 @@ def layout_table(layout: str, summ: dict, ceiling: dict) -> str:
     elif "error" in c:
         lines += ["", f"env ceiling: failed ({c['error'].splitlines()[-1][:100]})"]
     else:
-        txt = (f"env ceiling (random actions, no network): JaxMARL env {fmt(c.get('jaxmarl_env_16'))}"
+        txt = ("env ceiling (random actions, no network): "
+               f"JaxMARL env {fmt(c.get('jaxmarl_env_16'))}"
                f" steps/s with 16 envs, {fmt(c.get('jaxmarl_env_1024'))} with 1024")
         if "jsrpo_env_16" in c:
             txt += (f"; jsrpo env {fmt(c['jsrpo_env_16'])} with 16, "
@@ -432,7 +433,8 @@ def interleaved(args, info, jcfg, head) -> None:
                      "updates_per_call": args.interleaved_updates, "jaxmarl_checkout": info,
                      "jaxmarl_config": jcfg, "methods": args.methods, "tau": args.tau,
                      "layouts": {}}
-    lines = [f"## Interleaved update timing ({args.interleaved} rounds of {args.interleaved_updates}"
+    lines = [f"## Interleaved update timing ({args.interleaved} rounds of "
+             f"{args.interleaved_updates}"
              " updates per system, alternated in one process; min over rounds; paired median: "
              "median of the same round's time ratios)", "",
              "| layout | " + " | ".join(f"{LABEL[m]} ms/update (median)" for m in args.methods)
@@ -485,7 +487,8 @@ def write_results(args, results: dict, head: str, tables: list) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--jaxmarl-repo", type=Path, default=None,
                     help="JaxMARL source checkout (has baselines/IPPO/ippo_ff_overcooked.py)")
@@ -496,7 +499,8 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=["jaxmarl", "ippo", "srpo"], choices=SYSTEMS,
                     help="systems to run, in alternation order (jaxmarl needs --jaxmarl-repo)")
     ap.add_argument("--tau", type=float, default=1.0,
-                    help="SRPO's tau (the Overcooked configs use 1; any tau > 0 runs the same program)")
+                    help="SRPO's tau (the Overcooked configs use 1; "
+                    "any tau > 0 runs the same program)")
     ap.add_argument("--eval-episodes", type=int, default=128,
                     help="episodes of the final (untimed) evaluation of each run")
     ap.add_argument("--no-ceiling", action="store_true", help="skip the random-action env ceiling")
@@ -545,7 +549,8 @@ def main() -> None:
     head = header(info, jcfg, args)
     print(head, flush=True)
     print(f"\nsystems: {', '.join(LABEL[m] for m in args.methods)}; layouts: "
-          f"{', '.join(args.layouts)}; {args.repeats} repeat(s); {updates * int(jcfg['NUM_ENVS']) * int(jcfg['NUM_STEPS']):,} "
+          f"{', '.join(args.layouts)}; {args.repeats} repeat(s); "
+          f"{updates * int(jcfg['NUM_ENVS']) * int(jcfg['NUM_STEPS']):,} "
           f"env steps per run", flush=True)
 
     if args.interleaved:
@@ -562,8 +567,8 @@ def main() -> None:
         if not args.no_ceiling:
             ceiling = run_worker({"kind": "ceiling", "layout": layout, "steps16": 2048,
                                   "steps1024": 128})
-            print(f"  ceiling: {json.dumps({k: round(v) if isinstance(v, float) else v for k, v in ceiling.items()})}",
-                  flush=True)
+            rounded = {k: round(v) if isinstance(v, float) else v for k, v in ceiling.items()}
+            print(f"  ceiling: {json.dumps(rounded)}", flush=True)
         runs: dict = {m: [] for m in args.methods}
         for rep in range(args.repeats):
             for m in args.methods:
@@ -599,7 +604,8 @@ def main() -> None:
         parts = []
         if "jaxmarl" in sps and "ippo" in sps:
             r = sps["ippo"] / sps["jaxmarl"]
-            parts.append(f"jsrpo ippo / JaxMARL IPPO = {r:.2f} ({'ok' if r >= 1 else 'below'} >= 1)")
+            parts.append(f"jsrpo ippo / JaxMARL IPPO = {r:.2f} "
+                         f"({'ok' if r >= 1 else 'below'} >= 1)")
         if "jaxmarl" in sps and "srpo" in sps:
             r = sps["srpo"] / sps["jaxmarl"]
             parts.append(f"srpo / JaxMARL IPPO = {r:.2f} ({'ok' if r >= 0.9 else 'below'} >= 0.9)")

@@ -37,7 +37,8 @@ def summary_rows(run_dir: Path) -> list[dict]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=16)
     ap.add_argument("--ablation-seeds", type=int, default=4)
     ap.add_argument("--ablation-taus", default="0.1,1,10,100")
@@ -80,7 +81,8 @@ def main() -> None:
         s = xp["summary"]["team_return"]["methods"][label]
         fr = np.mean([r["free_riding"] for r in rows])
         c = np.mean([r["private_cost"] for r in rows], axis=0)
-        lines.append(f"| {label} | {s['tp']['iqm']:.1f} [{s['tp']['ci'][0]:.1f}, {s['tp']['ci'][1]:.1f}] | "
+        lines.append(f"| {label} | "
+                     f"{s['tp']['iqm']:.1f} [{s['tp']['ci'][0]:.1f}, {s['tp']['ci'][1]:.1f}] | "
                      f"{s['cp']['iqm']:.1f} [{s['cp']['ci'][0]:.1f}, {s['cp']['ci'][1]:.1f}] | "
                      f"{fr:.2f} | {c[0]:.2f} / {c[1]:.2f} |")
     ab = json.loads((out / "ablation" / "crossplay" / "crossplay.json").read_text())
@@ -92,7 +94,8 @@ def main() -> None:
         tau = float(label.split("tau=")[1].split()[0])
         fr = np.mean([r["free_riding"] for r in rows if r["tau"] == tau])
         lines.append(f"| {tau:g} | {s['tp']['iqm']:.1f} | {s['cp']['iqm']:.1f} | {fr:.2f} |")
-    lines += ["", f"Wall time: {timing['total'] / 60:.1f} min ({json.dumps({k: round(v) for k, v in timing.items()})})"]
+    lines += ["", f"Wall time: {timing['total'] / 60:.1f} min "
+                  f"({json.dumps({k: round(v) for k, v in timing.items()})})"]
     (out / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

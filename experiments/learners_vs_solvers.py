@@ -37,9 +37,11 @@ def exact_rqe(taus):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=2)
-    ap.add_argument("--out", type=Path, default=ROOT / "experiments" / "results" / "learners_vs_solvers")
+    ap.add_argument("--out", type=Path,
+                    default=ROOT / "experiments" / "results" / "learners_vs_solvers")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -66,7 +68,8 @@ def main() -> None:
         for a, b in eqs:
             ax.plot([tau, tau], [a, b], ".", color="0.6", ms=2)
     for r in rows:
-        ax.plot([r["tau"]] * 2, r["p_collab"], "o", mfc="none", color="C3" if r["tau"] else "C0", ms=6)
+        ax.plot([r["tau"]] * 2, r["p_collab"], "o", mfc="none",
+                color="C3" if r["tau"] else "C0", ms=6)
     ax.set_xscale("symlog", linthresh=0.1)
     ax.set_xlabel("tau")
     ax.set_ylabel("P(C) of each hero")
@@ -76,7 +79,8 @@ def main() -> None:
     fig.savefig(args.out / "learners_vs_solvers.png", dpi=120)
     data = {"eps": EPS, "members": rows, "train_seconds": train_s,
             "compile_seconds": res.compile_seconds, "env_steps_per_member": res.env_steps,
-            "max_distance_tau_ge_1": max(r["distance_to_nearest_rqe"] for r in rows if r["tau"] >= 1)}
+            "max_distance_tau_ge_1": max(r["distance_to_nearest_rqe"]
+                                         for r in rows if r["tau"] >= 1)}
     (args.out / "learners_vs_solvers.json").write_text(json.dumps(data, indent=2))
     for r in rows:
         print(f"tau={r['tau']:<5g} seed={r['seed']} P(C)={np.round(r['p_collab'], 4)} "

@@ -78,7 +78,8 @@ def main() -> None:
         total, calls = op_times(Path(d))
     all_ns = sum(total.values())
     print(f"{cfg.method} on {cfg.env.name} {dict(cfg.env.kwargs)}: {n} updates of "
-          f"{cfg.layout.env_steps_per_update} env steps; traced operations {all_ns / 1e6 / n:.1f} ms "
+          f"{cfg.layout.env_steps_per_update} env steps; "
+          f"traced operations {all_ns / 1e6 / n:.1f} ms "
           "per update (profiler overhead included)")
     print(f"{'ms/update':>10} {'share':>6} {'calls':>6}  operation")
     for name, ns in total.most_common(args.top):

@@ -130,7 +130,8 @@ def load_run(run_dir, step: Optional[int] = None) -> RunCheckpoint:
     else:
         steps = saved_steps(run_dir)
         if step not in steps:
-            raise ValueError(f"step: got {step}; allowed: {steps or 'none (no periodic checkpoints)'}")
+            raise ValueError(f"step: got {step}; "
+                             f"allowed: {steps or 'none (no periodic checkpoints)'}")
         mngr = ocp.CheckpointManager(rd.state.absolute(),
                                      options=ocp.CheckpointManagerOptions(read_only=True))
         params = _restore(mngr.directory / str(step), lambda: mngr.restore(

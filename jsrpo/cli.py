@@ -12,6 +12,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import jax
 
@@ -128,6 +129,8 @@ def run_train(args) -> int:
         ck = Checkpoints(rd.state, cfg, cfg.checkpoint.every_updates, cfg.checkpoint.keep,
                          cfg.checkpoint.snapshots)
     if args.resume:
+        if ck is None:  # _resume_setup refuses runs that saved no periodic checkpoints
+            raise ConfigError(f"--resume {run_dir}: the run saved no periodic checkpoints")
         last = ck.mngr.latest_step()
         if main_process:
             outputs.trim_metrics(rd.metrics, last)
@@ -141,7 +144,7 @@ def run_train(args) -> int:
           flush=True)
 
     # Ctrl-C / SIGTERM: finish the current logging period, save a checkpoint, exit cleanly.
-    stop = {"signal": None}
+    stop: dict[str, Optional[int]] = {"signal": None}
 
     def request_stop(signum, frame):
         if stop["signal"] is not None:  # a second signal: give up at once
@@ -158,7 +161,10 @@ def run_train(args) -> int:
     except Interrupted as e:
         print(f"[jsrpo] stopped after update {e.update}; checkpoint saved. Continue with:\n"
               f"  jsrpo train --resume {run_dir}", file=sys.stderr, flush=True)
-        return 128 + int(stop["signal"])
+        signum = stop["signal"]
+        if signum is None:  # run_sweep stops only once should_stop is true, i.e. after a signal
+            raise RuntimeError("training was interrupted without a signal") from e
+        return 128 + int(signum)
     except NonFiniteError as e:
         print(f"[jsrpo] error: {e}", file=sys.stderr, flush=True)
         return 3
@@ -178,7 +184,8 @@ def run_train(args) -> int:
     outputs.write_summary(run_dir, data)
     outputs.plot_learning_curves(cfg, res, rd.learning_curve)
     for row in data["members"]:
-        probs = f" P(a0)={[round(p[0], 4) for p in row['action_probs']]}" if "action_probs" in row else ""
+        probs = (f" P(a0)={[round(p[0], 4) for p in row['action_probs']]}"
+                 if "action_probs" in row else "")
         tau = f"tau={row['tau']} " if row["method"] == "srpo" else ""  # the others ignore tau
         print(f"  member {row['member']}: {tau}eps={row['eps']} seed={row['seed']} "
               f"return={[round(r, 3) for r in row['return']]} "
@@ -191,6 +198,14 @@ def run_train(args) -> int:
 
 # ---------------------------------------------------------------- crossplay
 
+def _registered_partners(env_name: str) -> partners.PartnerSet:
+    """The scripted partners of an env that has some (``partners.get`` gives None otherwise)."""
+    found = partners.get(env_name)
+    if found is None:
+        raise KeyError(f"no scripted partners registered for {env_name!r}")
+    return found
+
+
 def _crossplay_parser(sub) -> None:
     p = sub.add_parser(
         "crossplay", help="cross-play matrix of pooled runs and held-out scripted partners",
@@ -199,9 +214,10 @@ def _crossplay_parser(sub) -> None:
                     "crossplay.json, crossplay_heatmap.png and tp_cp.png.")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
                    help="run directories written by `jsrpo train` (all members are pooled)")
-    listing = "; ".join(f"{', '.join(partners.get(e).envs)}: {partners.get(e).describe()}"
-                        for e in dict.fromkeys(partners.get(n).envs[0]
-                                               for n in partners.envs_with_partners()))
+    sets = [_registered_partners(e)
+            for e in dict.fromkeys(_registered_partners(n).envs[0]
+                                   for n in partners.envs_with_partners())]
+    listing = "; ".join(f"{', '.join(s.envs)}: {s.describe()}" for s in sets)
     p.add_argument("--partners", default=None,
                    help="comma-separated held-out scripted partners, each name[:key=value]... "
                         f"({listing}; epsilon=P for any); 'none' for no partners; default: the "
@@ -250,7 +266,7 @@ def run_crossplay(args) -> int:
 # ---------------------------------------------------------------- render
 
 def _render_parser(sub) -> None:
-    names = ", ".join(partners.get("coop_grid").names)
+    names = ", ".join(_registered_partners("coop_grid").names)
     p = sub.add_parser("render", help="animated GIF of one coop_grid episode",
                        description="Play one coop_grid episode of a member's hero pair (or its "
                                    "seat-0 hero with a scripted partner) and write a GIF.")

@@ -388,7 +388,8 @@ def _check_consistency(cfg: Config) -> None:
     every, interval = cfg.checkpoint.every_updates, cfg.log.interval
     if every and every % interval:
         _fail("checkpoint.every_updates", every,
-              f"0 or a multiple of log.interval ({interval}), e.g. {max(every // interval, 1) * interval}")
+              f"0 or a multiple of log.interval ({interval}), "
+              f"e.g. {max(every // interval, 1) * interval}")
     if cfg.method in ("ippo", "self_play", "pure_adversarial") and len(cfg.taus) > 1:
         _fail("tau", list(cfg.taus),
               f"a single value for method {cfg.method!r} (tau only acts in 'srpo')")
@@ -476,7 +477,8 @@ def load(path: Union[str, Path, None] = None, overrides=()) -> Config:
             raise ConfigError(f"--config {p}: not valid YAML ({e})") from None
         # Strings that look like numbers in env.kwargs (e.g. names) are left alone.
         env = raw.get("env") if isinstance(raw, dict) else None
-        raw = _fix_yaml_numbers({k: v for k, v in raw.items() if k != "env"}) if isinstance(raw, dict) else raw
+        if isinstance(raw, dict):
+            raw = _fix_yaml_numbers({k: v for k, v in raw.items() if k != "env"})
         if env is not None:
             raw["env"] = env
     return from_dict(apply_overrides(raw, overrides))

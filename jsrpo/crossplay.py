@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence, cast
 
 import jax
 import matplotlib
@@ -51,7 +51,8 @@ def method_label(member: dict, vary_eps: bool) -> str:
 
 def hero_agents(ckpt: RunCheckpoint) -> tuple[list[Agent], list[Agent]]:
     """The deployed seat-0 and seat-1 heroes of every member of a loaded run (``load_run``)."""
-    return tuple([ckpt.hero(i, seat) for i in range(len(ckpt.members))] for seat in (0, 1))
+    seat0, seat1 = ([ckpt.hero(i, seat) for i in range(len(ckpt.members))] for seat in (0, 1))
+    return seat0, seat1
 
 
 def load_pool(run_dirs: Sequence) -> dict:
@@ -125,7 +126,8 @@ def evaluate_pairs(venv: VecEnv, seat0: Sequence[Agent], seat1: Sequence[Agent],
     Every agent is first checked against the environment (``agents.check_agent``), so a policy
     for other observations or actions fails with its name instead of playing garbage.
     """
-    env_name = getattr(venv.env, "registry_name", None) or getattr(venv.env, "name", "?")
+    env_name = cast(str, getattr(venv.env, "registry_name", None)
+                    or getattr(venv.env, "name", "?"))
     for a in list(seat0) + list(seat1):
         check_agent(a, env_name, venv.env_obs_shape, venv.num_actions)
     stats = None
@@ -139,6 +141,8 @@ def evaluate_pairs(venv: VecEnv, seat0: Sequence[Agent], seat1: Sequence[Agent],
                     lambda x: np.full((len(seat0), len(seat1)) + x.shape[2:], np.nan), block)
             for full, part in zip(jax.tree.leaves(stats), jax.tree.leaves(block)):
                 full[np.ix_(idx0, idx1)] = part
+    if stats is None:
+        raise ValueError("evaluate_pairs: no agents in seat 0 or in seat 1")
     return stats
 
 
@@ -209,9 +213,10 @@ def crossplay(run_dirs: Sequence, partners: Sequence[str] = (), episodes: int = 
         t0 = time.perf_counter()
         p0 = [p[0] for p in partner_pairs]
         p1 = [p[1] for p in partner_pairs]
-        part = {"labels": [a.name for a in p0], "specs": list(partners),
-                "partner_in_seat1": evaluate_pairs(venv, pool["seat0"], p1, keys),
-                "partner_in_seat0": evaluate_pairs(venv, p0, pool["seat1"], keys)}
+        part: dict[str, Any] = {
+            "labels": [a.name for a in p0], "specs": list(partners),
+            "partner_in_seat1": evaluate_pairs(venv, pool["seat0"], p1, keys),
+            "partner_in_seat0": evaluate_pairs(venv, p0, pool["seat1"], keys)}
         part["summary"] = summarise_partners(part, methods, part["labels"], bootstrap_reps, seed)
         result["partners"] = part
         result["seconds"]["partners"] = time.perf_counter() - t0
@@ -249,7 +254,8 @@ def plot_heatmap(result: dict, path: Path) -> None:
     size = 4.0 + 0.32 * (P + K)
     fig = Figure(figsize=(size + 1.5, size))
     ax = fig.subplots()
-    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="white")  # the partner x partner corner
+    # bad="white": the partner x partner corner
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="white")
     im = ax.imshow(np.ma.masked_invalid(full), cmap=cmap)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="mean team return")
     if P + K <= 16:  # numbers stay legible only on small matrices

@@ -52,6 +52,8 @@ def value_loss(
     sq = jnp.square(v_t - target_t)
     if clip_eps is None:
         return jnp.mean(sq)
+    if old_v_t is None:
+        raise ValueError("value_loss: old_v_t is required when clip_eps is given")
     chex.assert_equal_shape([v_t, old_v_t])
     v_clipped = old_v_t + jnp.clip(v_t - old_v_t, -clip_eps, clip_eps)
     return jnp.mean(jnp.maximum(sq, jnp.square(v_clipped - target_t)))

@@ -82,8 +82,8 @@ def describe(scores, reps: int = 2000, confidence: float = 0.95, seed: int = 0) 
 def method_groups(methods: Sequence[str]) -> dict[str, np.ndarray]:
     """Label of every pooled member ``[P]`` -> {label: member indices}, in first-seen order."""
     labels = list(dict.fromkeys(methods))
-    methods = np.asarray(methods, object)
-    return {m: np.flatnonzero(methods == m) for m in labels}
+    per_member = np.asarray(methods, object)
+    return {m: np.flatnonzero(per_member == m) for m in labels}
 
 
 def tp_cp_summary(matrix, methods: Sequence[str], reps: int = 2000, confidence: float = 0.95,

@@ -57,7 +57,7 @@ class MetricsWriter:
                  extra_keys: tuple = ()):
         self.cfg, self.members, self.path, self.progress = cfg, ms, path, progress
         self.extra_keys = extra_keys  # contributions, and action_probs for one-shot games
-        self.t_last = None
+        self.t_last: Optional[float] = None
         self.update_last = 0
 
     def start(self) -> None:
@@ -115,8 +115,9 @@ def summary(cfg: Config, res: SweepResult, extra_keys: tuple = (), action_names=
         rows.append(row)
     failed = {f.member.index: f for f in res.failures}
     for row in rows:  # a failed member's results are those of its last good parameters
-        f = failed.get(row["member"])
-        row["failed"] = None if f is None else {"update": f.update, "quantity": f.quantity}
+        fail = failed.get(row["member"])
+        row["failed"] = None if fail is None else {"update": fail.update,
+                                                   "quantity": fail.quantity}
     total = res.env_steps * len(res.members)
     return json_safe({
         "method": cfg.method, "env": cfg.env.name, "members": rows,
@@ -142,7 +143,8 @@ def plot_learning_curves(cfg: Config, res: SweepResult, path: Path) -> None:
     for (tau, eps), idx in groups.items():
         y = team[:, idx]
         if cfg.method == "srpo":
-            label = f"ippo (srpo tau=0), eps={eps:g}" if tau == 0 else f"srpo tau={tau:g}, eps={eps:g}"
+            label = (f"ippo (srpo tau=0), eps={eps:g}" if tau == 0
+                     else f"srpo tau={tau:g}, eps={eps:g}")
         else:
             label = f"{cfg.method}, eps={eps:g}"
         line, = ax.plot(steps, y.mean(1), label=f"{label} (n={len(idx)})")

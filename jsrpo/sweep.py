@@ -15,7 +15,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec, SingleDeviceShardin
 
 from jsrpo import distributed
 from jsrpo.config import Config
-from jsrpo.train import FAILURES, Hyper, Trainer
+from jsrpo.train import FAILURES, Hyper, LearnerState, Trainer
 
 
 @dataclass(frozen=True)
@@ -184,7 +184,7 @@ class Interrupted(Exception):
 @dataclass
 class SweepResult:
     members: list
-    states: object
+    states: LearnerState  # member-stacked
     metrics: dict  # name -> [P, M, ...]
     evals: dict  # name -> [P, M, ...]
     final: dict  # name -> [M, ...]

@@ -21,8 +21,9 @@ recorded at rollout time (frozen during the update, as the spec's stop-gradient 
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import chex
 import jax
@@ -292,8 +293,9 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
             # states visited. Their params are the ones the rollout played with (frozen for the
             # update), so the anchors are computed here in one batch of T x Eg states per slot
             # instead of inside every rollout step.
-            anc = jax.vmap(lambda p, o: net.apply(p, o, method=ActorCritic.policy))(
-                anchor_params, traj["obs"][1:3])
+            # (``apply`` without ``mutable`` returns just the method's output: the logits.)
+            anc = cast(jax.Array, jax.vmap(lambda p, o: net.apply(p, o, method=ActorCritic.policy))(
+                anchor_params, traj["obs"][1:3]))
             placeholder = jnp.zeros((1, T, Eg, A))
             anchor = jnp.concatenate([placeholder, anc, placeholder], axis=0)
             traj["anchor"] = mask_logits(anchor, mask[:, None, None, :])
@@ -309,7 +311,7 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
             last_value = values[:, T * Eg:]
         else:
             _, last_value = streams_apply(state.params, stream_params, to_streams(obs))
-        return state.replace(vec_state=vec_state, obs=obs, key=key), traj, last_value
+        return dataclasses.replace(state, vec_state=vec_state, obs=obs, key=key), traj, last_value
 
     # ------------------------------------------------------------------ loss
     def stream_loss(logits, value, mb: Batch, seat_mask, ent_coef, kl_coef):
@@ -342,11 +344,11 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
             logits, value = jax.vmap(net.apply)(_gather(params, table), mb.obs)
         else:
             n = mb.obs.shape[1]
-            logits, value = jax.vmap(net.apply)(
-                params, mb.obs.reshape((L, K * n) + mb.obs.shape[2:]))
+            logits, value = cast(tuple[jax.Array, jax.Array], jax.vmap(net.apply)(
+                params, mb.obs.reshape((L, K * n) + mb.obs.shape[2:])))
             logits, value = logits.reshape((S, n, A)), value.reshape((S, n))
         if t.normalize_advantages:  # over each learner's whole minibatch, all its streams
-            mb = mb.replace(adv=losses.normalize_by_learner(mb.adv, table))
+            mb = dataclasses.replace(mb, adv=losses.normalize_by_learner(mb.adv, table))
         loss_s, aux = jax.vmap(stream_loss)(logits, value, mb, seat_mask, ent, kl)
         return jnp.sum(weight * loss_s), aux
 
@@ -420,8 +422,9 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
             aux = jax.tree.map(lambda x: x[..., np.argsort(order)], aux)
         params, opt_state, failed_at, failure = check_health(
             state, params, opt_state, traj["reward"], aux)
-        state = state.replace(params=params, opt_state=opt_state, key=key,
-                              update=state.update + 1, failed_at=failed_at, failure=failure)
+        state = dataclasses.replace(state, params=params, opt_state=opt_state, key=key,
+                                    update=state.update + 1, failed_at=failed_at,
+                                    failure=failure)
         done = traj["done"]
         metrics = {f"loss/{k}": v.mean(axis=(0, 1)) for k, v in aux.items()}
         metrics["train/episodes"] = done.sum(axis=(1, 2)).astype(jnp.float32)
@@ -463,7 +466,7 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
                 a.policy(a.params, (), obs[venv.agents[i]], key)[0], seat_mask[i]))
                 for i, a in enumerate(heroes)]
             metrics["action_probs"] = jnp.stack(probs)  # [2, A]
-        return state.replace(eval_key=eval_key), metrics
+        return dataclasses.replace(state, eval_key=eval_key), metrics
 
     return Trainer(config=cfg, venv=venv, network=net, num_learners=L, init=init,
                    update=update, evaluate=evaluate, hero_pair=hero_pair,

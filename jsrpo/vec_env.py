@@ -114,7 +114,8 @@ class VecEnv:
         totals = EpisodeTotals(
             ret=r.ret + reward,
             cost=r.cost + cost,
-            contrib={k: r.contrib[k] + infos[k].astype(jnp.float32) for k in self.contribution_keys},
+            contrib={k: r.contrib[k] + infos[k].astype(jnp.float32)
+                     for k in self.contribution_keys},
             length=r.length + 1,
         )
         keep = lambda x: jnp.where(done.reshape(done.shape + (1,) * (x.ndim - 1)), 0, x)

@@ -22,7 +22,8 @@ def train_checkpoint_crossplay(method, extra, tmp_path, capsys):
     cfg = ROOT / "configs" / "overcooked" / f"cramped_room_{method}.yaml"
     assert main(["train", "--config", str(cfg), "--out", str(out)] + TINY + extra) == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["env"] == ("overcooked_v2" if "env.name=overcooked_v2" in extra else "overcooked")
+    assert summary["env"] == ("overcooked_v2" if "env.name=overcooked_v2" in extra
+                              else "overcooked")
     for row in summary["members"]:
         assert row["failed"] is None
         assert np.all(np.isfinite(row["return"]))

@@ -8,8 +8,8 @@ import envs
 from jsrpo.agents import Agent, check_agent, network_agent
 from jsrpo.crossplay import evaluate_pairs, partner_agents
 from jsrpo.networks import ActorCritic
-from jsrpo.partners.overcooked import overcooked_partner
 from jsrpo.partners.coop_grid import coop_grid_partner
+from jsrpo.partners.overcooked import overcooked_partner
 from jsrpo.vec_env import VecEnv
 
 

@@ -109,6 +109,7 @@ def _copy_run(src, dst):
 
 def test_mismatched_network_description_is_rejected(uninterrupted, tmp_path):
     import json
+
     from jsrpo.checkpoint import CheckpointError
 
     d = _copy_run(uninterrupted[1], tmp_path / "run")
@@ -124,7 +125,8 @@ def test_truncated_or_missing_checkpoint_files_give_clear_errors(uninterrupted, 
     from jsrpo.checkpoint import CheckpointError
 
     d = _copy_run(uninterrupted[1], tmp_path / "run")
-    data = [p for p in (d / "checkpoint" / "final").rglob("*") if p.is_file() and p.stat().st_size > 64]
+    data = [p for p in (d / "checkpoint" / "final").rglob("*")
+            if p.is_file() and p.stat().st_size > 64]
     assert data
     for p in data:  # truncate every data file to half its size
         p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])

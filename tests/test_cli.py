@@ -28,7 +28,8 @@ def test_train_writes_every_output(tmp_path, capfd):
     assert len(rows) == 3 * 4  # periods ending at updates 2, 4, 5 x 4 members
     assert {r["update"] for r in rows} == {2, 4, 5}
     summary = json.loads((out / "summary.json").read_text())
-    assert [(m["tau"], m["seed"]) for m in summary["members"]] == [(0.0, 0), (0.0, 1), (5.0, 0), (5.0, 1)]
+    assert [(m["tau"], m["seed"]) for m in summary["members"]] == [
+        (0.0, 0), (0.0, 1), (5.0, 0), (5.0, 1)]
     for m in summary["members"]:
         assert len(m["return"]) == 2 and len(m["private_cost"]) == 2
         assert m["free_riding"] >= 0 and m["env_steps"] == 160
@@ -61,7 +62,8 @@ def test_train_writes_every_output(tmp_path, capfd):
     (["network.hidden_sizes=[64, 0]"], "network.hidden_sizes"),
     (["env.name=coop_gird"], "did you mean 'coop_grid'?"),
     (["env.kwargs.costt=1"], "env.kwargs.costt: unknown key (did you mean 'cost'?)"),
-    (["method=ippo", "tau=[1, 2]"], "tau: got [1.0, 2.0]; allowed: a single value for method 'ippo'"),
+    (["method=ippo", "tau=[1, 2]"],
+     "tau: got [1.0, 2.0]; allowed: a single value for method 'ippo'"),
     (["train.anneal_lr=maybe"], "train.anneal_lr: got 'maybe'; allowed: true or false"),
     (["log.interval=2.5"], "log.interval: got 2.5"),
     (["train.total_env_steps=10"], "train.total_env_steps: got 10"),
@@ -78,7 +80,8 @@ def test_train_writes_every_output(tmp_path, capfd):
     (["train=5"], "train: got 5; allowed: a mapping"),
     (["network.hidden_sizes=64"], "network.hidden_sizes: got 64"),
     (["network.depth=2"], "network.depth: unknown key"),
-    (["checkpoint.every_updates=3"], "checkpoint.every_updates: got 3; allowed: 0 or a multiple of log.interval (2)"),
+    (["checkpoint.every_updates=3"],
+     "checkpoint.every_updates: got 3; allowed: 0 or a multiple of log.interval (2)"),
     (["checkpoint.snapshots=[0.5, 1.5]"], "checkpoint.snapshots: got [0.5, 1.5]"),
     (["checkpoint.keep=0"], "checkpoint.keep: got 0; allowed: a positive integer"),
     (["log.eval_envs=-1"], "log.eval_envs: got -1"),

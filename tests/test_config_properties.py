@@ -1,5 +1,6 @@
 """Property-based tests of the config loader: any input either validates into a config that
-round-trips through YAML, or is rejected with a ConfigError naming a field -- never anything else."""
+round-trips through YAML, or is rejected with a ConfigError naming a field -- never anything
+else."""
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,9 +18,11 @@ top = st.fixed_dictionaries({}, optional={
     "tau": values, "eps": values, "seed": values, "num_seeds": values,
     "env": st.fixed_dictionaries({}, optional={
         "name": st.sampled_from(["collab_defect", "coop_grid", "stag_hunt", "coop_gird"]),
-        "kwargs": st.dictionaries(st.sampled_from(["cost", "respawn_prob", "x"]), values, max_size=2)}),
+        "kwargs": st.dictionaries(st.sampled_from(["cost", "respawn_prob", "x"]), values,
+                                  max_size=2)}),
     "train": st.dictionaries(train_keys, values, max_size=4),
-    "log": st.dictionaries(st.sampled_from(["interval", "progress", "eval_envs"]), values, max_size=2),
+    "log": st.dictionaries(st.sampled_from(["interval", "progress", "eval_envs"]), values,
+                           max_size=2),
     "checkpoint": st.dictionaries(st.sampled_from(["every_updates", "keep", "snapshots"]), values,
                                   max_size=2),
     "bogus": values,

@@ -1,4 +1,4 @@
-"""Rules of the reference coop grid (docs/envs.md §2), checked on constructed states.
+"""Rules of the reference coop grid (docs/environments.md), checked on constructed states.
 
 Single-agent rules go through the pure ``act`` helper, order effects through ``act_in_order``
 (and through ``step_env`` over many keys), statistics through vmapped ``step_env``/``reset``.
@@ -10,8 +10,16 @@ import numpy as np
 import pytest
 
 import envs
-from envs.coop_grid import (CoopGrid, CoopGridParams, CoopGridState, ONION_SOURCES, STARTS,
-                            act, act_in_order, make_coop_grid)
+from envs.coop_grid import (
+    ONION_SOURCES,
+    STARTS,
+    CoopGrid,
+    CoopGridParams,
+    CoopGridState,
+    act,
+    act_in_order,
+    make_coop_grid,
+)
 
 UP, DOWN, LEFT, RIGHT, STAY = range(5)
 N = 20000  # samples for the statistical tests

@@ -1,4 +1,5 @@
-"""Exact RQE / QRE / Nash solvers against docs/games.md, nashpy and first principles (float64).
+"""Exact RQE / QRE / Nash solvers against published reference values, nashpy and first
+principles (float64).
 
 Solvers are jitted once per game shape and parameter bucket, so tests share compilations:
 keep payoff shapes and grid sizes as they are when adding cases.
@@ -31,7 +32,8 @@ def float64():
         yield
 
 
-# docs/games.md section 1: P(C) of the symmetric RQE and of the free-riding pair, eps = 0.2.
+# Reference values (collaborate/defect, cost 0.4): P(C) of the symmetric RQE and of the
+# free-riding pair, eps = 0.2.
 RQE_TABLE = {
     0.0: (0.5555, (0.1952, 0.8833)),
     0.5: (0.5837, (0.2802, 0.8425)),

@@ -1,4 +1,4 @@
-"""Mean-variance RAE (docs/games.md section 2) and the two-robots Gaussian RQE (section 1).
+"""Mean-variance RAE and the two-robots Gaussian RQE (definitions in docs/solvers.md).
 
 All in float64.
 """
@@ -27,7 +27,7 @@ symmetric_fp = jit_fast(
     jax.vmap(rae.fictitious_play_symmetric, in_axes=(None, 0, 0, None)), static_argnums=(3,)
 )
 
-# docs/games.md: symmetric mixed RAE of the car game, gamma -> (P(Overtake), P(crash), ratio).
+# Reference values: symmetric mixed RAE of the car game, gamma -> (P(Overtake), P(crash), ratio).
 CAR_TABLE = {
     0.01: (0.18105, 0.03278, 1.6),
     0.1: (0.08017, 0.00643, 8.3),
@@ -57,7 +57,7 @@ def test_car_game_rae_table():
         np.testing.assert_allclose(q, overtake, atol=5e-6)
         np.testing.assert_allclose(q**2, crash, atol=5e-6)
         np.testing.assert_allclose(NASH_OVERTAKE**2 / q**2, ratio, rtol=0.03)
-        # The closed-form condition of docs/games.md.
+        # The closed-form condition of the reference solution.
         assert abs(15 - 65 * q - 130 * gamma * q * (1 - q) * (5 + 65 * q)) < 1e-9
 
 

@@ -107,8 +107,9 @@ def test_imports_are_at_the_top_of_files():
 
 
 def _in_try_at_top(tree, node) -> bool:
-    """Module-level ``try:`` around an import (optional dependencies) still counts as the top."""
-    return any(isinstance(t, ast.Try) and node in ast.walk(t) for t in tree.body)
+    """Module-level ``try:`` (optional dependencies) or ``if TYPE_CHECKING:`` around an import
+    still counts as the top of the file."""
+    return any(isinstance(t, (ast.Try, ast.If)) and node in ast.walk(t) for t in tree.body)
 
 
 def test_one_entry_point_and_no_path_hacks():

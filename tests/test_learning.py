@@ -9,7 +9,8 @@ import pytest
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
-# Exact RQE of collaborate/defect (cost 0.4, eps 0.2), docs/games.md: P(C), unique for tau >= 1.
+# Exact RQE of collaborate/defect (cost 0.4, eps 0.2) from the solver (docs/solvers.md): P(C),
+# unique for tau >= 1.
 RQE_P_COLLAB = {1.0: 0.6082, 10.0: 0.7942}
 
 

@@ -71,8 +71,10 @@ def test_gae_lambda_one_is_discounted_return_minus_value():
     rng = np.random.default_rng(0)
     r = rng.normal(size=6).astype(np.float32)
     v = rng.normal(size=6).astype(np.float32)
-    adv, _ = losses.gae_advantages(jnp.array(r), jnp.zeros(6), jnp.array(v), jnp.array(0.5), 0.95, 1.0)
-    ret = [sum(0.95 ** (k - t) * r[k] for k in range(t, 6)) + 0.95 ** (6 - t) * 0.5 for t in range(6)]
+    adv, _ = losses.gae_advantages(jnp.array(r), jnp.zeros(6), jnp.array(v), jnp.array(0.5),
+                                   0.95, 1.0)
+    ret = [sum(0.95 ** (k - t) * r[k] for k in range(t, 6)) + 0.95 ** (6 - t) * 0.5
+           for t in range(6)]
     np.testing.assert_allclose(adv, np.array(ret) - v, rtol=1e-5)
 
 

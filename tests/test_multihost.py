@@ -43,7 +43,8 @@ def test_two_processes_give_the_one_process_results(tmp_path):
     codes = [p.wait(timeout=1200) for p in procs]
     for f in logs:
         f.close()
-    assert codes == [0, 0], "\n".join((tmp_path / f"p{i}.log").read_text()[-2000:] for i in range(2))
+    assert codes == [0, 0], "\n".join((tmp_path / f"p{i}.log").read_text()[-2000:]
+                                      for i in range(2))
 
     one = run_sweep(make_train(from_dict(RAW)))
     params = load_run(out).params

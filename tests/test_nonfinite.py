@@ -115,7 +115,8 @@ def test_cli_stop_keeps_last_good_checkpoint(tmp_path, capsys):
     cfg_path.write_text("{}\n")
     assert main(["train", "--config", str(cfg_path)] + args[1:]) == 3
     err = capsys.readouterr().err
-    assert "non-finite rollout return in sweep member 0 (tau=10, eps=0.1, seed=0) at update 4" in err
+    assert ("non-finite rollout return in sweep member 0 (tau=10, eps=0.1, seed=0) "
+            "at update 4") in err
     assert "the last good checkpoint (update 3) is kept" in err
     assert saved_steps(out) == [2, 3]
     assert not (out / "checkpoint" / "final").exists()

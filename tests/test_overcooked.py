@@ -97,7 +97,8 @@ def test_registry_and_api():
         assert env.contribution_keys == ("onions_in_pot", "plates_picked", "soups_picked",
                                          "deliveries")
         p = env.default_params
-        assert [float(p.move_cost), float(p.collision_cost), float(p.interact_cost)] == [0.25, 1, .5]
+        assert [float(p.move_cost), float(p.collision_cost),
+                float(p.interact_cost)] == [0.25, 1, .5]
         assert env.action_space("agent_1").n == 6
         assert env.action_names[oc.STAY] == "stay" and env.action_names[oc.INTERACT] == "interact"
     assert oc.V1_ACTION_NAMES == ("up", "down", "right", "left", "stay", "interact")

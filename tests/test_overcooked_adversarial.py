@@ -1,7 +1,6 @@
 """SRPO and pure-adversarial train on Overcooked (v1 and v2) through the CLI; SRPO's pool is
 cross-played with the scripted Overcooked partners."""
 import pytest
-
 from overcooked_smoke import train_checkpoint_crossplay
 
 

@@ -11,18 +11,22 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import jaxmarl
 import numpy as np
 import pytest
-
-import jaxmarl
 from jaxmarl.environments.overcooked import overcooked_layouts
 from jaxmarl.environments.overcooked.common import OBJECT_TO_INDEX
 
 import envs
 from jsrpo import partners
 from jsrpo.episodes import play_episode, stack_agents
-from jsrpo.partners.overcooked import (DEFAULT_PARTNERS, NUM_ACTIONS, PARTNER_NAMES, STAY,
-                                       overcooked_partner)
+from jsrpo.partners.overcooked import (
+    DEFAULT_PARTNERS,
+    NUM_ACTIONS,
+    PARTNER_NAMES,
+    STAY,
+    overcooked_partner,
+)
 from jsrpo.vec_env import VecEnv
 
 KEY = jax.random.PRNGKey(0)

@@ -3,9 +3,9 @@ checkpoints as on coop_grid; every shipped Overcooked config is valid."""
 from pathlib import Path
 
 import pytest
+from overcooked_smoke import train_checkpoint_crossplay
 
 from jsrpo import config
-from overcooked_smoke import train_checkpoint_crossplay
 
 CONFIGS = sorted(Path(__file__).parent.parent.joinpath("configs", "overcooked").glob("*.yaml"))
 

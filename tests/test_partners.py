@@ -156,8 +156,9 @@ def test_epsilon_noise_and_shared_kind():
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda: coop_grid_partner("deliver", 0), "unknown coop_grid partner 'deliver' (did you mean "
-                                              "'delivering'?); allowed: " + ", ".join(PARTNER_NAMES)),
+    (lambda: coop_grid_partner("deliver", 0),
+     "unknown coop_grid partner 'deliver' (did you mean "
+     "'delivering'?); allowed: " + ", ".join(PARTNER_NAMES)),
     (lambda: coop_grid_partner("stay", 2), "seat: got 2; allowed: 0 or 1"),
     (lambda: coop_grid_partner("single_source", 0, source=2), "source got 2; allowed: 0, 1"),
     (lambda: coop_grid_partner("stay", 0, source=1), "unknown argument 'source'; allowed: epsilon"),

@@ -1,6 +1,6 @@
 """Exact equilibria of two-player normal-form games: RQE, QRE, Nash and RAE, in pure JAX.
 
-Modules (docs/games.md gives the definitions and the reference numbers the tests hold them to):
+Modules (docs/solvers.md gives the definitions; the tests hold them to published reference numbers):
 
 - ``games``: the ``Game`` container, the named-game registry and YAML/JSON payoff files.
 - ``rqe``: risk-averse quantal response equilibria (``tau = 0``: logit QRE), the 4-player

@@ -12,7 +12,7 @@ moment generating function of a quadratic (``gaussian_value``). ``gaussian_rqe``
 players' first-order conditions in (mean, log variance) numerically. The two-robots example
 (``w = c_i = 1``) has the closed form ``variance = eps / 2``,
 ``mean = target / (3 - tau * eps / 2)`` for ``tau * eps < 2`` (``two_robots_closed_form``,
-docs/games.md; the paper's main text prints ``3 - tau * eps``, its appendix the form used here).
+docs/solvers.md; the paper's main text prints ``3 - tau * eps``, its appendix the form used here).
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Convention (the same as ``envs.matrix_games``): ``payoffs[i, a_0, a_1]`` is seat i's utility
 when seat 0 plays ``a_0`` (rows) and seat 1 plays ``a_1``. The solvers work with each seat's
-*own-action-rows* matrix ``U_i[a_i, b]`` (docs/games.md): ``U_0 = payoffs[0]`` and
+*own-action-rows* matrix ``U_i[a_i, b]`` (docs/solvers.md): ``U_0 = payoffs[0]`` and
 ``U_1 = payoffs[1].T`` (see ``own_payoffs``).
 
 A game file (YAML or JSON) holds::
@@ -25,8 +25,13 @@ import jax.numpy as jnp
 import numpy as np
 import yaml
 
-from envs.matrix_games import (bimatrix_payoffs, car_overtake_payoffs, collab_defect_payoffs,
-                                coordination_payoffs, stag_hunt_payoffs)
+from envs.matrix_games import (
+    bimatrix_payoffs,
+    car_overtake_payoffs,
+    collab_defect_payoffs,
+    coordination_payoffs,
+    stag_hunt_payoffs,
+)
 
 
 class GameError(ValueError):

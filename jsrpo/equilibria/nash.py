@@ -13,7 +13,7 @@ cost grows like ``C(n0 + n1, n0)``: meant for small games.
 from __future__ import annotations
 
 import itertools
-from typing import List, NamedTuple, Tuple
+from typing import List, NamedTuple, Sequence, Tuple, Union
 
 import jax
 import jax.numpy as jnp
@@ -29,8 +29,11 @@ from jsrpo.equilibria.rqe import (
     initial_logits,
 )
 
+# A mixed strategy, on the device or on the host (``Equilibrium`` holds NumPy arrays).
+_Strategy = Union[jax.Array, np.ndarray]
 
-def nash_player_gaps(payoffs: jax.Array, x0: jax.Array, x1: jax.Array) -> jax.Array:
+
+def nash_player_gaps(payoffs: jax.Array, x0: _Strategy, x1: _Strategy) -> jax.Array:
     """``[2]`` each seat's gain from its best pure deviation (its exploitability)."""
     gaps = []
     for U, x, y in zip(own_payoffs(payoffs), (x0, x1), (x1, x0)):
@@ -38,12 +41,12 @@ def nash_player_gaps(payoffs: jax.Array, x0: jax.Array, x1: jax.Array) -> jax.Ar
     return jnp.stack(gaps)
 
 
-def nash_gap(payoffs: jax.Array, x0: jax.Array, x1: jax.Array) -> jax.Array:
+def nash_gap(payoffs: jax.Array, x0: _Strategy, x1: _Strategy) -> jax.Array:
     """Scalar Nash gap (exploitability summed over seats); 0 exactly at a Nash equilibrium."""
     return jnp.sum(nash_player_gaps(payoffs, x0, x1))
 
 
-def support_pairs(num_actions: Tuple[int, int]) -> Tuple[np.ndarray, np.ndarray]:
+def support_pairs(num_actions: Sequence[int]) -> Tuple[np.ndarray, np.ndarray]:
     """``(S [K, n0], T [K, n1])`` boolean masks of all support pairs with ``|S| = |T|``."""
     n0, n1 = num_actions
     rows, cols = [], []

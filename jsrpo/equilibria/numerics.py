@@ -12,7 +12,7 @@ Jacobians such as bifurcation points) and keeps the trial point with the smalles
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Callable, NamedTuple, Tuple
+from typing import Any, Callable, NamedTuple, Tuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -175,4 +175,5 @@ def solve_root(
 
     r0 = residual_fn(z0, params)
     z, r, it, _ = jax.lax.while_loop(cond, body, (z0, r0, 0, jnp.asarray(False)))
-    return RootResult(z=z, residual=max_abs(r), iterations=it)
+    # ``it`` is the loop's traced counter, a device array (the type of the init value is int).
+    return RootResult(z=z, residual=max_abs(r), iterations=cast(jax.Array, it))

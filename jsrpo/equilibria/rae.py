@@ -1,6 +1,6 @@
 """Risk-averse equilibria (RAE) in the mean-variance sense of Slumbers et al. (ICML 2023).
 
-Convention (docs/games.md section 2; the paper's own conventions could not be checked): a
+Convention (docs/solvers.md; the paper's own conventions could not be checked): a
 player with own-action-rows payoffs ``M [n, m]`` values its mixed strategy ``x`` against the
 opponent's ``y`` by the mean minus ``gamma`` times the variance that the *opponent's*
 randomness induces (its own mixing is not counted as risk):
@@ -21,7 +21,7 @@ under fictitious play.
 """
 from __future__ import annotations
 
-from typing import List, NamedTuple, Sequence
+from typing import List, NamedTuple, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -215,7 +215,7 @@ def support_pair_starts(num_actions, starts_per_pair: int = 6, seed: int = 0):
     n0, n1 = num_actions
     sub0, sub1 = _subsets(n0), _subsets(n1)
     rng = np.random.default_rng(seed)
-    out = [], [], [], []
+    out: Tuple[List[np.ndarray], ...] = [], [], [], []
     for a in sub0:
         for b in sub1:
             for k in range(starts_per_pair):
@@ -281,8 +281,8 @@ def rae_equilibria_grid(
     """``rae_equilibria`` for each entry of ``gammas`` (scalars or pairs), in one vmapped call."""
     check_gamma(gammas)
     payoffs = jnp.asarray(payoffs)
-    gam = per_player_rows(gammas, len(gammas), "gammas")
-    gam = jnp.asarray(pad_to_bucket(gam, _GRID_BUCKET), payoffs.dtype)
+    rows = per_player_rows(gammas, len(gammas), "gammas")
+    gam = jnp.asarray(pad_to_bucket(rows, _GRID_BUCKET), payoffs.dtype)
     starts = support_pair_starts(payoffs.shape[1:], starts_per_pair, seed)
     sol = _rae_multistart_grid_jit(payoffs, gam, *starts, 60)
     return [

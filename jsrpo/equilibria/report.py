@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -43,7 +43,8 @@ def check_values(flag: str, values: Sequence[float], positive: bool) -> None:
             raise SolveError(f"--{flag}: got {v!r}; allowed: {allowed}")
 
 
-def parameter_grid(concept: str, given: Dict[str, object], starts: int) -> List[dict]:
+def parameter_grid(concept: str, given: Dict[str, Optional[Sequence[float]]],
+                   starts: int) -> List[dict]:
     """Every combination of the concept's parameters (``given[flag]`` or the defaults);
     ``SolveError`` names a flag the concept does not take or a bad value."""
     taken = PARAMS[concept]

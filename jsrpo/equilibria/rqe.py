@@ -1,7 +1,7 @@
 """Risk-averse quantal response equilibria (RQE) of two-player normal-form games.
 
 Player i with own-action-rows payoffs ``U_i [n_i, n_-i]`` values its mixed strategy ``x_i``
-against the partner's ``x_-i`` by (docs/games.md section 1)
+against the partner's ``x_-i`` by (docs/solvers.md)
 
     V_i(x_i; x_-i) = -(1/tau_i) log sum_b x_-i(b) exp(-tau_i (U_i^T x_i)_b) + eps_i H(x_i),
 

@@ -5,8 +5,15 @@
 ``partners.coop_grid`` and ``partners.overcooked`` (both Overcooked versions).
 """
 from jsrpo.partners import coop_grid, overcooked
-from jsrpo.partners.registry import (PartnerSet, default_specs, envs_with_partners, get, parse,
-                                     parse_all, register)
+from jsrpo.partners.registry import (
+                                     PartnerSet,
+                                     default_specs,
+                                     envs_with_partners,
+                                     get,
+                                     parse,
+                                     parse_all,
+                                     register,
+)
 
 register(coop_grid.PARTNERS)
 register(overcooked.PARTNERS)

@@ -2,7 +2,7 @@
 
 Every partner reads its own seat's position and carry flag from the shared 8-float observation
 ``[a0_row, a0_col, a0_has, a1_row, a1_col, a1_has, onion0_avail, onion1_avail]`` and plays
-actions 0..4 = up, down, left, right, stay (docs/envs.md §2). The seat, the partner's name, its
+actions 0..4 = up, down, left, right, stay (docs/environments.md). The seat, the partner's name, its
 onion source and its epsilon are data in ``params``, so every scripted partner is one ``kind``:
 any set of them stacks and vmaps together. Paths are table look-ups and ``jnp.where``: no Python
 branching on traced values.
@@ -121,8 +121,9 @@ def _fetcher(p, obs):
     fetch = deterministic_logits(_step_towards(own, partner, onion), NUM_ACTIONS)
     # While carrying: uniform over every action except the one that would enter the pot
     # (a carrying agent moving into the pot delivers).
-    into_pot = jnp.all(jnp.clip(own[None, :] + jnp.asarray(_MOVES), 0, GRID_SIZE - 1) == jnp.asarray(POT),
-                       axis=1)
+    into_pot = jnp.all(
+        jnp.clip(own[None, :] + jnp.asarray(_MOVES), 0, GRID_SIZE - 1) == jnp.asarray(POT),
+        axis=1)
     wander = jnp.where(into_pot, -1e9, 0.0)
     return jnp.where(has, wander, fetch)
 
