@@ -10,10 +10,12 @@ Every environment also reports, per step, ``infos["private_cost"]`` of shape ``[
 """
 from __future__ import annotations
 
+import math
 from functools import partial
-from typing import Any, Tuple
+from typing import Any, Optional, Tuple
 
 import jax
+import numpy as np
 from jaxmarl.environments.multi_agent_env import MultiAgentEnv
 
 
@@ -53,3 +55,52 @@ class ParamEnv(MultiAgentEnv):
 
     def step_env(self, key, state, actions, params):
         raise NotImplementedError
+
+
+# ---------------------------------------------------------------- checking env arguments
+# Every factory checks its keyword arguments with these, so a bad ``env.kwargs`` value is
+# refused with a message naming it (``env.kwargs.<name>: got ...; allowed: ...``) before
+# anything is compiled or written.
+
+def check_int(name: str, value, low: int = 1, high: int = 10**9) -> int:
+    """An integer (or a float with an integer value) in ``[low, high]``."""
+    ok = not isinstance(value, bool) and (
+        isinstance(value, int) or isinstance(value, float) and value.is_integer())
+    if not ok or not low <= value <= high:
+        raise ValueError(f"env.kwargs.{name}: got {value!r}; allowed: an integer from {low} "
+                         f"to {high}")
+    return int(value)
+
+
+def check_number(name: str, value, low: Optional[float] = None,
+                 high: Optional[float] = None) -> float:
+    """A finite number in ``[low, high]`` (either bound may be open-ended)."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    if ok and (low is not None and value < low or high is not None and value > high):
+        ok = False
+    if not ok:
+        bounds = ("any finite number" if low is None and high is None else
+                  f"a number >= {low:g}" if high is None else
+                  f"a number <= {high:g}" if low is None else f"a number in [{low:g}, {high:g}]")
+        raise ValueError(f"env.kwargs.{name}: got {value!r}; allowed: {bounds}")
+    return float(value)
+
+
+def check_matrix(name: str, value, shape: Optional[Tuple[int, int]] = None) -> np.ndarray:
+    """A non-empty rectangular matrix (list of equal-length lists) of finite numbers."""
+    rows = value if isinstance(value, (list, tuple, np.ndarray)) else None
+    ok = rows is not None and len(rows) > 0 and all(
+        isinstance(r, (list, tuple, np.ndarray)) and len(r) == len(rows[0]) > 0 for r in rows)
+    if ok:
+        try:
+            m = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            ok = False
+        else:
+            ok = m.ndim == 2 and bool(np.all(np.isfinite(m)))
+    if ok and shape is not None and m.shape != tuple(shape):
+        raise ValueError(f"env.kwargs.{name}: got shape {m.shape}; allowed: shape {tuple(shape)}")
+    if not ok:
+        raise ValueError(f"env.kwargs.{name}: got {value!r}; allowed: a matrix of finite "
+                         "numbers, rows of equal length, e.g. [[1, 0], [0, 1]]")
+    return m

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from flax import struct
 from jaxmarl.environments import spaces
 
-from envs.base import ParamEnv
+from envs.base import ParamEnv, check_int, check_number
 
 GRID_SIZE = 5
 POT = (2, 2)
@@ -112,11 +112,14 @@ class CoopGrid(ParamEnv):
                  delivery_reward: float = 10.0, pickup_reward: float = 1.0):
         super().__init__(num_agents=2)
         # Static (fixes rollout lengths); the sweepable numbers live in CoopGridParams.
-        self.episode_length = int(episode_length)
+        self.episode_length = check_int("episode_length", episode_length, 1, 100_000)
         self.max_steps = self.episode_length  # episodes end by time limit only
-        self._params = dict(respawn_prob=respawn_prob, move_cost=move_cost,
-                            collision_penalty=collision_penalty,
-                            delivery_reward=delivery_reward, pickup_reward=pickup_reward)
+        self._params = dict(respawn_prob=check_number("respawn_prob", respawn_prob, 0.0, 1.0),
+                            move_cost=check_number("move_cost", move_cost, 0.0),
+                            collision_penalty=check_number("collision_penalty",
+                                                           collision_penalty, 0.0),
+                            delivery_reward=check_number("delivery_reward", delivery_reward),
+                            pickup_reward=check_number("pickup_reward", pickup_reward))
         self.action_names = ("up", "down", "left", "right", "stay")
         self.observation_spaces = {
             a: spaces.Box(0.0, float(GRID_SIZE - 1), (8,), jnp.float32) for a in self.agents

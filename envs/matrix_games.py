@@ -17,7 +17,7 @@ import numpy.typing as npt
 from flax import struct
 from jaxmarl.environments import spaces
 
-from envs.base import ParamEnv
+from envs.base import ParamEnv, check_int, check_matrix, check_number
 
 
 @struct.dataclass
@@ -44,7 +44,7 @@ def collab_defect_payoffs(cost: float = 0.4) -> tuple[np.ndarray, np.ndarray]:
     Actions: 0 = C(ollaborate), 1 = D(efect).
     """
     shared = np.array([[1.0, 1.0], [1.0, 0.0]])
-    c = np.array([cost, 0.0])
+    c = np.array([check_number("cost", cost), 0.0])
     row = shared - c[:, None]
     return _symmetric(row), np.stack([c, c])
 
@@ -61,6 +61,7 @@ def car_overtake_payoffs() -> tuple[np.ndarray, np.ndarray]:
 
 def coordination_payoffs(num_actions: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """Pure coordination: both get 1 when they pick the same action, else 0."""
+    num_actions = check_int("num_actions", num_actions, 2, 64)
     return _symmetric(np.eye(num_actions)), np.zeros((2, num_actions))
 
 
@@ -76,19 +77,10 @@ def bimatrix_payoffs(
       col: ``[A0, A1]`` payoffs of seat 1, same indexing; defaults to ``row`` (common payoff).
       costs: optional ``[2, max(A0, A1)]`` private costs per seat and action (reporting only).
     """
-    a = np.asarray(row, dtype=np.float64)
-    b = a if col is None else np.asarray(col, dtype=np.float64)
-    if a.ndim != 2 or a.shape != b.shape:
-        raise ValueError(
-            f"env.kwargs.row and env.kwargs.col must be 2-D matrices of one shape, got "
-            f"{a.shape} and {b.shape}"
-        )
-    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
-        raise ValueError("env.kwargs.row/col payoffs must be finite numbers")
+    a = check_matrix("row", row)
+    b = a if col is None else check_matrix("col", col, a.shape)
     n = max(a.shape)
-    c = np.zeros((2, n)) if costs is None else np.asarray(costs, dtype=np.float64)
-    if c.shape != (2, n):
-        raise ValueError(f"env.kwargs.costs must have shape (2, {n}), got {c.shape}")
+    c = np.zeros((2, n)) if costs is None else check_matrix("costs", costs, (2, n))
     return np.stack([a, b]), c
 
 
@@ -123,6 +115,11 @@ class MatrixGame(ParamEnv):
     def get_obs(self, state):
         return {a: jnp.ones((1,), jnp.float32) for a in self.agents}
 
+    @property
+    def payoffs(self) -> np.ndarray:
+        """``[2, A0, A1]`` float64: ``payoffs[i, a0, a1]`` is seat i's reward."""
+        return self._payoffs
+
     def reset_env(self, key, params):
         state = MatrixGameState(step=jnp.zeros((), jnp.int32), done=jnp.zeros((), bool))
         return self.get_obs(state), state
@@ -156,4 +153,10 @@ def make_coordination(num_actions: int = 2) -> MatrixGame:
 
 
 def make_bimatrix(row, col=None, costs=None, action_names=None) -> MatrixGame:
+    payoffs, _ = bimatrix_payoffs(row, col, costs)
+    n = max(payoffs.shape[1:])
+    if action_names is not None and (not isinstance(action_names, (list, tuple))
+                                     or len(action_names) != n):
+        raise ValueError(f"env.kwargs.action_names: got {action_names!r}; allowed: a list of "
+                         f"{n} names")
     return MatrixGame(*bimatrix_payoffs(row, col, costs), action_names=action_names)

@@ -6,6 +6,11 @@ without the training config.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
+import shutil
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -102,12 +107,25 @@ def save_final(run_dir, meta: RunMeta, params, main_process: bool = True) -> Pat
 
 
 def saved_steps(run_dir) -> list[int]:
-    """Update counts of the periodic checkpoints a run directory holds (complete ones only)."""
+    """Update counts of the periodic checkpoints a run directory holds, ascending. Orbax writes
+    a step into a temporary directory and renames it to the step number when complete, so only
+    complete steps have a number for a name."""
     state_dir = RunDir(run_dir).state
     if not state_dir.is_dir():
         return []
-    return list(ocp.CheckpointManager(state_dir.absolute(),
-                                      options=ocp.CheckpointManagerOptions(read_only=True)).all_steps())
+    return sorted(int(p.name) for p in state_dir.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+@contextlib.contextmanager
+def _quiet_absl():
+    """Orbax warns through absl that a read-only manager is read-only; say nothing."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def load_run(run_dir, step: Optional[int] = None) -> RunCheckpoint:
@@ -132,8 +150,9 @@ def load_run(run_dir, step: Optional[int] = None) -> RunCheckpoint:
         if step not in steps:
             raise ValueError(f"step: got {step}; "
                              f"allowed: {steps or 'none (no periodic checkpoints)'}")
-        mngr = ocp.CheckpointManager(rd.state.absolute(),
-                                     options=ocp.CheckpointManagerOptions(read_only=True))
+        with _quiet_absl():
+            mngr = ocp.CheckpointManager(rd.state.absolute(),
+                                         options=ocp.CheckpointManagerOptions(read_only=True))
         params = _restore(mngr.directory / str(step), lambda: mngr.restore(
             step, args=ocp.args.StandardRestore(_local_target(
                 mngr.item_metadata(step))))["states"]["params"])
@@ -169,8 +188,8 @@ class Checkpoints:
         self.snapshot_periods = {min(max(round(f * P), 1), P) for f in snapshots} | {P}
         keep_steps = sorted(self.step_of(p) for p in self.snapshot_periods)
         policy = cm.AnyPreservationPolicy([cm.LatestN(keep), cm.CustomSteps(keep_steps)])
-        options = ocp.CheckpointManagerOptions(preservation_policy=policy, create=True)
-        self.mngr = ocp.CheckpointManager(Path(directory).absolute(), options=options)
+        self._options = ocp.CheckpointManagerOptions(preservation_policy=policy, create=True)
+        self.mngr = ocp.CheckpointManager(Path(directory).absolute(), options=self._options)
 
     def step_of(self, period: int) -> int:
         return self.layout.period_end(period)
@@ -184,16 +203,42 @@ class Checkpoints:
             {"states": states, "history": history}))
 
     def restore_latest(self, abstract_states, abstract_period):
-        """-> ``(states, history, periods done)`` from the newest complete checkpoint, or None."""
-        step = self.mngr.latest_step()
-        if step is None:
-            return None
-        done = self.layout.periods_done(step)
-        history = jax.tree.map(
-            lambda s: jax.ShapeDtypeStruct((done,) + s.shape[1:], s.dtype), abstract_period)
-        target = {"states": abstract_states, "history": history}
-        r = self.mngr.restore(step, args=ocp.args.StandardRestore(target))
-        return r["states"], r["history"], done
+        """-> ``(states, history, periods done)`` from the newest checkpoint that can be read,
+        or None when there is none. A newest step that cannot be read (emptied, truncated) is
+        moved to ``checkpoint/broken/<step>`` with a warning and the previous step is used;
+        ``CheckpointError`` when no step can be read (training never restarts silently)."""
+        steps = sorted(self.mngr.all_steps(), reverse=True)
+        for step in steps:
+            if step not in self.mngr.all_steps():  # set aside with a broken newer step
+                continue
+            done = self.layout.periods_done(step)
+            history = jax.tree.map(
+                lambda s: jax.ShapeDtypeStruct((done,) + s.shape[1:], s.dtype), abstract_period)
+            target = {"states": abstract_states, "history": history}
+            try:
+                r = self.mngr.restore(step, args=ocp.args.StandardRestore(target))
+            except Exception as e:  # orbax/tensorstore raise many types for damaged files
+                self._set_aside(step, e)
+                continue
+            return r["states"], r["history"], done
+        if steps:
+            raise CheckpointError(
+                f"{self.mngr.directory}: none of the checkpoints ({', '.join(map(str, steps))}) "
+                "can be read (set aside under checkpoint/broken/); the run cannot be continued: "
+                "start it again with --overwrite")
+        return None
+
+    def _set_aside(self, step: int, error: Exception) -> None:
+        broken = Path(self.mngr.directory).parent / "broken"
+        broken.mkdir(exist_ok=True)
+        target = broken / f"{step}-{int(time.time())}"
+        shutil.move(str(Path(self.mngr.directory) / str(step)), str(target))
+        print(f"[jsrpo] warning: checkpoint of update {step} cannot be read "
+              f"({type(error).__name__}: {str(error)[:160]}); moved to {target}, trying the "
+              "previous one", file=sys.stderr, flush=True)
+        # A manager that failed a restore keeps state about it: start a new one.
+        self.mngr.close()
+        self.mngr = ocp.CheckpointManager(Path(self.mngr.directory), options=self._options)
 
     def wait(self) -> None:
         self.mngr.wait_until_finished()

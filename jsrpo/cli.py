@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
@@ -19,11 +20,11 @@ import jax
 import envs
 from jsrpo import config as config_mod
 from jsrpo import crossplay, distributed, outputs, partners, render
-from jsrpo.checkpoint import CheckpointError, Checkpoints, load_policy, save_final
+from jsrpo.checkpoint import CheckpointError, Checkpoints, load_policy, save_final, saved_steps
 from jsrpo.config import ConfigError
 from jsrpo.equilibria import report as solve_report
 from jsrpo.equilibria.games import GameError, get_game
-from jsrpo.rundir import RunDir, RunFormatError
+from jsrpo.rundir import RunDir, RunFormatError, RunLock, RunLockedError
 from jsrpo.sweep import Interrupted, NonFiniteError, members, run_sweep
 from jsrpo.train import make_train
 
@@ -33,7 +34,7 @@ class UsageError(ValueError):
 
 
 #: errors that are the user's input, reported as one line with exit status 2.
-USER_ERRORS = (UsageError, ConfigError, CheckpointError, RunFormatError, GameError,
+USER_ERRORS = (UsageError, ConfigError, CheckpointError, RunFormatError, RunLockedError, GameError,
                solve_report.SolveError, FileExistsError, FileNotFoundError, NotADirectoryError)
 
 
@@ -44,6 +45,44 @@ def _positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"got {text!r}; allowed: a positive integer")
+    return value
+
+
+def _budget(text: str) -> int:
+    """An env-step budget: an integer, also written 5e6."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not (value.is_integer() and 1 <= value <= config_mod.MAX_ENV_STEPS):
+        raise argparse.ArgumentTypeError(
+            f"got {text!r}; allowed: an integer from 1 to {config_mod.MAX_ENV_STEPS:.0e}")
+    return int(value)
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= config_mod.MAX_INT:
+        raise argparse.ArgumentTypeError(
+            f"got {text!r}; allowed: an integer from 0 to {config_mod.MAX_INT}")
+    return value
+
+
+#: frames per second a GIF can show (GIF frame times are whole hundredths of a second).
+FPS_RANGE = (0.1, 50.0)
+
+
+def _fps(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not FPS_RANGE[0] <= value <= FPS_RANGE[1]:
+        raise argparse.ArgumentTypeError(
+            f"got {text!r}; allowed: a number from {FPS_RANGE[0]:g} to {FPS_RANGE[1]:g}")
     return value
 
 
@@ -59,7 +98,10 @@ def _train_parser(sub) -> None:
     p.add_argument("--out", default=None,
                    help="run directory (default: runs/<config name>-<timestamp>)")
     p.add_argument("--overwrite", action="store_true",
-                   help="allow writing into an existing non-empty --out directory")
+                   help="replace the run in an existing --out directory (its files are deleted "
+                        "first; a directory holding other files is refused)")
+    p.add_argument("--total-env-steps", type=_budget, default=None, metavar="N",
+                   help="with --resume: continue the run to N env steps per member")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
     d = p.add_argument_group("several hosts", "every process runs the same command; the sweep's "
                              "members are split over all processes' devices")
@@ -74,52 +116,164 @@ def _train_parser(sub) -> None:
     p.set_defaults(run=run_train)
 
 
-def _resume_setup(args):
-    """Config and run directory of a run to resume."""
-    run_dir = RunDir(args.resume)
-    if args.config or args.overrides or args.out:
-        raise ConfigError("--resume: continues a run with its own saved config; "
-                          "do not pass --config, --out or overrides with it")
-    if not run_dir.config.is_file():
-        raise ConfigError(f"--resume {run_dir.path}: not a run directory (no config.yaml)")
-    cfg = config_mod.load(run_dir.config)
-    if not (cfg.checkpoint.every_updates or cfg.checkpoint.snapshots):
-        raise ConfigError(f"--resume {run_dir.path}: the run saved no periodic checkpoints "
-                          "(checkpoint.every_updates was 0)")
-    return cfg, run_dir.path
-
-
-def _prepare_run_dir(out: Path, overwrite: bool) -> Path:
-    """Create the run directory; refuse to reuse another run's directory unless asked."""
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(
-            f"--out {out}: directory exists and is not empty (another run's results?); "
-            "choose a new --out or pass --overwrite")
-    out.mkdir(parents=True, exist_ok=True)
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and k != "kwargs":
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
     return out
+
+
+def _config_difference(a: config_mod.Config, b: config_mod.Config) -> list[str]:
+    fa, fb = _flat(config_mod.to_dict(a)), _flat(config_mod.to_dict(b))
+    return [f"{k}: {fa.get(k)!r} -> {fb.get(k)!r}" for k in sorted(set(fa) | set(fb))
+            if fa.get(k) != fb.get(k)]
+
+
+def _metrics_rows(path: Path) -> int:
+    try:
+        return sum(1 for line in path.read_text().splitlines() if line.strip())
+    except (OSError, UnicodeDecodeError):
+        return 0
+
+
+def _resume_setup(args):
+    """The config to continue a run with, checked against its checkpoints, and whether the run
+    is already complete. Nothing is written here."""
+    rd = RunDir(args.resume)
+    if args.config or args.overrides or args.out or args.overwrite:
+        raise ConfigError("--resume: continues a run with its own saved config; do not pass "
+                          "--config, --out, --overwrite or overrides with it (use "
+                          "--total-env-steps N to extend its budget)")
+    if not rd.config.is_file():
+        raise ConfigError(f"--resume {rd.path}: not a run directory (no config.yaml)")
+    cfg = config_mod.load(rd.config)
+    if rd.checkpoint_config.is_file():  # the config the checkpoints were trained with
+        trained = config_mod.load(rd.checkpoint_config)
+        diff = _config_difference(trained, cfg)
+        if diff:
+            raise ConfigError(
+                f"--resume {rd.path}: config.yaml differs from the config its checkpoints were "
+                f"trained with ({rd.checkpoint_config}): {'; '.join(diff)}. A run continues with "
+                f"the config it started with: restore it (cp {rd.checkpoint_config} "
+                f"{rd.config}); to extend the budget pass --total-env-steps N")
+        cfg = trained
+    if not (cfg.checkpoint.every_updates or cfg.checkpoint.snapshots):
+        raise ConfigError(f"--resume {rd.path}: the run saved no periodic checkpoints "
+                          "(checkpoint.every_updates was 0)")
+    try:
+        steps = saved_steps(rd.path)
+    except Exception as e:  # an unreadable checkpoint directory
+        raise CheckpointError(f"{rd.state}: cannot be read ({type(e).__name__}: {e})") from None
+    last = max(steps, default=None)
+    if last is None and (_metrics_rows(rd.metrics) or rd.summary.exists()):
+        raise ConfigError(
+            f"--resume {rd.path}: no checkpoint to continue from ({rd.state} holds no complete "
+            f"step) although the run had progressed ({_metrics_rows(rd.metrics)} metrics rows"
+            f"{', a summary' if rd.summary.exists() else ''}); start it again with "
+            f"jsrpo train --config {rd.config} --out {rd.path} --overwrite")
+    if args.total_env_steps is not None:
+        new = config_mod.from_dict(config_mod.merge(
+            config_mod.to_dict(cfg), {"train": {"total_env_steps": args.total_env_steps}}))
+        lay, old = new.layout, cfg.layout
+        done = last or 0
+        if lay.num_updates < done:
+            raise ConfigError(
+                f"--total-env-steps: got {args.total_env_steps}; allowed: at least "
+                f"{done * cfg.train.num_envs * cfg.train.num_steps}, the budget of the "
+                f"{done} updates its checkpoint has done")
+        if done % old.log_interval and lay.num_updates != done:
+            raise ConfigError(
+                f"--total-env-steps: {rd.path} ended inside a logging period (update {done}, "
+                f"log.interval {old.log_interval}), so it cannot be continued past it")
+        cfg = new
+    finished = (last is not None and last >= cfg.layout.num_updates
+                and rd.summary.is_file() and rd.final.is_dir())
+    return cfg, rd.path, last, finished
+
+
+def _check_out(out: str) -> Path:
+    """``--out`` must name a directory this process can create or write into."""
+    if not str(out).strip():
+        raise UsageError(f"--out: got {out!r}; allowed: a directory path")
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--out {path}: is a file, not a directory")
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"--out {path}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {path}: cannot write into {existing} (permission denied or a "
+                         "read-only file system)")
+    return path
+
+
+def _make_trainer(cfg):
+    """The trainer, or a ``ConfigError`` naming the env/network setting that cannot be built."""
+    try:
+        return make_train(cfg)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError) as e:
+        msg = str(e) if str(e).startswith("env.") else (
+            f"env.kwargs: {cfg.env.name} cannot be built with {cfg.env.kwargs} "
+            f"({type(e).__name__}: {e})")
+        raise ConfigError(msg) from None
 
 
 def run_train(args) -> int:
     several = args.several_processes  # joined in ``main`` before anything touched JAX
     main_process = distributed.is_main()
+    last, finished = None, False
     if args.resume:
-        cfg, run_dir = _resume_setup(args)
+        cfg, run_dir, last, finished = _resume_setup(args)
     else:
         if not args.config:
             raise ConfigError("--config: required (or --resume RUN_DIR)")
+        if args.total_env_steps is not None:
+            raise ConfigError("--total-env-steps: only with --resume RUN_DIR (for a new run "
+                              "use train.total_env_steps=N)")
         cfg = config_mod.load(args.config, args.overrides)  # validated before anything compiles
         if several and not args.out:
             raise ConfigError("--out: required with several processes (they share one run dir)")
-        run_dir = Path(args.out) if args.out else Path("runs") / (
+        run_dir = _check_out(args.out) if args.out is not None else Path("runs") / (
             f"{Path(args.config).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
-        if main_process:
-            _prepare_run_dir(run_dir, args.overwrite)
-            outputs.write_config(run_dir, cfg)
+    trainer = _make_trainer(cfg)  # builds the env: bad env arguments stop here, nothing written
     rd = RunDir(run_dir)
-    if several:  # the others wait until process 0 has checked and prepared the run dir
-        distributed.sync("jsrpo run dir ready")
+    if finished:
+        print(f"[jsrpo] {rd.path} is complete (update {last}); nothing to do. To continue "
+              f"training pass --total-env-steps N (now {cfg.train.total_env_steps})")
+        return 0
+    lock = RunLock(rd.path, "jsrpo " + " ".join(sys.argv[1:]))
+    if main_process:
+        try:
+            rd.path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UsageError(f"--out {rd.path}: cannot be created ({e.strerror})") from None
+        lock.acquire()
+    try:
+        if main_process and not args.resume:
+            if rd.entries() and not args.overwrite:
+                raise FileExistsError(
+                    f"--out {rd.path}: directory exists and is not empty (another run's "
+                    "results?); choose a new --out or pass --overwrite")
+            rd.clean()  # --overwrite starts from a clean directory, never from its old state
+            outputs.write_config(rd.path, cfg)
+            rd.metrics.write_text("")
+        elif main_process and args.total_env_steps is not None:
+            outputs.write_config(rd.path, cfg)  # the extended budget is the run's config now
+        if several:  # the others wait until process 0 has checked and prepared the run dir
+            distributed.sync("jsrpo run dir ready")
+        return _train(args, cfg, trainer, rd, lock, main_process, last)
+    finally:
+        lock.release()
 
-    trainer = make_train(cfg)
+
+def _train(args, cfg, trainer, rd: RunDir, lock: RunLock, main_process: bool, last) -> int:
     ms = members(cfg)
     lay = cfg.layout
     extra = tuple(trainer.venv.contribution_keys) + (
@@ -128,17 +282,18 @@ def run_train(args) -> int:
     if cfg.checkpoint.every_updates or cfg.checkpoint.snapshots:
         ck = Checkpoints(rd.state, cfg, cfg.checkpoint.every_updates, cfg.checkpoint.keep,
                          cfg.checkpoint.snapshots)
-    if args.resume:
-        if ck is None:  # _resume_setup refuses runs that saved no periodic checkpoints
-            raise ConfigError(f"--resume {run_dir}: the run saved no periodic checkpoints")
-        last = ck.mngr.latest_step()
-        if main_process:
-            outputs.trim_metrics(rd.metrics, last)
-        print(f"[jsrpo] resuming {run_dir} from update {last or 0}", flush=True)
-    elif main_process:
-        rd.metrics.write_text("")
     writer = outputs.MetricsWriter(cfg, ms, rd.metrics if main_process else None,
                                    cfg.log.progress and main_process, extra)
+    if args.resume:
+        if last is None and main_process:
+            rd.metrics.write_text("")  # killed before its first checkpoint: start again
+        print(f"[jsrpo] resuming {rd.path} from update {last or 0}"
+              + (f" to {lay.num_updates}" if args.total_env_steps is not None else ""),
+              flush=True)
+        if args.total_env_steps is not None and cfg.train.anneal_lr:
+            print("[jsrpo] note: train.anneal_lr: the learning rate now decays to 0 at the new "
+                  "budget, so the result differs from a run that had it from the start",
+                  flush=True)
     print(f"[jsrpo] {cfg.method} on {cfg.env.name}: {len(ms)} member(s), "
           f"{lay.num_updates} updates x {lay.env_steps_per_update} env steps; compiling...",
           flush=True)
@@ -147,20 +302,25 @@ def run_train(args) -> int:
     stop: dict[str, Optional[int]] = {"signal": None}
 
     def request_stop(signum, frame):
-        if stop["signal"] is not None:  # a second signal: give up at once
-            raise KeyboardInterrupt
+        if stop["signal"] is not None:  # a second signal: stop at once, in one line
+            print(f"\n[jsrpo] signal {signum} again: stopped at once; the newest complete "
+                  f"checkpoint is kept (jsrpo train --resume {rd.path})", file=sys.stderr,
+                  flush=True)
+            lock.release()
+            os._exit(128 + signum)
         stop["signal"] = signum
-        print(f"\n[jsrpo] signal {signum}: saving a checkpoint at the end of this period...",
-              file=sys.stderr, flush=True)
+        print(f"\n[jsrpo] signal {signum}: saving a checkpoint at the end of this period "
+              "(again to stop at once)...", file=sys.stderr, flush=True)
 
     handlers = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)} \
         if ck is not None else {}
     try:
         res = run_sweep(trainer, on_period=writer, ms=ms, on_compiled=writer.start,
-                        checkpoints=ck, should_stop=lambda: stop["signal"] is not None)
+                        checkpoints=ck, should_stop=lambda: stop["signal"] is not None,
+                        on_restore=writer.rebuild)
     except Interrupted as e:
         print(f"[jsrpo] stopped after update {e.update}; checkpoint saved. Continue with:\n"
-              f"  jsrpo train --resume {run_dir}", file=sys.stderr, flush=True)
+              f"  jsrpo train --resume {rd.path}", file=sys.stderr, flush=True)
         signum = stop["signal"]
         if signum is None:  # run_sweep stops only once should_stop is true, i.e. after a signal
             raise RuntimeError("training was interrupted without a signal") from e
@@ -173,17 +333,24 @@ def run_train(args) -> int:
             signal.signal(s, h)
     print(f"[jsrpo] compiled in {res.compile_seconds:.1f}s, trained in {res.run_seconds:.1f}s "
           f"({res.env_steps * len(ms) / res.run_seconds:,.0f} env steps/s)", flush=True)
-    for f in res.failures:
-        print(f"[jsrpo] warning: {f.describe()}; frozen at its last good parameters "
+    for fail in res.failures:
+        print(f"[jsrpo] warning: {fail.describe()}; frozen at its last good parameters "
               "(train.on_nonfinite=continue)", file=sys.stderr, flush=True)
-    data = outputs.summary(cfg, res, extra, getattr(trainer.venv.env, "action_names", None))
+    env = trainer.venv.env
+    data = outputs.summary(cfg, res, extra, getattr(env, "action_names", None),
+                           getattr(env, "payoffs", None))
     # Every process saves its shards of the final params; the main one writes the rest.
-    save_final(run_dir, outputs.run_meta(cfg, trainer, ms), res.states.params, main_process)
+    save_final(rd.path, outputs.run_meta(cfg, trainer, ms), res.states.params, main_process)
     if not main_process:
         return 0
-    outputs.write_summary(run_dir, data)
+    outputs.write_summary(rd.path, data)
     outputs.plot_learning_curves(cfg, res, rd.learning_curve)
     for row in data["members"]:
+        if row.get("converged") is False:
+            print(f"[jsrpo] warning: member {row['member']} has not converged: its strategies "
+                  f"are {row['rqe_distance']:.3f} from a fixed point of the quantal response "
+                  f"(rqe_distance in summary.json; converged means <= {outputs.CONVERGED}); "
+                  "train longer or with a smaller train.lr", file=sys.stderr, flush=True)
         probs = (f" P(a0)={[round(p[0], 4) for p in row['action_probs']]}"
                  if "action_probs" in row else "")
         tau = f"tau={row['tau']} " if row["method"] == "srpo" else ""  # the others ignore tau
@@ -191,7 +358,7 @@ def run_train(args) -> int:
               f"return={[round(r, 3) for r in row['return']]} "
               f"cost={[round(c, 3) for c in row['private_cost']]} "
               f"free_riding={row['free_riding']:.3f}{probs}")
-    print(f"[jsrpo] wrote {run_dir}/: config.yaml metrics.jsonl summary.json checkpoint/ "
+    print(f"[jsrpo] wrote {rd.path}/: config.yaml metrics.jsonl summary.json checkpoint/ "
           "learning_curve.png")
     return 0
 
@@ -227,7 +394,7 @@ def _crossplay_parser(sub) -> None:
     p.add_argument("--out", default=None,
                    help="output directory (default: the run directory when one is given, "
                         "else runs/crossplay-<timestamp>)")
-    p.add_argument("--seed", type=int, default=0, help="seed of episodes and bootstrap")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of episodes and bootstrap")
     p.add_argument("--bootstrap-reps", type=_positive_int,
                    default=crossplay.DEFAULT_BOOTSTRAP_REPS,
                    help="bootstrap resamples for the 95%% intervals "
@@ -246,16 +413,23 @@ def _partner_specs(arg, env_name: str) -> tuple[str, ...]:
 def run_crossplay(args) -> int:
     """Evaluate, write the three files, print TP/CP per method."""
     run_dirs = [Path(d) for d in args.run_dirs]
+    seen: dict = {}
+    for d in run_dirs:
+        first = seen.setdefault(d.resolve(), d)
+        if first is not d:
+            raise UsageError(f"RUN_DIR: {d} is given twice ({first} and {d}); each run is pooled "
+                             "once (its own pairs are its training performance, not cross-play)")
+    out = _check_out(args.out) if args.out is not None else (
+        run_dirs[0] if len(run_dirs) == 1 else
+        Path("runs") / f"crossplay-{time.strftime('%Y%m%d-%H%M%S')}")
     try:
         env_name = crossplay.run_env_name(run_dirs[0])
         specs = _partner_specs(args.partners, env_name)
         crossplay.partner_agents(env_name, specs)  # bad names fail here, before any compile
-        out = Path(args.out) if args.out else (run_dirs[0] if len(run_dirs) == 1 else Path(
-            "runs") / f"crossplay-{time.strftime('%Y%m%d-%H%M%S')}")
         result = crossplay.crossplay(run_dirs, specs, args.episodes, args.seed,
                                      args.bootstrap_reps)
-    except (ValueError, KeyError) as e:  # unreadable runs, mixed envs, unplayable partners
-        raise UsageError(str(e).strip("'\"")) from None
+    except ValueError as e:  # unreadable runs, mixed envs, unplayable partners
+        raise UsageError(str(e)) from None
     paths = crossplay.write_outputs(result, out)
     print("\n".join(crossplay.summary_lines(result)))
     print(f"[jsrpo] pool evaluated in {result['seconds']['pool']:.1f}s (incl. compile); wrote "
@@ -277,8 +451,9 @@ def _render_parser(sub) -> None:
                    help="scripted partner in seat 1 instead of the member's seat-1 hero, "
                         f"name[:key=value]... (names: {names})")
     p.add_argument("--out", required=True, help="GIF file to write")
-    p.add_argument("--seed", type=int, default=0, help="episode seed")
-    p.add_argument("--fps", type=float, default=4.0, help="frames per second (default 4)")
+    p.add_argument("--seed", type=_seed, default=0, help="episode seed")
+    p.add_argument("--fps", type=_fps, default=4.0,
+                   help=f"frames per second, {FPS_RANGE[0]:g} to {FPS_RANGE[1]:g} (default 4)")
     p.set_defaults(run=run_render)
 
 
@@ -287,8 +462,14 @@ def run_render(args) -> int:
     meta = RunDir(args.run_dir).read_meta()
     if meta.env.name != "coop_grid":
         raise UsageError(f"RUN_DIR: render draws coop_grid only; this run plays {meta.env.name}")
-    if not args.fps > 0:
-        raise UsageError(f"--fps: got {args.fps:g}; allowed: a positive number")
+    gif = Path(args.out)
+    if gif.is_dir() or str(args.out).endswith(os.sep):
+        raise UsageError(f"--out {gif}: is a directory; give the GIF file to write")
+    if not gif.parent.is_dir():
+        raise UsageError(f"--out {gif}: the folder {gif.parent} does not exist")
+    if not os.access(gif.parent, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {gif}: cannot write into {gif.parent} (permission denied or a "
+                         "read-only file system)")
     if not 0 <= args.member < len(meta.members):
         raise UsageError(f"--member: got {args.member}; allowed: 0..{len(meta.members) - 1}")
     partner = None
@@ -301,7 +482,7 @@ def run_render(args) -> int:
     partner = partner or load_policy(args.run_dir, args.member, seat=1)
     episode = render.record_episode(envs.make(meta.env.name, **meta.env.kwargs), hero, partner,
                                     jax.random.PRNGKey(args.seed))
-    n = render.write_gif(episode, (hero.name, partner.name), Path(args.out), args.fps)
+    n = render.write_gif(episode, (hero.name, partner.name), gif, args.fps)
     ret = episode["rewards"].sum(0)
     print(f"[jsrpo] {hero.name} with {partner.name}: returns {[round(float(r), 2) for r in ret]}, "
           f"team return {ret.mean():.2f}; wrote {args.out} ({n} frames)")
@@ -361,6 +542,9 @@ def main(argv=None, several_processes: bool = False) -> int:
     args.several_processes = several_processes
     try:
         return args.run(args)
+    except KeyboardInterrupt:
+        print(f"\njsrpo {args.command}: interrupted", file=sys.stderr)
+        return 130
     except USER_ERRORS as e:
         message = str(e).strip("'\"") if isinstance(e, KeyError) else str(e)
         print(f"jsrpo {args.command}: error: {message}", file=sys.stderr)

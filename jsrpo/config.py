@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Tuple, Union
 
-import yaml
-
 import envs
+from jsrpo import yamlio
 from jsrpo.networks import ACTIVATIONS
 
 METHODS = ("ippo", "self_play", "srpo", "pure_adversarial")
@@ -205,24 +204,41 @@ def _unknown(path: str, key: str, known) -> None:
     raise ConfigError(f"{where}: unknown key{hint}; allowed keys: {', '.join(sorted(known))}")
 
 
+#: largest integer a count or seed may be (JAX keeps counters and seeds in 32 bits).
+MAX_INT = 2**31 - 1
+#: largest interaction budget per member.
+MAX_ENV_STEPS = 10**15
+
+
 def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _whole(v):
+    """An integer, or a float with an integer value (``2e6``), as int; None otherwise."""
+    if _is_int(v):
+        return v
+    if isinstance(v, float) and math.isfinite(v) and v.is_integer():
+        return int(v)
+    return None
 
 
 def _is_num(v) -> bool:
     return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
 
 
-def _pos_int(path, v):
-    if not _is_int(v) or v <= 0:
-        _fail(path, v, "a positive integer")
-    return v
+def _pos_int(path, v, top: int = MAX_INT):
+    n = _whole(v)
+    if n is None or not 1 <= n <= top:
+        _fail(path, v, f"an integer from 1 to {top}")
+    return n
 
 
-def _nonneg_int(path, v):
-    if not _is_int(v) or v < 0:
-        _fail(path, v, "an integer >= 0")
-    return v
+def _nonneg_int(path, v, top: int = MAX_INT):
+    n = _whole(v)
+    if n is None or not 0 <= n <= top:
+        _fail(path, v, f"an integer from 0 to {top}")
+    return n
 
 
 def _fractions(path, v):
@@ -276,7 +292,8 @@ def _scalar_or_list(path, v, check):
 
 _FIELD_CHECKS = {
     "train": {
-        "total_env_steps": _pos_int, "num_envs": _pos_int, "num_steps": _pos_int,
+        "total_env_steps": lambda p, v: _pos_int(p, v, MAX_ENV_STEPS),
+        "num_envs": _pos_int, "num_steps": _pos_int,
         "update_epochs": _pos_int, "num_minibatches": _pos_int, "lr": _pos_num,
         "anneal_lr": _bool, "adam_eps": _pos_num, "gamma": _unit, "gae_lambda": _unit,
         "clip_eps": _pos_num, "vf_coef": _nonneg_num, "clip_value_loss": _bool,
@@ -361,9 +378,7 @@ def from_dict(raw: dict) -> Config:
         elif k in ("tau", "eps"):
             values[k] = _scalar_or_list(k, v, _nonneg_num)
         elif k == "seed":
-            if not _is_int(v) or v < 0:
-                _fail("seed", v, "an integer >= 0")
-            values[k] = v
+            values[k] = _nonneg_int("seed", v)
         elif k == "num_seeds":
             values[k] = _pos_int("num_seeds", v)
     cfg = Config(**values)
@@ -385,6 +400,12 @@ def _check_consistency(cfg: Config) -> None:
     if lay.num_updates < 1:
         _fail("train.total_env_steps", t.total_env_steps,
               f"at least num_envs x num_steps = {t.num_envs * t.num_steps} (one update)")
+    if lay.num_updates > MAX_INT:
+        _fail("train.total_env_steps", t.total_env_steps,
+              f"at most {MAX_INT} updates of num_envs x num_steps = {t.num_envs * t.num_steps}")
+    if cfg.seed + cfg.num_seeds - 1 > MAX_INT:
+        _fail("num_seeds", cfg.num_seeds,
+              f"at most {MAX_INT - cfg.seed + 1} with seed {cfg.seed} (seeds up to {MAX_INT})")
     every, interval = cfg.checkpoint.every_updates, cfg.log.interval
     if every and every % interval:
         _fail("checkpoint.every_updates", every,
@@ -409,34 +430,36 @@ def to_dict(cfg: Config) -> dict:
 
 
 def parse_override(text: str) -> tuple[str, Any]:
-    """``"train.lr=1e-3"`` -> ``("train.lr", 0.001)``; values are parsed as YAML."""
+    """``"train.lr=1e-3"`` -> ``("train.lr", 0.001)``; values are parsed as YAML
+    (``jsrpo.yamlio``: ``1e-3`` is a number; quote a value to keep it a string)."""
     if "=" not in text:
         raise ConfigError(f"override {text!r}: expected key=value, e.g. train.lr=3e-4")
     key, _, value = text.partition("=")
     key = key.strip()
-    if not key:
-        raise ConfigError(f"override {text!r}: empty key")
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"override {text!r}: expected a dotted key such as train.lr")
     try:
-        parsed = yaml.safe_load(value) if value.strip() else None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"override {key}: cannot parse value {value!r} ({e})") from None
-    if isinstance(parsed, str):
-        parsed = _yaml_number(parsed)
-    elif not key.startswith("env."):  # env kwargs may be lists of strings that look like numbers
-        parsed = _fix_yaml_numbers(parsed)  # e.g. tau=[1e-1,1e1]
+        parsed = yamlio.loads(value, f"override {key}") if value.strip() else None
+    except yamlio.YamlError as e:
+        raise ConfigError(str(e)) from None
     return key, parsed
 
 
-def _yaml_number(s: str):
-    # YAML 1.1 reads "1e-3" (no dot) as a string; accept it as the number a user means.
-    try:
-        return float(s) if any(c in s for c in "eE.") else int(s)
-    except ValueError:
-        return s
+def merge(base: Any, update: Any) -> Any:
+    """``update`` over ``base``: mappings merge key by key, anything else replaces."""
+    if isinstance(base, dict) and isinstance(update, dict):
+        out = dict(base)
+        for k, v in update.items():
+            out[k] = merge(base.get(k), v)
+        return out
+    return update
 
 
 def apply_overrides(raw: dict, overrides) -> dict:
-    """Apply dotted ``key=value`` overrides to a raw mapping (validated later by ``from_dict``)."""
+    """Apply dotted ``key=value`` overrides to a raw mapping (validated later by ``from_dict``).
+
+    A mapping value merges into the section it names (``'train={lr: 1e-3}'`` changes only
+    ``train.lr``), the same as ``train.lr=1e-3``."""
     raw = dict(raw or {})
     for text in overrides:
         key, value = parse_override(text)
@@ -450,35 +473,24 @@ def apply_overrides(raw: dict, overrides) -> dict:
                 raise ConfigError(f"override {key}: {'.'.join(parts[:depth + 1])} is not a section")
             node[p] = dict(child)
             node = node[p]
-        node[parts[-1]] = value
+        node[parts[-1]] = merge(node.get(parts[-1]), value)
     return raw
-
-
-def _fix_yaml_numbers(x):
-    if isinstance(x, dict):
-        return {k: _fix_yaml_numbers(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_fix_yaml_numbers(v) for v in x]
-    if isinstance(x, str):
-        return _yaml_number(x)
-    return x
 
 
 def load(path: Union[str, Path, None] = None, overrides=()) -> Config:
     """Read a YAML config (or the defaults when ``path`` is None), apply overrides, validate."""
-    raw: dict = {}
+    raw: Any = {}
     if path is not None:
         p = Path(path)
         if not p.is_file():
             raise ConfigError(f"--config: no such file {str(p)!r}")
         try:
-            raw = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"--config {p}: not valid YAML ({e})") from None
-        # Strings that look like numbers in env.kwargs (e.g. names) are left alone.
-        env = raw.get("env") if isinstance(raw, dict) else None
-        if isinstance(raw, dict):
-            raw = _fix_yaml_numbers({k: v for k, v in raw.items() if k != "env"})
-        if env is not None:
-            raw["env"] = env
+            raw = yamlio.load_file(p)
+        except yamlio.YamlError as e:
+            raise ConfigError(f"--config {e}") from None
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"--config {p}: expected a mapping of keys to values at the top "
+                              f"level, got {type(raw).__name__}")
     return from_dict(apply_overrides(raw, overrides))

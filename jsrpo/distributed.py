@@ -8,6 +8,9 @@ checkpoints (which every process saves its shards of).
 from __future__ import annotations
 
 import os
+import socket
+import sys
+import time
 from typing import Optional
 
 import jax
@@ -16,6 +19,8 @@ from jax.experimental import multihost_utils
 
 #: environment variables read when the flags are not given.
 ENV_VARS = ("JSRPO_COORDINATOR", "JSRPO_NUM_PROCESSES", "JSRPO_PROCESS_ID")
+#: seconds a process waits for the others to join (``JSRPO_JOIN_TIMEOUT`` overrides it).
+JOIN_TIMEOUT = 300
 
 
 def initialize(coordinator: Optional[str] = None, num_processes: Optional[int] = None,
@@ -36,10 +41,44 @@ def initialize(coordinator: Optional[str] = None, num_processes: Optional[int] =
     if not auto and any(v is None for v in given):
         raise ValueError("--coordinator, --num-processes and --process-id: give all three "
                          f"(or the environment variables {', '.join(ENV_VARS)}), or --distributed")
+    timeout = _count("JSRPO_JOIN_TIMEOUT", None, "JSRPO_JOIN_TIMEOUT", 1) or JOIN_TIMEOUT
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
-                               process_id=process_id)
+    where = (f"process {process_id} of {num_processes}, coordinator {coordinator}"
+             if not auto else "the cluster's processes (detected by JAX)")
+    print(f"[jsrpo] joining {where}; waiting up to {timeout} s for every process...",
+          file=sys.stderr, flush=True)
+    if not auto and coordinator is not None and process_id != 0:
+        # JAX aborts the whole process when the coordinator never answers; wait for it here
+        # first, so that case ends with a message instead.
+        _wait_for(coordinator, timeout)
+    try:
+        jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
+                                   process_id=process_id, initialization_timeout=timeout)
+    except Exception as e:  # the coordination service raises several types
+        raise ValueError(f"could not join {where} within {timeout} s ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0][:200] if str(e) else ''}); check that every "
+                         "process was started with the same --coordinator and --num-processes "
+                         "and a distinct --process-id, and that the address is reachable "
+                         "(JSRPO_JOIN_TIMEOUT sets the wait)") from None
     return True
+
+
+def _wait_for(address: str, timeout: float) -> None:
+    """Return once ``host:port`` accepts a connection; ``ValueError`` after ``timeout`` s."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--coordinator: got {address!r}; allowed: HOST:PORT")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=2.0).close()
+            return
+        except OSError as e:
+            if time.monotonic() > deadline:
+                raise ValueError(f"--coordinator {address}: no answer within {timeout:g} s "
+                                 f"({e.strerror or e}); start process 0 there first, check the "
+                                 "address (JSRPO_JOIN_TIMEOUT sets the wait)") from None
+            time.sleep(1.0)
 
 
 def _count(flag: str, value, variable: str, least: int) -> Optional[int]:

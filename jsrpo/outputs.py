@@ -15,6 +15,7 @@ import yaml
 from matplotlib.figure import Figure
 
 from jsrpo.config import Config, to_dict
+from jsrpo.equilibria import rqe
 from jsrpo.files import atomic_write, json_safe, savefig, write_json
 from jsrpo.rundir import EnvSpec, MemberSpec, NetworkSpec, RunDir, RunMeta
 from jsrpo.sweep import Member, SweepResult
@@ -41,15 +42,6 @@ def run_meta(cfg: Config, trainer: Trainer, ms: list[Member]) -> RunMeta:
                    members=tuple(member_spec(cfg, m) for m in ms))
 
 
-def trim_metrics(path: Path, last_update: Optional[int]) -> None:
-    """Drop metrics rows written after the checkpoint a resumed run restarts from."""
-    if not path.exists():
-        return
-    rows = [r for r in path.read_text().splitlines() if r.strip()]
-    keep = [r for r in rows if last_update is not None and json.loads(r)["update"] <= last_update]
-    atomic_write(path, "".join(r + "\n" for r in keep))
-
-
 class MetricsWriter:
     """Host side of the in-program callback: prints progress and appends metrics.jsonl rows."""
 
@@ -63,13 +55,9 @@ class MetricsWriter:
     def start(self) -> None:
         self.t_last, self.update_last = time.perf_counter(), 0
 
-    def __call__(self, update, metrics, evals) -> None:
-        update = int(update)
-        now = time.perf_counter()
+    def rows(self, update: int, metrics, evals) -> list[str]:
+        """The metrics.jsonl lines of one logging period (one per member)."""
         steps_per_update = self.cfg.layout.env_steps_per_update
-        rate = (update - self.update_last) * steps_per_update * len(self.members) / max(
-            now - (self.t_last or now), 1e-9)
-        self.t_last, self.update_last = now, update
         metrics = jax.tree.map(np.asarray, metrics)
         evals = jax.tree.map(np.asarray, evals)
         rows = []
@@ -84,19 +72,62 @@ class MetricsWriter:
                 row[k] = evals[k][i]
             row.update({k: metrics[k][i] for k in metrics})  # per-stream training metrics
             rows.append(json.dumps(json_safe(row)))
+        return rows
+
+    def rebuild(self, period_updates, metrics, evals) -> None:
+        """Rewrite metrics.jsonl from the checkpointed history of a resumed run (``[P, M, ...]``
+        arrays, ``period_updates [P]``): rows the file lost, or holds past the checkpoint, or
+        holds torn by a kill, are replaced by exactly those the run wrote."""
+        if self.path is None:
+            return
+        rows = []
+        for p, update in enumerate(period_updates):
+            rows += self.rows(int(update), jax.tree.map(lambda x: x[p], metrics),
+                              jax.tree.map(lambda x: x[p], evals))
+        atomic_write(self.path, "".join(r + "\n" for r in rows))
+
+    def __call__(self, update, metrics, evals) -> None:
+        update = int(update)
+        now = time.perf_counter()
+        steps_per_update = self.cfg.layout.env_steps_per_update
+        rate = (update - self.update_last) * steps_per_update * len(self.members) / max(
+            now - (self.t_last or now), 1e-9)
+        self.t_last, self.update_last = now, update
+        rows = self.rows(update, metrics, evals)
         if self.path is not None:
             with open(self.path, "a") as f:
                 f.write("\n".join(rows) + "\n")
         if self.progress:
-            team = evals["team_return"]
+            team = np.asarray(evals["team_return"])
             print(f"[jsrpo] update {update}/{self.cfg.layout.num_updates} | env steps/member "
                   f"{update * steps_per_update:,} | team return {np.mean(team):.3f} "
                   f"(min {np.min(team):.3f}, max {np.max(team):.3f}) | {rate:,.0f} env steps/s",
                   flush=True)
 
 
-def summary(cfg: Config, res: SweepResult, extra_keys: tuple = (), action_names=None) -> dict:
-    """Per-member final results (from the final hero-pair evaluation) plus run totals."""
+#: ``rqe_distance`` above which a member's strategies count as not converged.
+CONVERGED = 0.03
+
+
+def rqe_distance(cfg: Config, m: Member, payoffs, action_probs) -> Optional[float]:
+    """For one-shot matrix games: how far the heroes' final strategies are from a fixed point
+    of the (risk-averse) quantal response their method converges to (tau for srpo, 0 for
+    ippo and self-play), in probabilities; None for pure-adversarial (no anchor, no tau)."""
+    if cfg.method == "pure_adversarial":
+        return None
+    tau = m.tau if cfg.method == "srpo" else 0.0
+    probs = np.asarray(action_probs, np.float64)
+    n0, n1 = np.shape(payoffs)[1:]
+    x0, x1 = probs[0, :n0], probs[1, :n1]
+    with jax.enable_x64(True):
+        return float(rqe.fixed_point_distance(np.asarray(payoffs, np.float64), x0 / x0.sum(),
+                                              x1 / x1.sum(), tau, m.eps))
+
+
+def summary(cfg: Config, res: SweepResult, extra_keys: tuple = (), action_names=None,
+            payoffs=None) -> dict:
+    """Per-member final results (from the final hero-pair evaluation) plus run totals;
+    ``payoffs`` (a matrix game's) adds each member's ``rqe_distance``."""
     rows = []
     for i, m in enumerate(res.members):
         f = {k: v[i] for k, v in res.final.items()}
@@ -112,6 +143,10 @@ def summary(cfg: Config, res: SweepResult, extra_keys: tuple = (), action_names=
             row[k] = f[k]
         if "action_probs" in f and action_names:
             row["action_names"] = list(action_names)
+        if "action_probs" in f and payoffs is not None:
+            row["rqe_distance"] = rqe_distance(cfg, m, payoffs, f["action_probs"])
+            row["converged"] = (None if row["rqe_distance"] is None
+                                else row["rqe_distance"] <= CONVERGED)
         rows.append(row)
     failed = {f.member.index: f for f in res.failures}
     for row in rows:  # a failed member's results are those of its last good parameters
@@ -158,8 +193,18 @@ def plot_learning_curves(cfg: Config, res: SweepResult, path: Path) -> None:
     savefig(fig, path)
 
 
+def config_text(cfg: Config) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
 def write_config(run_dir, cfg: Config) -> None:
-    atomic_write(RunDir(run_dir).config, yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    """``config.yaml``, and with periodic checkpoints ``checkpoint/config.yaml``: the config the
+    checkpoints are trained with, which ``--resume`` holds ``config.yaml`` to."""
+    rd = RunDir(run_dir)
+    atomic_write(rd.config, config_text(cfg))
+    if cfg.checkpoint.every_updates or cfg.checkpoint.snapshots:
+        rd.checkpoint_dir.mkdir(exist_ok=True)
+        atomic_write(rd.checkpoint_config, config_text(cfg))
 
 
 def write_summary(run_dir, data: dict) -> None:

@@ -10,12 +10,18 @@ of the saved policies (``checkpoint/final_meta.json``) only through ``RunMeta``:
     RUN_DIR/learning_curve.png
     RUN_DIR/checkpoint/final/            orbax: params[member, learner, ...]
     RUN_DIR/checkpoint/final_meta.json   RunMeta: env, network, learners, members, version
+    RUN_DIR/checkpoint/config.yaml       the config the checkpoints were trained with
     RUN_DIR/checkpoint/state/<update>/   periodic full learner states (orbax manager)
+    RUN_DIR/.lock                        held by the process writing into the run (``RunLock``)
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import shutil
+import socket
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Tuple
@@ -48,6 +54,35 @@ class RunDir:
     final = property(lambda self: self.path / "checkpoint" / "final")
     meta = property(lambda self: self.path / "checkpoint" / "final_meta.json")
     state = property(lambda self: self.path / "checkpoint" / "state")
+    checkpoint_config = property(lambda self: self.path / "checkpoint" / "config.yaml")
+    lock = property(lambda self: self.path / ".lock")
+
+    #: what a run directory may hold: training's files and ``jsrpo crossplay``'s outputs.
+    KNOWN = ("config.yaml", "metrics.jsonl", "summary.json", "learning_curve.png", "checkpoint",
+             "crossplay.json", "crossplay_heatmap.png", "tp_cp.png", ".lock")
+
+    def entries(self) -> list[str]:
+        """Names in the directory besides the lock (empty when it does not exist)."""
+        if not self.path.is_dir():
+            return []
+        return sorted(p.name for p in self.path.iterdir() if p.name != ".lock")
+
+    def clean(self) -> None:
+        """Delete a run's files (for ``--overwrite``), refusing anything a run does not write,
+        so that a mistyped ``--out`` never deletes unrelated files."""
+        names = self.entries()
+        foreign = [n for n in names if n not in self.KNOWN and not n.startswith(".")]
+        if foreign:
+            raise FileExistsError(
+                f"--overwrite: {self.path} holds files a jsrpo run does not write "
+                f"({', '.join(foreign[:5])}{', ...' if len(foreign) > 5 else ''}); refusing to "
+                "delete them: choose another --out")
+        for n in names:
+            p = self.path / n
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
 
     def read_meta(self) -> "RunMeta":
         """The run's ``RunMeta``; ``FileNotFoundError`` when the run saved no final policies,
@@ -63,6 +98,127 @@ class RunDir:
 
     def write_meta(self, meta: "RunMeta") -> None:
         write_json(self.meta, meta.to_json())
+
+
+# ---------------------------------------------------------------- the run lock
+
+class RunLockedError(RuntimeError):
+    """Another live process holds the run directory."""
+
+
+def _process_start(pid: int) -> Optional[str]:
+    """The start time of process ``pid`` in clock ticks since boot (Linux), to tell a live
+    holder from a new process that reused its pid; None where /proc is not available."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _alive(pid: int, start: Optional[str]) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    now = _process_start(pid)
+    return start is None or now is None or now == start
+
+
+class RunLock:
+    """An exclusive lock on a run directory, held while a command writes into it.
+
+    The lock is the file ``RUN_DIR/.lock``, created with ``O_EXCL`` and holding the holder's pid,
+    host, process start and start time. A second process is refused with a message naming the
+    holder; a lock left by a process that died (same host, pid gone or reused) is taken over.
+    A lock from another host cannot be checked and is never taken over.
+    """
+
+    def __init__(self, run_dir, command: str = "jsrpo"):
+        self.path = RunDir(run_dir).lock
+        self.command = command
+        self.held = False
+
+    def _record(self) -> dict:
+        return {"pid": os.getpid(), "host": socket.gethostname(),
+                "process_start": _process_start(os.getpid()),
+                "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "command": self.command}
+
+    def _create(self) -> bool:
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as f:
+            json.dump(self._record(), f)
+            f.flush()
+            os.fsync(f.fileno())
+        return True
+
+    def _holder(self) -> Optional[dict]:
+        try:
+            raw = json.loads(self.path.read_text())
+            return raw if isinstance(raw, dict) else {}
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return {}  # being written, or torn by a kill between create and write
+
+    def acquire(self) -> "RunLock":
+        for _ in range(3):
+            if self._create():
+                self.held = True
+                return self
+            holder = self._holder()
+            if holder is None:
+                continue  # released in between: try again
+            stale = self._stale(holder)
+            if not stale:
+                raise RunLockedError(self._describe(holder))
+            # Take a dead holder's lock over: exactly one taker wins the rename.
+            try:
+                os.rename(self.path, self.path.with_name(f".lock.stale.{os.getpid()}"))
+                os.unlink(self.path.with_name(f".lock.stale.{os.getpid()}"))
+            except FileNotFoundError:
+                pass
+        raise RunLockedError(f"{self.path}: could not take the lock (it keeps changing hands)")
+
+    def _stale(self, holder: dict) -> bool:
+        if not holder:  # unreadable: stale once it is older than a torn write can be young
+            try:
+                return time.time() - self.path.stat().st_mtime > 10.0
+            except FileNotFoundError:
+                return True
+        if holder.get("host") != socket.gethostname():
+            return False
+        pid = holder.get("pid")
+        return not (isinstance(pid, int) and _alive(pid, holder.get("process_start")))
+
+    def _describe(self, holder: dict) -> str:
+        if not holder:
+            return (f"{self.path.parent}: another process is starting in this run directory "
+                    f"(its lock {self.path} is being written); try again in a few seconds")
+        where = f"pid {holder.get('pid')} on {holder.get('host')}, started {holder.get('started')}"
+        hint = ("" if holder.get("host") == socket.gethostname() else
+                f"; if that process is gone, delete {self.path}")
+        return (f"{self.path.parent}: in use by another jsrpo process ({where}: "
+                f"{holder.get('command', '?')}); wait for it to end{hint}")
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
 
 
 @dataclass(frozen=True)

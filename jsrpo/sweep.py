@@ -197,7 +197,8 @@ class SweepResult:
 
 def run_sweep(trainer: Trainer, on_period: Optional[Callable] = None, ms=None,
               on_compiled: Optional[Callable] = None, checkpoints=None,
-              should_stop: Optional[Callable[[], bool]] = None) -> SweepResult:
+              should_stop: Optional[Callable[[], bool]] = None,
+              on_restore: Optional[Callable] = None) -> SweepResult:
     """Compile and run every member of ``trainer.config``'s sweep.
 
     Without ``checkpoints`` the whole run is one compiled program. With a
@@ -205,7 +206,9 @@ def run_sweep(trainer: Trainer, on_period: Optional[Callable] = None, ms=None,
     logging period from a thin host loop that saves the full learner state of every member on
     the manager's schedule and resumes from its newest complete checkpoint if there is one.
     ``should_stop()`` is polled between periods: when true, a checkpoint is saved and
-    ``Interrupted`` raised. ``on_compiled()`` is called between compilation and the run.
+    ``Interrupted`` raised. ``on_restore(period_updates, metrics, evals)`` receives the history
+    of the periods a resumed run restored (``[P_done, M, ...]``). ``on_compiled()`` is called
+    between compilation and the run.
     With ``train.on_nonfinite: stop``, a member whose training turns non-finite ends the run
     with ``NonFiniteError`` and the period that failed is not checkpointed.
     """
@@ -265,6 +268,9 @@ def run_sweep(trainer: Trainer, on_period: Optional[Callable] = None, ms=None,
             states, (m_hist, e_hist), done = restored
             hist = [(jax.tree.map(lambda x: x[i:i + 1], m_hist),
                      jax.tree.map(lambda x: x[i:i + 1], e_hist)) for i in range(done)]
+            if on_restore is not None:
+                on_restore(np.array([lay.period_end(p) for p in range(1, done + 1)]),
+                           *to_np((m_hist, e_hist)))
         for p in range(done, P):
             states, out = step_c(states, hyper)
             if stop_on_failure and failures(ms, states):

@@ -164,3 +164,23 @@ def test_readme_example_loads_a_policy_and_plays_an_episode(run_dir, capsys):
     exec(compile(code.replace('"runs/default"', repr(str(run_dir))), "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert out.startswith("returns per seat [") and "private costs" in out
+
+
+def test_bad_arguments_stop_before_anything_is_played(run_dir, tmp_path, capfd):
+    assert jsrpo_main(["crossplay", str(run_dir), str(run_dir / "."), "--out",
+                       str(tmp_path / "xp")]) == 2
+    assert "is given twice" in capfd.readouterr().err
+    with pytest.raises(SystemExit):
+        jsrpo_main(["crossplay", str(run_dir), "--seed", "1e23"])
+    assert "allowed: an integer from 0 to 2147483647" in capfd.readouterr().err
+    assert jsrpo_main(["crossplay", str(run_dir), "--out", ""]) == 2
+    assert "--out: got ''" in capfd.readouterr().err
+    for fps in ("nan", "1e-9", "1e9"):
+        with pytest.raises(SystemExit):
+            jsrpo_main(["render", str(run_dir), "--fps", fps, "--out", str(tmp_path / "a.gif")])
+        assert f"--fps: got '{fps}'; allowed: a number from 0.1 to 50" in capfd.readouterr().err
+    for out, message in [(tmp_path, "is a directory"),
+                         (tmp_path / "missing" / "a.gif", "does not exist")]:
+        assert jsrpo_main(["render", str(run_dir), "--out", str(out)]) == 2
+        assert message in capfd.readouterr().err
+    assert not (tmp_path / "xp").exists() and not list(tmp_path.glob("*.gif"))

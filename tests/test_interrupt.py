@@ -121,3 +121,50 @@ def test_killed_and_resumed_equals_uninterrupted(sig, tmp_path, reference):
     assert code == 0, err
     assert f"resuming {run} from update {steps[-1]}" in out
     _assert_same(run, reference)
+
+
+def test_second_process_is_refused_and_a_dead_holders_lock_is_taken_over(tmp_path, reference):
+    """Two processes on one run directory: the second is refused with the holder named; once
+    the holder is killed, its stale lock is taken over and the run resumes exactly."""
+    run = tmp_path / "run"
+    first = _start(run, tmp_path)
+    _wait_for_rows(first, run / "metrics.jsonl", rows=2 * 5)
+    first.proc.send_signal(signal.SIGSTOP)  # alive but paused: it holds the run meanwhile
+    for args in (["--resume", str(run)],
+                 ["--config", str(tmp_path / "c.yaml"), "--out", str(run), "--overwrite"]
+                 + OVERRIDES):
+        code, _, err = _train(args, tmp_path / "logs").finish()
+        assert code == 2, err
+        assert f"in use by another jsrpo process (pid {first.proc.pid} on " in err
+    first.proc.send_signal(signal.SIGKILL)
+    first.finish()
+    assert json.loads((run / ".lock").read_text())["pid"] == first.proc.pid  # left behind
+    code, out, err = _train(["--resume", str(run)], tmp_path / "logs").finish()
+    assert code == 0, err
+    assert not (run / ".lock").exists()
+    _assert_same(run, reference)
+
+
+def test_a_second_ctrl_c_stops_at_once_in_one_line(tmp_path):
+    # Long periods (1000 updates), so that the second signal lands before the period ends.
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("{}\n")
+    long = [o for o in OVERRIDES if not o.startswith(("log.", "checkpoint.", "train.total"))] + [
+        "train.total_env_steps=160000", "log.interval=1000", "log.eval_envs=8",
+        "log.final_eval_envs=8", "log.progress=true", "checkpoint.every_updates=1000"]
+    run = tmp_path / "run"
+    proc = _train(["--config", str(cfg), "--out", str(run)] + long, tmp_path / "logs")
+    t0 = time.time()
+    while "update 1000/" not in proc.out_path.read_text():
+        assert proc.proc.poll() is None and time.time() - t0 < 600, proc.err_path.read_text()
+        time.sleep(0.05)
+    proc.proc.send_signal(signal.SIGINT)
+    while "saving a checkpoint" not in proc.err_path.read_text():  # the first one is handled
+        assert proc.proc.poll() is None and time.time() - t0 < 600, proc.err_path.read_text()
+        time.sleep(0.01)
+    proc.proc.send_signal(signal.SIGINT)
+    code, _, err = proc.finish()
+    assert code == 130, err
+    assert "Traceback" not in err
+    assert len([line for line in err.splitlines() if "again: stopped at once" in line]) == 1
+    assert not (run / ".lock").exists()

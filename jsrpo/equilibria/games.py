@@ -23,7 +23,6 @@ from typing import Callable, Dict, Sequence, Tuple
 
 import jax.numpy as jnp
 import numpy as np
-import yaml
 
 from envs.matrix_games import (
     bimatrix_payoffs,
@@ -32,6 +31,7 @@ from envs.matrix_games import (
     coordination_payoffs,
     stag_hunt_payoffs,
 )
+from jsrpo import yamlio
 
 
 class GameError(ValueError):
@@ -168,16 +168,32 @@ def _action_names(value, shape: Tuple[int, int]) -> Tuple[Tuple[str, ...], Tuple
     return names[0], names[1]
 
 
+def _load_json(path: Path):
+    """A JSON file with the YAML reader's rules: text only, each key once."""
+    def pairs(items):
+        keys = [k for k, _ in items]
+        dup = next((k for k in keys if keys.count(k) > 1), None)
+        if dup is not None:
+            raise yamlio.YamlError(f"{path}: key {dup!r} is given twice; give each key once")
+        return dict(items)
+
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"), object_pairs_hook=pairs)
+    except UnicodeDecodeError:
+        raise yamlio.YamlError(f"{path}: not a text file (not UTF-8)") from None
+    except json.JSONDecodeError as e:
+        raise yamlio.YamlError(f"{path}: not valid JSON ({e})") from None
+
+
 def load_game(path) -> Game:
     """Load a game from a YAML or JSON payoff file (format in the module docstring)."""
     path = Path(path)
     if not path.is_file():
         raise GameError(f"game file {str(path)!r} does not exist")
-    text = path.read_text()
     try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as err:
-        raise GameError(f"game file {str(path)!r} is not valid YAML/JSON: {err}") from err
+        data = _load_json(path) if path.suffix.lower() == ".json" else yamlio.load_file(path)
+    except yamlio.YamlError as err:
+        raise GameError(f"game file {err}") from None
     if not isinstance(data, dict):
         raise GameError(f"game file {str(path)!r}: expected a mapping with a 'row' field")
     known = {"name", "actions", "row", "col", "symmetric"}

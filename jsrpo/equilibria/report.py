@@ -12,6 +12,7 @@ from typing import Dict, List, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jsrpo.equilibria import nash, rae, rqe
 from jsrpo.equilibria.games import Game
@@ -60,16 +61,66 @@ def parameter_grid(concept: str, given: Dict[str, Optional[Sequence[float]]],
     return [dict(zip(values, combo)) for combo in itertools.product(*values.values())]
 
 
-def solve(game: Game, concept: str, grid: List[dict], num_starts: int = 64):
-    """One list of ``Equilibrium`` per parameter combination, computed in float64."""
-    with jax.enable_x64(True):
-        return _solve(game, concept, grid, num_starts)
+#: largest |payoff| of the scale-dependent concepts: an RQE/QRE with payoffs x c is the one
+#: with eps / c (and tau x c), an RAE the one with gamma x c; far beyond this the float64
+#: solution is that of eps ~ 0 and the variance overflows.
+MAX_PAYOFF = 1e6
+#: support pairs the exact enumerations visit at most (their time grows with the count:
+#: Nash on 8x8, 12,869 pairs, takes seconds; RAE on 5x5, 961 pairs x 6 starts, about a minute).
+MAX_SUPPORT_PAIRS = {"nash": 13_000, "rae": 1_000}
 
 
-def _solve(game, concept: str, grid: List[dict], num_starts: int):
-    payoffs = jnp.asarray(game.payoffs, jnp.float64)
+def support_pair_count(concept: str, num_actions) -> int:
+    """Support pairs the exact enumeration of ``concept`` visits: equal-size pairs for Nash
+    (nondegenerate games), every pair for RAE."""
+    n0, n1 = num_actions
     if concept == "nash":
-        return [nash.nash_equilibria(payoffs)]
+        return math.comb(n0 + n1, n0) - 1
+    return (2**n0 - 1) * (2**n1 - 1)
+
+
+def check_game(game: Game, concept: str) -> None:
+    """``SolveError`` when the concept cannot give a right answer for this game here."""
+    n0, n1 = game.num_actions
+    if concept in ("rqe", "qre") and min(n0, n1) < 2:
+        raise SolveError(f"--game: {game.name} is {n0}x{n1}; --concept {concept} needs at least "
+                         "2 actions per seat (a seat with one action has no strategy to choose)")
+    limit = MAX_SUPPORT_PAIRS.get(concept)
+    if limit is not None and support_pair_count(concept, (n0, n1)) > limit:
+        raise SolveError(
+            f"--game: {game.name} is {n0}x{n1}; --concept {concept} enumerates "
+            f"{support_pair_count(concept, (n0, n1)):,} support pairs, at most {limit:,} here "
+            f"({'8x8' if concept == 'nash' else '5x5'}); for larger games use --concept qre "
+            "or rqe (Newton from many starts), whose time grows with the number of actions only")
+    scale = float(np.max(np.abs(game.payoffs)))
+    if concept != "nash" and scale > MAX_PAYOFF:
+        raise SolveError(
+            f"--game: payoffs up to {scale:.3g} in magnitude; --concept {concept} takes payoffs "
+            f"up to {MAX_PAYOFF:g} (its answer depends on the payoff scale: payoffs x c is the "
+            "same as " + ("eps / c and tau x c" if concept != "rae" else "gamma x c")
+            + "); rescale the game and the parameters")
+
+
+def solve(game: Game, concept: str, grid: List[dict], num_starts: int = 64):
+    """One list of ``Equilibrium`` per parameter combination, computed in float64.
+
+    Nash equilibria are computed on each seat's payoffs divided by their largest magnitude
+    (the same equilibria, and no overflow at any scale); gaps are reported in the game's
+    own units. ``check_game`` first: ``SolveError`` when the answer would not be right."""
+    check_game(game, concept)
+    with jax.enable_x64(True):
+        if concept != "nash":
+            return _solve(game, concept, grid, num_starts)
+        scale = np.max(np.abs(game.payoffs), axis=(1, 2))  # [2] per seat
+        scale = np.where(scale > 0, scale, 1.0)
+        found = nash.nash_equilibria(jnp.asarray(game.payoffs / scale[:, None, None]))
+        unit = jnp.asarray(game.payoffs / scale[:, None, None])
+        return [[e._replace(gap=float(np.sum(scale * np.asarray(
+            nash.nash_player_gaps(unit, e.x0, e.x1))))) for e in found]]
+
+
+def _solve(game: Game, concept: str, grid: List[dict], num_starts: int):
+    payoffs = jnp.asarray(game.payoffs, jnp.float64)
     if concept == "rae":
         return rae.rae_equilibria_grid(payoffs, [p["gamma"] for p in grid])
     taus = [p.get("tau", 0.0) for p in grid]

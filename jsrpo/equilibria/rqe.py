@@ -112,6 +112,19 @@ def quantal_best_response(
     return maximize_on_simplex(_qbr_objective, (U, y, tau, eps), x0)
 
 
+def fixed_point_distance(payoffs, x0, x1, tau,
+                         eps) -> jax.Array:
+    """``max_i max_a |x_i(a) - QBR_i(x_-i)(a)|``: how far a profile is from being an RQE (0 at
+    one), measured in probabilities. Reported for learned strategies, where the RQE gap's
+    utility units would hide a strategy that keeps swinging."""
+    U0, U1 = own_payoffs(jnp.asarray(payoffs))
+    tau = _per_player(tau, U0.dtype)
+    eps = _per_player(eps, U0.dtype)
+    br0 = quantal_best_response(U0, x1, tau[0], eps[0])
+    br1 = quantal_best_response(U1, x0, tau[1], eps[1])
+    return jnp.maximum(jnp.max(jnp.abs(x0 - br0)), jnp.max(jnp.abs(x1 - br1)))
+
+
 def _per_player(v, dtype) -> jax.Array:
     return jnp.broadcast_to(jnp.asarray(v, dtype), (2,))
 
