@@ -41,6 +41,7 @@ D_GRID16 = "gridworld"
 D_GRID8 = "coop_grid_8seeds"
 D_SHORT = "coop_grid_short_budget"
 D_LVS = "learners_vs_solvers"
+D_MGRID = "matrix_game_grid"
 D_COLLAB = "solver_collab_defect"
 D_CAR = "solver_car_game"
 D_STAG = "solver_stag_hunt"
@@ -363,6 +364,44 @@ def sec_learners_vs_solvers() -> str:
         f"training {d['train_seconds']:.0f} s."),
         measured("python experiments/learners_vs_solvers.py", D_LVS),
     ])
+
+
+def sec_matrix_grid() -> str:
+    d = load(f"{D_MGRID}/results.json")
+    members = d["members"]
+    cfg = d["config"]["train"]
+    rows = []
+    for eps in d["epss"]:
+        ms = [m for m in members if m["eps"] == eps]
+        worst = max(ms, key=lambda m: m["distance"])
+        over = sum(m["distance"] > 0.03 for m in ms)
+        rows.append([g(eps), len(ms), f"{worst['distance']:.4f}",
+                     f"tau {g(worst['tau'])}, cost {g(worst['cost'])}, seed {worst['seed']}",
+                     over])
+    over = [m for m in members if m["distance"] > 0.03]
+    fails = [[g(m["cost"]), g(m["tau"]), g(m["eps"]), m["seed"],
+              f"({m['p_collab'][0]:.3f}, {m['p_collab'][1]:.3f})",
+              f"({m['nearest_rqe'][0]:.3f}, {m['nearest_rqe'][1]:.3f})", f"{m['distance']:.3f}"]
+             for m in sorted(over, key=lambda m: -m["distance"])]
+    parts = [
+        "## Learners against the exact solver across eps, tau and private cost",
+        (f"SRPO (tau 0 is IPPO) on collaborate/defect with the shipped "
+         f"`configs/collab_defect_srpo.yaml` (lr {g(cfg['lr'])} annealed to 0, "
+         f"{cfg['total_env_steps']:,} env steps, {cfg['num_envs']} envs x {cfg['num_steps']} "
+         f"steps, {cfg['update_epochs']} epochs) over eps in {{{', '.join(map(g, d['epss']))}}} x "
+         f"tau in {{{', '.join(map(g, d['taus']))}}} x private cost in "
+         f"{{{', '.join(map(g, d['costs']))}}}, {d['seeds']} seeds; one program per cost. "
+         "Distance: max over seats of |P(C) - P(C) of the nearest exact RQE of the member's "
+         "own game (cost, tau, eps)|."),
+        table(["eps", "members", "worst distance", "worst member", "members over 0.03"], rows,
+              right={1, 2, 4}),
+    ]
+    if fails:
+        parts += [f"{len(fails)} of {len(members)} members end more than 0.03 from an exact RQE:",
+                  table(["cost", "tau", "eps", "seed", "P(C) per seat", "nearest RQE",
+                         "distance"], fails, right={6})]
+    parts.append(measured(d["command"], D_MGRID))
+    return "\n\n".join(parts)
 
 
 def sec_solvers() -> str:
@@ -807,6 +846,7 @@ def build() -> tuple[dict, dict]:
         "`experiments/results/` and says the command that produced them, the machine and the "
         "commit."),
         sec_gridworld16(blocks), sec_gridworld8(), sec_short_budget(), sec_learners_vs_solvers(),
+        sec_matrix_grid(),
         sec_solvers(), sec_overcooked(blocks), sec_tau_study()]) + "\n"
     bench = "\n\n".join([
         GENERATED, "# Benchmarks",

@@ -38,13 +38,18 @@ USER_ERRORS = (UsageError, ConfigError, CheckpointError, RunFormatError, RunLock
                solve_report.SolveError, FileExistsError, FileNotFoundError, NotADirectoryError)
 
 
+#: largest episode, resample and start counts a command accepts (beyond: memory, not results).
+MAX_COUNT = 1_000_000
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
         value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"got {text!r}; allowed: a positive integer")
+    if not 1 <= value <= MAX_COUNT:
+        raise argparse.ArgumentTypeError(
+            f"got {text!r}; allowed: an integer from 1 to {MAX_COUNT:,}")
     return value
 
 
@@ -348,9 +353,10 @@ def _train(args, cfg, trainer, rd: RunDir, lock: RunLock, main_process: bool, la
     for row in data["members"]:
         if row.get("converged") is False:
             print(f"[jsrpo] warning: member {row['member']} has not converged: its strategies "
-                  f"are {row['rqe_distance']:.3f} from a fixed point of the quantal response "
-                  f"(rqe_distance in summary.json; converged means <= {outputs.CONVERGED}); "
-                  "train longer or with a smaller train.lr", file=sys.stderr, flush=True)
+                  f"are {row['nearest_rqe_distance']:.3f} from the nearest exact RQE "
+                  f"(nearest_rqe_distance in summary.json; converged means <= "
+                  f"{outputs.CONVERGED}); train longer or with a smaller train.lr",
+                  file=sys.stderr, flush=True)
         probs = (f" P(a0)={[round(p[0], 4) for p in row['action_probs']]}"
                  if "action_probs" in row else "")
         tau = f"tau={row['tau']} " if row["method"] == "srpo" else ""  # the others ignore tau
@@ -503,7 +509,7 @@ def _solve_parser(sub) -> None:
     p.add_argument("--eps", type=float, nargs="+",
                    help="entropy weight(s), rqe and qre (default 0.1)")
     p.add_argument("--gamma", type=float, nargs="+", help="variance weight(s), rae (default 0.1)")
-    p.add_argument("--starts", type=int, default=64,
+    p.add_argument("--starts", type=_positive_int, default=64,
                    help="random starts of the rqe/qre search (default 64)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(run=run_solve)

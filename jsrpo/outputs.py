@@ -7,7 +7,7 @@ import dataclasses
 import json
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import jax
 import numpy as np
@@ -105,29 +105,55 @@ class MetricsWriter:
                   flush=True)
 
 
-#: ``rqe_distance`` above which a member's strategies count as not converged.
+#: distance to the nearest exact RQE (in probabilities) within which a member has converged.
 CONVERGED = 0.03
 
 
-def rqe_distance(cfg: Config, m: Member, payoffs, action_probs) -> Optional[float]:
-    """For one-shot matrix games: how far the heroes' final strategies are from a fixed point
-    of the (risk-averse) quantal response their method converges to (tau for srpo, 0 for
-    ippo and self-play), in probabilities; None for pure-adversarial (no anchor, no tau)."""
-    if cfg.method == "pure_adversarial":
-        return None
-    tau = m.tau if cfg.method == "srpo" else 0.0
+def equilibrium_report(cfg: Config, ms: list[Member], payoffs, action_probs) -> list[dict]:
+    """For one-shot matrix games, per member: how far the heroes' final strategies are from the
+    equilibrium their method converges to (RQE at the member's tau for srpo, at tau 0, the
+    logit QRE, for ippo and self-play; nothing for pure-adversarial or eps = 0).
+
+    ``nearest_rqe_distance``: ``max_i max_a |x_i(a) - x*_i(a)|`` to the nearest exact RQE
+    ``x*`` of the game (all of them found by ``equilibria.rqe``), and ``converged`` when it is
+    at most ``CONVERGED``; ``rqe_distance``: the residual ``|x - QBR(x)|`` of the fixed point
+    (small but not zero where equilibria are ill-conditioned, so ``converged`` uses the former).
+    """
+    payoffs = np.asarray(payoffs, np.float64)
+    n0, n1 = payoffs.shape[1:]
     probs = np.asarray(action_probs, np.float64)
-    n0, n1 = np.shape(payoffs)[1:]
-    x0, x1 = probs[0, :n0], probs[1, :n1]
+    x0 = probs[:, 0, :n0] / probs[:, 0, :n0].sum(-1, keepdims=True)
+    x1 = probs[:, 1, :n1] / probs[:, 1, :n1].sum(-1, keepdims=True)
+    taus = [m.tau if cfg.method == "srpo" else 0.0 for m in ms]
+    solvable = [cfg.method != "pure_adversarial" and m.eps > 0 for m in ms]
+    grid = sorted({(t, m.eps) for t, m, ok in zip(taus, ms, solvable) if ok})
+    rows: list[dict[str, Any]] = [{"rqe_distance": None, "nearest_rqe": None,
+                                   "nearest_rqe_distance": None, "converged": None} for _ in ms]
+    if not grid:
+        return rows
     with jax.enable_x64(True):
-        return float(rqe.fixed_point_distance(np.asarray(payoffs, np.float64), x0 / x0.sum(),
-                                              x1 / x1.sum(), tau, m.eps))
+        found = dict(zip(grid, rqe.rqe_equilibria_grid(payoffs, [g[0] for g in grid],
+                                                       [g[1] for g in grid])))
+        residual = jax.jit(rqe.fixed_point_distance)
+        for i, m in enumerate(ms):
+            if not solvable[i]:
+                continue
+            eqs = found[(taus[i], m.eps)]
+            dist = [max(np.abs(x0[i] - e.x0).max(), np.abs(x1[i] - e.x1).max()) for e in eqs]
+            k = int(np.argmin(dist)) if dist else None
+            rows[i] = {
+                "rqe_distance": float(residual(payoffs, x0[i], x1[i], taus[i], m.eps)),
+                "nearest_rqe": None if k is None else [eqs[k].x0.tolist(), eqs[k].x1.tolist()],
+                "nearest_rqe_distance": None if k is None else float(dist[k]),
+                "converged": None if k is None else bool(dist[k] <= CONVERGED),
+            }
+    return rows
 
 
 def summary(cfg: Config, res: SweepResult, extra_keys: tuple = (), action_names=None,
             payoffs=None) -> dict:
     """Per-member final results (from the final hero-pair evaluation) plus run totals;
-    ``payoffs`` (a matrix game's) adds each member's ``rqe_distance``."""
+    ``payoffs`` (a matrix game's) adds each member's ``equilibrium_report``."""
     rows = []
     for i, m in enumerate(res.members):
         f = {k: v[i] for k, v in res.final.items()}
@@ -143,11 +169,11 @@ def summary(cfg: Config, res: SweepResult, extra_keys: tuple = (), action_names=
             row[k] = f[k]
         if "action_probs" in f and action_names:
             row["action_names"] = list(action_names)
-        if "action_probs" in f and payoffs is not None:
-            row["rqe_distance"] = rqe_distance(cfg, m, payoffs, f["action_probs"])
-            row["converged"] = (None if row["rqe_distance"] is None
-                                else row["rqe_distance"] <= CONVERGED)
         rows.append(row)
+    if payoffs is not None and "action_probs" in res.final:
+        for row, eq in zip(rows, equilibrium_report(cfg, res.members, payoffs,
+                                                    res.final["action_probs"])):
+            row.update(eq)
     failed = {f.member.index: f for f in res.failures}
     for row in rows:  # a failed member's results are those of its last good parameters
         fail = failed.get(row["member"])

@@ -240,7 +240,12 @@ def test_section_overrides_merge_and_numbers_parse_one_way(cfg_file):
 def test_nonconvergence_is_reported(reference):
     summary = json.loads((reference / "run" / "summary.json").read_text())
     for m in summary["members"]:
-        assert m["rqe_distance"] >= 0 and m["converged"] == (m["rqe_distance"] <= 0.03)
+        assert m["rqe_distance"] >= 0
+        assert m["converged"] == (m["nearest_rqe_distance"] <= 0.03)
+        x0, x1 = (np.asarray(x) for x in m["nearest_rqe"])
+        p = np.asarray(m["action_probs"])
+        assert np.isclose(max(np.abs(p[0] - x0).max(), np.abs(p[1] - x1).max()),
+                          m["nearest_rqe_distance"], atol=1e-6)
     with jax.enable_x64(True):
         payoffs = get_game("collab_defect").payoffs
         eq = rqe.rqe_equilibria_grid(payoffs, [10.0], [0.2])[0][0]
