@@ -1,4 +1,4 @@
-"""Actor-critic networks, rebuildable from a plain ``NetworkConfig`` saved next to checkpoints."""
+"""Actor-critic networks, rebuilt for evaluation from the ``rundir.NetworkSpec`` saved with a run."""
 from __future__ import annotations
 
 from typing import Sequence
