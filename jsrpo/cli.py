@@ -519,6 +519,8 @@ def run_solve(args) -> int:
     """Print every equilibrium of the game for each parameter combination."""
     grid = solve_report.parameter_grid(
         args.concept, {"tau": args.tau, "eps": args.eps, "gamma": args.gamma}, args.starts)
+    if not args.game.strip():
+        raise UsageError("--game: got ''; allowed: a registered game name or a payoff file")
     try:
         game = get_game(args.game)
     except GameError as err:

@@ -208,6 +208,11 @@ def _unknown(path: str, key: str, known) -> None:
 MAX_INT = 2**31 - 1
 #: largest interaction budget per member.
 MAX_ENV_STEPS = 10**15
+#: largest array sizes a config may ask for (envs, steps, episodes, layer widths): generous for
+#: accelerators, and a typo such as an extra zero stops here instead of exhausting memory.
+MAX_SIZE = 65_536
+MAX_SAMPLES = 2**24  # num_envs x num_steps per update
+MAX_LAYERS = 16
 
 
 def _is_int(v) -> bool:
@@ -293,7 +298,8 @@ def _scalar_or_list(path, v, check):
 _FIELD_CHECKS = {
     "train": {
         "total_env_steps": lambda p, v: _pos_int(p, v, MAX_ENV_STEPS),
-        "num_envs": _pos_int, "num_steps": _pos_int,
+        "num_envs": lambda p, v: _pos_int(p, v, MAX_SIZE),
+        "num_steps": lambda p, v: _pos_int(p, v, MAX_SIZE),
         "update_epochs": _pos_int, "num_minibatches": _pos_int, "lr": _pos_num,
         "anneal_lr": _bool, "adam_eps": _pos_num, "gamma": _unit, "gae_lambda": _unit,
         "clip_eps": _pos_num, "vf_coef": _nonneg_num, "clip_value_loss": _bool,
@@ -318,15 +324,17 @@ _FIELD_CHECKS = {
         "snapshots": lambda p, v: _fractions(p, v),
     },
     "log": {
-        "interval": _pos_int, "eval_envs": _pos_int, "final_eval_envs": _pos_int,
+        "interval": _pos_int, "eval_envs": lambda p, v: _pos_int(p, v, 16 * MAX_SIZE),
+        "final_eval_envs": lambda p, v: _pos_int(p, v, 16 * MAX_SIZE),
         "progress": _bool,
     },
 }
 
 
 def _hidden(path, v):
-    if not isinstance(v, (list, tuple)) or not v or not all(_is_int(h) and h > 0 for h in v):
-        _fail(path, v, "a non-empty list of positive integers, e.g. [64, 64]")
+    if not isinstance(v, (list, tuple)) or not 1 <= len(v) <= MAX_LAYERS or not all(
+            _is_int(h) and 1 <= h <= MAX_SIZE for h in v):
+        _fail(path, v, f"a list of 1 to {MAX_LAYERS} integers from 1 to {MAX_SIZE}, e.g. [64, 64]")
     return tuple(v)
 
 
@@ -391,6 +399,9 @@ def _check_consistency(cfg: Config) -> None:
     if cfg.method in ("srpo", "pure_adversarial") and t.num_envs % 2:
         _fail("train.num_envs", t.num_envs,
               f"an even number for method {cfg.method!r} (half the envs run each SRPO phase)")
+    if t.num_envs * t.num_steps > MAX_SAMPLES:
+        _fail("train.num_envs", t.num_envs,
+              f"at most {MAX_SAMPLES} samples per update (num_envs x num_steps {t.num_steps})")
     lay = Layout.of(cfg)
     per_stream = lay.samples_per_stream
     if per_stream % t.num_minibatches:
@@ -483,7 +494,8 @@ def load(path: Union[str, Path, None] = None, overrides=()) -> Config:
     if path is not None:
         p = Path(path)
         if not p.is_file():
-            raise ConfigError(f"--config: no such file {str(p)!r}")
+            what = "is a directory, not a config file" if p.is_dir() else "no such file"
+            raise ConfigError(f"--config: {what} {str(p)!r}")
         try:
             raw = yamlio.load_file(p)
         except yamlio.YamlError as e:

@@ -1,4 +1,4 @@
-"""Actor-critic networks, rebuilt for evaluation from the ``rundir.NetworkSpec`` saved with a run."""
+"""Actor-critic networks (rebuilt for evaluation from the ``rundir.NetworkSpec`` of a run)."""
 from __future__ import annotations
 
 from typing import Sequence

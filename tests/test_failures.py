@@ -5,6 +5,7 @@ the process-level cases (kills, concurrent processes, double Ctrl-C) are in test
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -306,3 +307,23 @@ def test_process_settings_name_the_variable(cfg_file, tmp_path, monkeypatch, cap
                        "--process-id", "1"]) == 2
     assert "--coordinator 127.0.0.1:9: no answer within 1 s" in capfd.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["network.hidden_sizes=[1000000000]"], "a list of 1 to 16 integers from 1 to 65536"),
+    (["train.num_envs=100000000"], "train.num_envs: got 100000000; allowed: an integer from 1"),
+    (["train.num_envs=65536", "train.num_steps=65536"], "at most 16777216 samples per update"),
+    (["log.final_eval_envs=1e9"], "log.final_eval_envs: got 1000000000.0; allowed: an integer"),
+    (["=5"], "expected a dotted key"),
+    (["train.=3"], "expected a dotted key"),
+])
+def test_sizes_that_would_exhaust_memory_are_refused(cfg_file, overrides, message):
+    with pytest.raises(config.ConfigError, match=re.escape(message)):
+        config.load(cfg_file, overrides)
+
+
+def test_paths_that_are_not_files(tmp_path, capfd):
+    assert main(["train", "--config", str(tmp_path)]) == 2
+    assert "--config: is a directory, not a config file" in capfd.readouterr().err
+    assert main(["solve", "--game", "", "--concept", "nash"]) == 2
+    assert "--game: got ''" in capfd.readouterr().err
