@@ -213,3 +213,27 @@ def test_readme_is_a_manual_not_a_diary():
     blocks = re.findall(r"```bash\n(.*?)```", text, re.S)
     setup = [b for b in blocks if b.startswith("python3 -m venv")]
     assert len(setup) == 2 and "pytest -q" in setup[1] and "jsrpo train" in setup[0]
+
+
+def test_every_python_name_the_docs_use_exists():
+    """``jsrpo.x.y`` names in the README and docs/ resolve to a module or attribute."""
+    import importlib
+
+    names = set()
+    for f in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        names |= set(re.findall(r"\bjsrpo(?:\.[A-Za-z_]\w*)+", f.read_text()))
+    missing = []
+    for name in sorted(names):
+        parts = name.split(".")
+        for i in range(len(parts), 0, -1):
+            try:
+                obj = importlib.import_module(".".join(parts[:i]))
+                break
+            except ImportError:
+                continue
+        try:
+            for attr in parts[i:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            missing.append(name)
+    assert names and not missing, missing
