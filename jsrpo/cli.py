@@ -24,6 +24,7 @@ from jsrpo.checkpoint import CheckpointError, Checkpoints, load_policy, save_fin
 from jsrpo.config import ConfigError
 from jsrpo.equilibria import report as solve_report
 from jsrpo.equilibria.games import GameError, get_game
+from jsrpo.partners import coop_grid as coop_grid_partners
 from jsrpo.rundir import RunDir, RunFormatError, RunLock, RunLockedError
 from jsrpo.sweep import Interrupted, NonFiniteError, members, run_sweep
 from jsrpo.train import make_train
@@ -168,11 +169,7 @@ def _resume_setup(args):
     if not (cfg.checkpoint.every_updates or cfg.checkpoint.snapshots):
         raise ConfigError(f"--resume {rd.path}: the run saved no periodic checkpoints "
                           "(checkpoint.every_updates was 0)")
-    try:
-        steps = saved_steps(rd.path)
-    except Exception as e:  # an unreadable checkpoint directory
-        raise CheckpointError(f"{rd.state}: cannot be read ({type(e).__name__}: {e})") from None
-    last = max(steps, default=None)
+    last = max(saved_steps(rd.path), default=None)
     if last is None and (_metrics_rows(rd.metrics) or rd.summary.exists()):
         raise ConfigError(
             f"--resume {rd.path}: no checkpoint to continue from ({rd.state} holds no complete "
@@ -371,14 +368,6 @@ def _train(args, cfg, trainer, rd: RunDir, lock: RunLock, main_process: bool, la
 
 # ---------------------------------------------------------------- crossplay
 
-def _registered_partners(env_name: str) -> partners.PartnerSet:
-    """The scripted partners of an env that has some (``partners.get`` gives None otherwise)."""
-    found = partners.get(env_name)
-    if found is None:
-        raise KeyError(f"no scripted partners registered for {env_name!r}")
-    return found
-
-
 def _crossplay_parser(sub) -> None:
     p = sub.add_parser(
         "crossplay", help="cross-play matrix of pooled runs and held-out scripted partners",
@@ -387,10 +376,7 @@ def _crossplay_parser(sub) -> None:
                     "crossplay.json, crossplay_heatmap.png and tp_cp.png.")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
                    help="run directories written by `jsrpo train` (all members are pooled)")
-    sets = [_registered_partners(e)
-            for e in dict.fromkeys(_registered_partners(n).envs[0]
-                                   for n in partners.envs_with_partners())]
-    listing = "; ".join(f"{', '.join(s.envs)}: {s.describe()}" for s in sets)
+    listing = "; ".join(f"{', '.join(s.envs)}: {s.describe()}" for s in partners.sets())
     p.add_argument("--partners", default=None,
                    help="comma-separated held-out scripted partners, each name[:key=value]... "
                         f"({listing}; epsilon=P for any); 'none' for no partners; default: the "
@@ -446,7 +432,7 @@ def run_crossplay(args) -> int:
 # ---------------------------------------------------------------- render
 
 def _render_parser(sub) -> None:
-    names = ", ".join(_registered_partners("coop_grid").names)
+    names = ", ".join(coop_grid_partners.PARTNER_NAMES)
     p = sub.add_parser("render", help="animated GIF of one coop_grid episode",
                        description="Play one coop_grid episode of a member's hero pair (or its "
                                    "seat-0 hero with a scripted partner) and write a GIF.")
@@ -554,7 +540,6 @@ def main(argv=None, several_processes: bool = False) -> int:
         print(f"\njsrpo {args.command}: interrupted", file=sys.stderr)
         return 130
     except USER_ERRORS as e:
-        message = str(e).strip("'\"") if isinstance(e, KeyError) else str(e)
-        print(f"jsrpo {args.command}: error: {message}", file=sys.stderr)
+        print(f"jsrpo {args.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -9,7 +9,7 @@ episode keys as one compiled call.
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -110,10 +110,9 @@ def play_pairs(venv: VecEnv, agent0: Agent, agent1: Agent, keys) -> EpisodeTotal
     return jax.device_get(jax.jit(over_i)(agent0.params, agent1.params, keys))
 
 
-def play_recorded(venv: VecEnv, agent0: Agent, agent1: Agent, key,
-                  params0: Optional[Any] = None, params1: Optional[Any] = None):
-    """One recorded episode (compiled), as numpy: ``(EpisodeTotals, Recording)``."""
-    p0 = agent0.params if params0 is None else params0
-    p1 = agent1.params if params1 is None else params1
-    run = jax.jit(lambda k: play_episode(venv, agent0, agent1, p0, p1, k, record=True))
+def play_recorded(venv: VecEnv, agent0: Agent, agent1: Agent, key):
+    """One recorded episode of the agents' own params (compiled), as numpy:
+    ``(EpisodeTotals, Recording)``."""
+    run = jax.jit(lambda k: play_episode(venv, agent0, agent1, agent0.params, agent1.params, k,
+                                         record=True))
     return jax.tree.map(np.asarray, run(key))

@@ -158,8 +158,12 @@ class RunLock:
         return True
 
     def _holder(self) -> Optional[dict]:
+        return self._read(self.path)
+
+    @staticmethod
+    def _read(path: Path) -> Optional[dict]:
         try:
-            raw = json.loads(self.path.read_text())
+            raw = json.loads(path.read_text())
             return raw if isinstance(raw, dict) else {}
         except FileNotFoundError:
             return None
@@ -177,12 +181,19 @@ class RunLock:
             stale = self._stale(holder)
             if not stale:
                 raise RunLockedError(self._describe(holder))
-            # Take a dead holder's lock over: exactly one taker wins the rename.
+            # Take a dead holder's lock over: move it aside, and drop it only if what was moved
+            # is the lock judged stale, not one a faster taker has just created.
+            aside = self.path.with_name(f".lock.stale.{os.getpid()}")
             try:
-                os.rename(self.path, self.path.with_name(f".lock.stale.{os.getpid()}"))
-                os.unlink(self.path.with_name(f".lock.stale.{os.getpid()}"))
+                os.rename(self.path, aside)
             except FileNotFoundError:
-                pass
+                continue
+            if self._read(aside) != holder:
+                try:
+                    os.link(aside, self.path)  # put the live lock back
+                except FileExistsError:
+                    pass
+            os.unlink(aside)
         raise RunLockedError(f"{self.path}: could not take the lock (it keeps changing hands)")
 
     def _stale(self, holder: dict) -> bool:

@@ -21,7 +21,7 @@ from jsrpo.checkpoint import load_run, saved_steps
 from jsrpo.cli import main
 from jsrpo.equilibria import rqe
 from jsrpo.equilibria.games import get_game
-from jsrpo.rundir import RunLock
+from jsrpo.rundir import RunLock, RunLockedError
 
 TINY = {
     "method": "srpo", "tau": [0.0, 3.0], "eps": 0.2,
@@ -327,3 +327,21 @@ def test_paths_that_are_not_files(tmp_path, capfd):
     assert "--config: is a directory, not a config file" in capfd.readouterr().err
     assert main(["solve", "--game", "", "--concept", "nash"]) == 2
     assert "--game: got ''" in capfd.readouterr().err
+
+
+def test_a_lock_taken_over_in_between_is_not_dropped(tmp_path, monkeypatch):
+    """Two processes take over the same stale lock: the slower one must not remove the lock
+    the faster one has just created."""
+    (tmp_path / ".lock").write_text(json.dumps({"pid": 1, "host": "elsewhere"}))
+    live = {"pid": os.getpid(), "host": os.uname().nodename, "started": "now", "command": "x"}
+
+    def stale_then_retaken(self, holder):
+        if holder.get("host") == "elsewhere":  # judged stale; a faster taker replaces it now
+            (tmp_path / ".lock").write_text(json.dumps(live))
+            return True
+        return False
+
+    monkeypatch.setattr(RunLock, "_stale", stale_then_retaken)
+    with pytest.raises(RunLockedError, match=f"pid {os.getpid()} on"):
+        RunLock(tmp_path).acquire()
+    assert json.loads((tmp_path / ".lock").read_text()) == live

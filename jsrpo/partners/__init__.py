@@ -13,10 +13,11 @@ from jsrpo.partners.registry import (
                                      parse,
                                      parse_all,
                                      register,
+                                     sets,
 )
 
 register(coop_grid.PARTNERS)
 register(overcooked.PARTNERS)
 
 __all__ = ["PartnerSet", "default_specs", "envs_with_partners", "get", "parse", "parse_all",
-           "register"]
+           "register", "sets"]

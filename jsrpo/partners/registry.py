@@ -58,6 +58,15 @@ def get(env_name: str) -> Optional[PartnerSet]:
     return _REGISTRY.get(env_name)
 
 
+def sets() -> Tuple[PartnerSet, ...]:
+    """Every registered set once, in registration order."""
+    out: list[PartnerSet] = []
+    for found in _REGISTRY.values():
+        if not any(found is seen for seen in out):
+            out.append(found)
+    return tuple(out)
+
+
 def envs_with_partners() -> Tuple[str, ...]:
     return tuple(sorted(_REGISTRY))
 
