@@ -207,7 +207,7 @@ def worker_interleaved(spec: dict) -> dict:
     import jax.numpy as jnp
 
     layout, n, rounds = spec["layout"], int(spec["updates"]), int(spec["rounds"])
-    programs = {}
+    programs, stages = {}, {}
     for m in spec["methods"]:
         if m == "jaxmarl":
             mod = jm.import_script(spec["repo"])
@@ -228,9 +228,15 @@ def worker_interleaved(spec: dict) -> dict:
 
             fn, arg = jax.jit(run), jax.random.PRNGKey(0)
         t0 = time.perf_counter()
-        compiled = fn.lower(arg).compile()
+        traced = fn.trace(arg)
+        t1 = time.perf_counter()
+        lowered = traced.lower()
+        t2 = time.perf_counter()
+        compiled = lowered.compile()
+        t3 = time.perf_counter()
         jax.block_until_ready(compiled(arg))  # warm-up
         programs[m] = (compiled, arg, time.perf_counter() - t0)
+        stages[m] = {"trace_s": t1 - t0, "lower_s": t2 - t1, "xla_s": t3 - t2}
     times = {m: [] for m in programs}
     for _ in range(rounds):
         for m, (compiled, arg, _) in programs.items():
@@ -240,8 +246,33 @@ def worker_interleaved(spec: dict) -> dict:
     steps = int(spec["env_steps_per_update"])
     return {m: {"min_ms": 1000 * min(t), "median_ms": 1000 * statistics.median(t),
                 "rounds_ms": [1000 * x for x in t],
-                "env_steps_per_s": steps / min(t), "compile_and_first_s": programs[m][2]}
+                "env_steps_per_s": steps / min(t), "compile_and_first_s": programs[m][2],
+                **stages[m]}
             for m, t in times.items()}
+
+
+#: The background load: a fixed single-threaded numeric loop, the same beside every system.
+LOAD_LOOP = ("x = 0.0\nwhile True:\n"
+             "    for i in range(100000):\n        x = (x * 1.000001 + i) % 1e9\n")
+
+
+class BackgroundLoad:
+    """``K`` busy processes (``LOAD_LOOP``) for the duration of a ``with`` block."""
+
+    def __init__(self, k: int):
+        self.k, self.procs = k, []
+
+    def __enter__(self):
+        self.procs = [subprocess.Popen([sys.executable, "-c", LOAD_LOOP],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                      for _ in range(self.k)]
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            p.kill()
+        for p in self.procs:
+            p.wait()
 
 
 def paired_ratio(ref_ms: list, sys_ms: list) -> float:
@@ -254,10 +285,20 @@ WORKERS = {"jsrpo": worker_jsrpo, "jaxmarl": worker_jaxmarl, "ceiling": worker_c
            "interleaved": worker_interleaved}
 
 
+def device_info() -> dict:
+    """What the measurement ran on: JAX platform, device kind and count, host CPUs."""
+    import jax
+
+    d = jax.devices()
+    return {"platform": d[0].platform, "device_kind": d[0].device_kind, "device_count": len(d),
+            "host_cpus": os.cpu_count(), "jax": jax.__version__}
+
+
 def worker_main(spec_json: str) -> None:
     spec = json.loads(spec_json)
     res = WORKERS[spec["kind"]](spec)
     res["peak_rss_mb"] = peak_mb()
+    res["device"] = device_info()
     print(MARK + json.dumps(res), flush=True)
 
 
@@ -432,26 +473,33 @@ def interleaved(args, info, jcfg, head) -> None:
     results: dict = {"mode": "interleaved", "rounds": args.interleaved,
                      "updates_per_call": args.interleaved_updates, "jaxmarl_checkout": info,
                      "jaxmarl_config": jcfg, "methods": args.methods, "tau": args.tau,
-                     "layouts": {}}
+                     "background_load": args.background_load, "layouts": {}}
     lines = [f"## Interleaved update timing ({args.interleaved} rounds of "
              f"{args.interleaved_updates}"
              " updates per system, alternated in one process; min over rounds; paired median: "
-             "median of the same round's time ratios)", "",
+             "median of the same round's time ratios; "
+             f"{args.background_load} busy background process(es))", "",
              "| layout | " + " | ".join(f"{LABEL[m]} ms/update (median)" for m in args.methods)
              + " | " + " | ".join(f"{LABEL[m]} / JaxMARL (paired median)" for m in args.methods
                                   if m != "jaxmarl")
              + " |", "|---|" + "---:|" * (2 * len(args.methods) - ("jaxmarl" in args.methods))]
+    compile_lines = ["## Compile time per stage (seconds: trace / lower / XLA, cold: no "
+                     "persistent cache)", "",
+                     "| layout | " + " | ".join(LABEL[m] for m in args.methods) + " |",
+                     "|---|" + "---:|" * len(args.methods)]
     for layout in args.layouts:
         spec = {"kind": "interleaved", "layout": layout, "updates": args.interleaved_updates,
                 "rounds": args.interleaved, "methods": args.methods, "env_steps_per_update": steps,
                 "repo": info["repo"] if info else None,
                 "overrides": {m: jsrpo_overrides(jcfg, m, layout, env_steps, 0, args.tau, 1, 1)
                               for m in args.methods if m != "jaxmarl"}}
-        r = run_worker(spec)
+        with BackgroundLoad(args.background_load):
+            r = run_worker(spec)
         results["layouts"][layout] = r
         if "error" in r:
             print(f"{layout}: FAILED {r['error']}", flush=True)
             continue
+        results["device"] = r.get("device")
         cells = [f"{r[m]['min_ms']:.1f} ({r[m]['median_ms']:.1f})" for m in args.methods]
         if "jaxmarl" in r:
             cells += [f"{r['jaxmarl']['min_ms'] / r[m]['min_ms']:.2f} "
@@ -459,9 +507,13 @@ def interleaved(args, info, jcfg, head) -> None:
                       for m in args.methods if m != "jaxmarl"]
         lines.append(f"| {layout} | " + " | ".join(cells) + " |")
         print(lines[-1], flush=True)
-        write_results(args, results, head, ["\n".join(lines)])
-    print("\n".join(lines))
-    write_results(args, results, head, ["\n".join(lines)])
+        compile_lines.append(f"| {layout} | " + " | ".join(
+            f"{r[m]['trace_s']:.1f} / {r[m]['lower_s']:.1f} / {r[m]['xla_s']:.1f}"
+            for m in args.methods) + " |")
+        print(compile_lines[-1], flush=True)
+        write_results(args, results, head, ["\n".join(lines), "\n".join(compile_lines)])
+    print("\n".join(lines) + "\n\n" + "\n".join(compile_lines))
+    write_results(args, results, head, ["\n".join(lines), "\n".join(compile_lines)])
 
 
 def write_results(args, results: dict, head: str, tables: list) -> None:
@@ -513,10 +565,15 @@ def main() -> None:
                          "training updates for ROUNDS rounds (see worker_interleaved)")
     ap.add_argument("--interleaved-updates", type=int, default=10,
                     help="updates per call in --interleaved mode")
+    ap.add_argument("--background-load", type=int, default=0, metavar="K",
+                    help="keep K busy single-threaded processes (a fixed numeric loop) running "
+                         "during each --interleaved measurement")
     ap.add_argument("--out", type=Path, default=None,
                     help="directory for results.json and results.md (e.g. "
                          "experiments/results/bench_vs_jaxmarl)")
     args = ap.parse_args()
+    if args.background_load < 0:
+        ap.error(f"--background-load: got {args.background_load}; allowed: an integer >= 0")
     if args.worker:
         worker_main(args.worker)
         return

@@ -50,6 +50,7 @@ D_INTERLEAVED = "bench_vs_jaxmarl_interleaved_s9"
 D_FULL = ("bench_vs_jaxmarl_5e6_s8", "bench_vs_jaxmarl_5e6_s9")  # disjoint layouts
 D_SWEEP = "bench_sweep_check_s9"
 D_THROUGHPUT = "bench_throughput"
+D_COMPILE = "bench_compile"
 D_RING_SEEDS = "coord_ring_seeds"
 D_CIRCUIT_SEEDS = "counter_circuit_seeds"
 D_TAU = ("overcooked_srpo_tau_cramped_room", "overcooked_srpo_tau_forced_coord",
@@ -794,11 +795,17 @@ def sec_sweep() -> str:
     ])
 
 
+def not_measured(title: str, d: str) -> str | None:
+    """The section text when ``d`` has no results.json yet, else None."""
+    if (RES / d / "results.json").exists():
+        return None
+    return f"## {title}\n\nNo result file (`experiments/results/{d}/results.json`); not reported."
+
+
 def sec_throughput() -> str:
-    path = RES / D_THROUGHPUT / "results.json"
-    if not path.exists():
-        return ("## coop_grid throughput\n\nNo result file (`experiments/results/"
-                f"{D_THROUGHPUT}/results.json`); not reported.")
+    missing = not_measured("coop_grid throughput", D_THROUGHPUT)
+    if missing:
+        return missing
     r = load(f"{D_THROUGHPUT}/results.json")
     prov = load(f"{D_THROUGHPUT}/provenance.json")
     single = r["single"]
@@ -832,6 +839,36 @@ def sec_throughput() -> str:
     ])
 
 
+def sec_compile() -> str:
+    missing = not_measured("Compile time and the compilation cache", D_COMPILE)
+    if missing:
+        return missing
+    r = load(f"{D_COMPILE}/results.json")
+    what = {"cold": "no cache (`--no-compile-cache`)", "first": "first run, empty cache",
+            "warm": "second run of the same config", "resume": "`--resume` with a larger budget",
+            "finished": "`--resume` of a finished run (nothing to do)"}
+    out = ["## Compile time and the compilation cache",
+           ("`jsrpo train` as a fresh process per row (median of "
+            f"{len(next(iter(r['configs'].values()))['repeats'])} repeats): start is the wall "
+            "time from launch to the first training step (imports and checks included); compile "
+            "is the time the process reports, split into tracing (Python to jaxpr), lowering "
+            "(to StableHLO) and XLA (compiling, or loading from the cache); hits: programs "
+            "loaded from the cache.")]
+    for cfg, e in r["configs"].items():
+        rows = []
+        for mode, m in e["median"].items():
+            cell = lambda k, fmt=f1: fmt(m[k]) if k in m else ""
+            rows.append([what.get(mode, mode), cell("start_s"), cell("compile_s"),
+                         cell("trace_s"), cell("lower_s"), cell("xla_s"),
+                         cell("cache_hits", lambda x: f"{x:.0f}"), cell("wall_s")])
+        out += [f"`{cfg}`" + (f" with `{' '.join(r['overrides'])}`" if r.get("overrides")
+                              else "") + ":",
+                table(["run", "start s", "compile s", "trace s", "lower s", "XLA s", "hits",
+                       "wall s"], rows)]
+    out.append(measured(r["command"], D_COMPILE, r.get("commit")))
+    return "\n\n".join(out)
+
+
 # ------------------------------------------------------------------ assembly
 
 BLOCK_NAMES = ("gridworld", "overcooked", "speed")
@@ -853,7 +890,8 @@ def build() -> tuple[dict, dict]:
         ("Speed of jsrpo against JaxMARL's IPPO on Overcooked and of its sweeps. Every table is "
         "generated from the files in `experiments/results/` and says the command that produced "
         "them, the machine and the commit."),
-        sec_interleaved(blocks), sec_full_runs(), sec_sweep(), sec_throughput()]) + "\n"
+        sec_interleaved(blocks), sec_full_runs(), sec_sweep(), sec_throughput(),
+        sec_compile()]) + "\n"
     assert set(BLOCK_NAMES) <= set(blocks)
     return {"docs/results.md": results, "docs/benchmarks.md": bench}, blocks
 

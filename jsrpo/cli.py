@@ -18,8 +18,8 @@ from typing import Optional
 import jax
 
 import envs
+from jsrpo import compile_cache, crossplay, distributed, outputs, partners, render
 from jsrpo import config as config_mod
-from jsrpo import crossplay, distributed, outputs, partners, render
 from jsrpo.checkpoint import CheckpointError, Checkpoints, load_policy, save_final, saved_steps
 from jsrpo.config import ConfigError
 from jsrpo.equilibria import report as solve_report
@@ -108,6 +108,9 @@ def _train_parser(sub) -> None:
                         "first; a directory holding other files is refused)")
     p.add_argument("--total-env-steps", type=_budget, default=None, metavar="N",
                    help="with --resume: continue the run to N env steps per member")
+    p.add_argument("--no-compile-cache", action="store_true",
+                   help="compile without the persistent compilation cache (on by default, in "
+                        f"~/.cache/jsrpo/xla; {compile_cache.ENV_VAR}=DIR or off sets it)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
     d = p.add_argument_group("several hosts", "every process runs the same command; the sweep's "
                              "members are split over all processes' devices")
@@ -316,10 +319,17 @@ def _train(args, cfg, trainer, rd: RunDir, lock: RunLock, main_process: bool, la
 
     handlers = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)} \
         if ck is not None else {}
+    def compiled(seconds, stats):
+        print(f"[jsrpo] compiled in {seconds:.1f}s ({stats.describe()}); training...",
+              flush=True)
+        writer.start()
+
     try:
-        res = run_sweep(trainer, on_period=writer, ms=ms, on_compiled=writer.start,
+        # The host loop even without checkpoints: its programs have no host callback, so the
+        # persistent compilation cache can keep them for the next run.
+        res = run_sweep(trainer, on_period=writer, ms=ms, on_compiled=compiled,
                         checkpoints=ck, should_stop=lambda: stop["signal"] is not None,
-                        on_restore=writer.rebuild)
+                        on_restore=writer.rebuild, host_loop=True)
     except Interrupted as e:
         print(f"[jsrpo] stopped after update {e.update}; checkpoint saved. Continue with:\n"
               f"  jsrpo train --resume {rd.path}", file=sys.stderr, flush=True)
@@ -333,7 +343,7 @@ def _train(args, cfg, trainer, rd: RunDir, lock: RunLock, main_process: bool, la
     finally:
         for s, h in handlers.items():
             signal.signal(s, h)
-    print(f"[jsrpo] compiled in {res.compile_seconds:.1f}s, trained in {res.run_seconds:.1f}s "
+    print(f"[jsrpo] trained in {res.run_seconds:.1f}s "
           f"({res.env_steps * len(ms) / res.run_seconds:,.0f} env steps/s)", flush=True)
     for fail in res.failures:
         print(f"[jsrpo] warning: {fail.describe()}; frozen at its last good parameters "
@@ -391,6 +401,9 @@ def _crossplay_parser(sub) -> None:
                    default=crossplay.DEFAULT_BOOTSTRAP_REPS,
                    help="bootstrap resamples for the 95%% intervals "
                         f"(default {crossplay.DEFAULT_BOOTSTRAP_REPS})")
+    p.add_argument("--no-compile-cache", action="store_true",
+                   help="compile without the persistent compilation cache (on by default, in "
+                        f"~/.cache/jsrpo/xla; {compile_cache.ENV_VAR}=DIR or off sets it)")
     p.set_defaults(run=run_crossplay)
 
 
@@ -535,6 +548,11 @@ def main(argv=None, several_processes: bool = False) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
     args.several_processes = several_processes
     try:
+        if hasattr(args, "no_compile_cache"):  # the commands that compile training programs
+            try:
+                compile_cache.enable(args.no_compile_cache)
+            except ValueError as e:
+                raise UsageError(str(e)) from None
         return args.run(args)
     except KeyboardInterrupt:
         print(f"\njsrpo {args.command}: interrupted", file=sys.stderr)

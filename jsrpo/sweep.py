@@ -58,8 +58,12 @@ def build_pieces(trainer: Trainer, on_period: Optional[Callable] = None):
     def init(keys, hyper):
         return jax.vmap(trainer.init)(keys, hyper)
 
+    # A jitted function is traced once per argument shape: the shape query below and the call
+    # inside ``cond`` share one trace of the update (the costliest function to trace).
+    update = jax.jit(jax.vmap(trainer.update))
+
     def periods(states, hyper, n: int):
-        m_shape = jax.eval_shape(jax.vmap(trainer.update), states, hyper)[1]
+        m_shape = jax.eval_shape(update, states, hyper)[1]
         skipped = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), m_shape)
 
         stop_on_failure = cfg.train.on_nonfinite == "stop"
@@ -69,7 +73,7 @@ def build_pieces(trainer: Trainer, on_period: Optional[Callable] = None):
             if stop_on_failure:  # the rest of the run is skipped; the host reports the failure
                 active = active & ~jnp.any(states.failed_at >= 0)
             states, m = jax.lax.cond(
-                active, lambda s: jax.vmap(trainer.update)(s, hyper), lambda s: (s, skipped),
+                active, lambda s: update(s, hyper), lambda s: (s, skipped),
                 states)
             return states, (m, active)
 
@@ -111,19 +115,65 @@ def _member_shardings(mesh, tree, axis: int):
     return jax.tree.map(lambda _: NamedSharding(mesh, spec), tree)
 
 
-def _compile(fn, mesh, args, in_axes, out_axes):
-    """``jax.jit(fn).lower(*args).compile()``, with the member axis of every argument and
-    output split over ``mesh`` when there is one. ``in_axes``: the member axis of each
-    argument; ``out_axes``: of each output when ``fn`` returns a tuple, else one int."""
+@dataclass
+class CompileStats:
+    """Where a sweep's compile time went, summed over its programs (seconds): ``trace``
+    (Python to jaxpr), ``lower`` (jaxpr to StableHLO), ``compile`` (XLA, or loading the
+    executable from the persistent cache: ``cache_hits`` of ``programs`` were loaded)."""
+
+    trace: float = 0.0
+    lower: float = 0.0
+    compile: float = 0.0
+    programs: int = 0
+    cache_hits: int = 0
+
+    def describe(self) -> str:
+        cached = f", {self.cache_hits} of {self.programs} from the cache" if self.cache_hits else ""
+        return (f"trace {self.trace:.1f}s, lower {self.lower:.1f}s, "
+                f"XLA {self.compile:.1f}s{cached}")
+
+
+_CACHE_HITS = [0]
+
+
+def _count_cache_hit(event: str, **kwargs) -> None:
+    if event == "/jax/compilation_cache/cache_hits":
+        _CACHE_HITS[0] += 1
+
+
+jax.monitoring.register_event_listener(_count_cache_hit)
+
+
+def _compile(fn, mesh, args, in_axes, out_axes, stats: Optional[CompileStats] = None):
+    """``jax.jit(fn).trace(*args).lower().compile()``, with the member axis of every argument
+    and output split over ``mesh`` when there is one. ``in_axes``: the member axis of each
+    argument; ``out_axes``: of each output when ``fn`` returns a tuple, else one int. The time
+    of each stage is added to ``stats``."""
+    t0 = time.perf_counter()
     if mesh is None:
-        return jax.jit(fn).lower(*args).compile()
-    ins = tuple(_member_shardings(mesh, a, ax) for a, ax in zip(args, in_axes))
-    out = jax.eval_shape(fn, *args)
-    if isinstance(out_axes, tuple):
-        outs = tuple(_member_shardings(mesh, o, ax) for o, ax in zip(out, out_axes))
+        jitted = jax.jit(fn)
     else:
-        outs = _member_shardings(mesh, out, out_axes)
-    return jax.jit(fn, in_shardings=ins, out_shardings=outs).lower(*args).compile()
+        ins = tuple(_member_shardings(mesh, a, ax) for a, ax in zip(args, in_axes))
+        out = jax.eval_shape(fn, *args)
+        if isinstance(out_axes, tuple):
+            outs = tuple(_member_shardings(mesh, o, ax) for o, ax in zip(out, out_axes))
+        else:
+            outs = _member_shardings(mesh, out, out_axes)
+        jitted = jax.jit(fn, in_shardings=ins, out_shardings=outs)
+    traced = jitted.trace(*args)
+    t1 = time.perf_counter()
+    lowered = traced.lower()
+    t2 = time.perf_counter()
+    hits = _CACHE_HITS[0]
+    compiled = lowered.compile()
+    t3 = time.perf_counter()
+    if stats is not None:
+        stats.trace += t1 - t0
+        stats.lower += t2 - t1
+        stats.compile += t3 - t2
+        stats.programs += 1
+        stats.cache_hits += _CACHE_HITS[0] - hits
+    return compiled
 
 
 def build_run(trainer: Trainer, on_period: Optional[Callable] = None):
@@ -191,6 +241,7 @@ class SweepResult:
     period_updates: np.ndarray  # [P] update count at the end of each period
     compile_seconds: float
     run_seconds: float
+    compile_stats: CompileStats
     env_steps: int  # per member
     failures: list  # [Failure]: members frozen after a non-finite value (on_nonfinite=continue)
 
@@ -198,7 +249,7 @@ class SweepResult:
 def run_sweep(trainer: Trainer, on_period: Optional[Callable] = None, ms=None,
               on_compiled: Optional[Callable] = None, checkpoints=None,
               should_stop: Optional[Callable[[], bool]] = None,
-              on_restore: Optional[Callable] = None) -> SweepResult:
+              on_restore: Optional[Callable] = None, host_loop: bool = False) -> SweepResult:
     """Compile and run every member of ``trainer.config``'s sweep.
 
     Without ``checkpoints`` the whole run is one compiled program. With a
@@ -207,8 +258,11 @@ def run_sweep(trainer: Trainer, on_period: Optional[Callable] = None, ms=None,
     the manager's schedule and resumes from its newest complete checkpoint if there is one.
     ``should_stop()`` is polled between periods: when true, a checkpoint is saved and
     ``Interrupted`` raised. ``on_restore(period_updates, metrics, evals)`` receives the history
-    of the periods a resumed run restored (``[P_done, M, ...]``). ``on_compiled()`` is called
-    between compilation and the run.
+    of the periods a resumed run restored (``[P_done, M, ...]``). ``on_compiled(seconds,
+    stats)`` is called between compilation and the run with the compile time and its
+    ``CompileStats``. ``host_loop=True`` takes the host loop even without
+    checkpoints: its programs have no host callback, so the persistent compilation cache keeps
+    them (a program with a callback is compiled again in every process).
     With ``train.on_nonfinite: stop``, a member whose training turns non-finite ends the run
     with ``NonFiniteError`` and the period that failed is not checkpointed.
     """
@@ -229,11 +283,12 @@ def run_sweep(trainer: Trainer, on_period: Optional[Callable] = None, ms=None,
     t0 = time.perf_counter()
     # Several processes: the host loop below, so results and progress reach the host through
     # ``to_host`` rather than through a callback inside the program.
-    if checkpoints is None and jax.process_count() == 1:
+    stats = CompileStats()
+    if checkpoints is None and jax.process_count() == 1 and not host_loop:
         compiled = _compile(build_run(trainer, on_period), mesh, (keys, hyper), (0, 0),
-                            (0, 1, 1, 0))
+                            (0, 1, 1, 0), stats)
         if on_compiled is not None:
-            on_compiled()
+            on_compiled(time.perf_counter() - t0, stats)
         t1 = time.perf_counter()
         states, metrics, evals, final = jax.block_until_ready(compiled(keys, hyper))
         metrics, evals = to_np(metrics), to_np(evals)
@@ -244,8 +299,8 @@ def run_sweep(trainer: Trainer, on_period: Optional[Callable] = None, ms=None,
         # also lets the persistent compilation cache keep it (programs with host callbacks
         # are never cached).
         init, periods, final_fn = build_pieces(trainer, None)
-        init_c = _compile(init, mesh, (keys, hyper), (0, 0), 0)
-        abstract = jax.eval_shape(init, keys, hyper)
+        init_c = _compile(init, mesh, (keys, hyper), (0, 0), 0, stats)
+        abstract = init_c.out_info
         # Restored checkpoints land on this run's devices directly, whatever device layout
         # saved them (a sweep may resume on another number of devices).
         if mesh is not None:
@@ -255,12 +310,13 @@ def run_sweep(trainer: Trainer, on_period: Optional[Callable] = None, ms=None,
             place = jax.tree.map(lambda _: local, abstract)
         abstract = jax.tree.map(lambda a, sh: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sh),
                                 abstract, place)
-        step_c = _compile(lambda s, h: periods(s, h, 1), mesh, (abstract, hyper), (0, 0), (0, 1))
-        final_c = _compile(final_fn, mesh, (abstract,), (0,), (0, 0))
+        step_c = _compile(lambda s, h: periods(s, h, 1), mesh, (abstract, hyper), (0, 0), (0, 1),
+                          stats)
+        final_c = _compile(final_fn, mesh, (abstract,), (0,), (0, 0), stats)
         if on_compiled is not None:
-            on_compiled()
+            on_compiled(time.perf_counter() - t0, stats)
         t1 = time.perf_counter()
-        _, (m1, e1) = jax.eval_shape(lambda s, h: periods(s, h, 1), abstract, hyper)
+        _, (m1, e1) = step_c.out_info  # the period's output shapes, without tracing again
         restored = None if checkpoints is None else checkpoints.restore_latest(abstract, (m1, e1))
         if restored is None:
             states, hist, done = init_c(keys, hyper), [], 0
@@ -299,7 +355,7 @@ def run_sweep(trainer: Trainer, on_period: Optional[Callable] = None, ms=None,
     return SweepResult(
         members=ms, states=states, metrics=metrics, evals=evals,
         final=to_np(final), period_updates=periods_end, compile_seconds=t1 - t0,
-        run_seconds=t2 - t1, env_steps=lay.env_steps_per_member,
+        run_seconds=t2 - t1, compile_stats=stats, env_steps=lay.env_steps_per_member,
         failures=failures(ms, states))
 
 
