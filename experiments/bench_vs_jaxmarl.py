@@ -204,7 +204,6 @@ def worker_interleaved(spec: dict) -> dict:
     machine, and the median shows the spread; slow drifts in load hit every system alike.
     """
     import jax
-    import jax.numpy as jnp
 
     layout, n, rounds = spec["layout"], int(spec["updates"]), int(spec["rounds"])
     programs, stages = {}, {}
@@ -217,10 +216,11 @@ def worker_interleaved(spec: dict) -> dict:
             fn, arg = jax.jit(mod.make_train(cfg)), jax.random.PRNGKey(0)
         else:
             from jsrpo import config
-            from jsrpo.train import Hyper, make_train
+            from jsrpo.sweep import member_hyper
+            from jsrpo.train import make_train
             cfg = config.load(None, spec["overrides"][m])
             tr = make_train(cfg)
-            hyper = Hyper(tau=jnp.float32(cfg.taus[0]), eps=jnp.float32(cfg.epss[0]))
+            hyper = member_hyper(cfg)
 
             def run(key, tr=tr, hyper=hyper):
                 body = lambda s, _: (tr.update(s, hyper)[0], None)

@@ -19,10 +19,10 @@ import tempfile
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 
 from jsrpo import config
-from jsrpo.train import Hyper, make_train
+from jsrpo.sweep import member_hyper
+from jsrpo.train import make_train
 
 
 def op_times(trace_dir: Path) -> tuple[collections.Counter, collections.Counter]:
@@ -56,7 +56,7 @@ def main() -> None:
 
     cfg = config.load(args.config, args.set)
     trainer = make_train(cfg)
-    hyper = Hyper(tau=jnp.float32(cfg.taus[0]), eps=jnp.float32(cfg.epss[0]))
+    hyper = member_hyper(cfg)
     n = args.updates
 
     def run(key):

@@ -6,9 +6,17 @@ joins them first and only then imports the commands (``jsrpo.cli``): the one imp
 project that has to come late.
 """
 import argparse
+import os
 import sys
 
-from jsrpo import distributed
+# Loading an executable from the persistent compilation cache makes XLA log two lines per
+# program at error level ("Target machine feature +prefer-no-gather is not supported"): tuning
+# options it compiled with, not instructions the CPU lacks (the cache directory is already keyed
+# by the CPU's features, jsrpo/compile_cache.py). C++ log levels are read when JAX loads, so the
+# command sets its default here, before any import of JAX; TF_CPP_MIN_LOG_LEVEL=0 shows them.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from jsrpo import distributed  # noqa: E402
 
 
 def _join_processes(argv) -> bool:

@@ -14,8 +14,12 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import sys
 from pathlib import Path
 from typing import Optional
+
+import jax
+import jaxlib
 
 #: environment variable naming the cache directory, or ``off``.
 ENV_VAR = "JSRPO_COMPILE_CACHE"
@@ -27,9 +31,6 @@ MAX_BYTES = 4 * 2**30
 def machine_key() -> str:
     """A short hash of what an executable compiled here depends on: CPU model and feature
     flags, machine architecture, and the jax/jaxlib versions."""
-    import jax
-    import jaxlib
-
     parts = [platform.machine(), jax.__version__, jaxlib.__version__]
     try:  # Linux: model name and the instruction-set flags of the first CPU
         lines = Path("/proc/cpuinfo").read_text().splitlines()
@@ -51,8 +52,6 @@ def resolve(disabled: bool = False) -> Optional[Path]:
     Off with ``disabled`` or ``JSRPO_COMPILE_CACHE=off``; a cache directory JAX already has
     (``JAX_COMPILATION_CACHE_DIR``, e.g. the test suite's) is kept as it is.
     Raises ``ValueError`` naming the variable when it is set to an empty string."""
-    import jax
-
     value = os.environ.get(ENV_VAR)
     if disabled or (value is not None and value.strip().lower() in OFF):
         return None
@@ -70,8 +69,6 @@ def enable(disabled: bool = False) -> Optional[Path]:
     """Turn the persistent cache on for this process (before anything compiles); returns its
     directory, or None when it is off. A directory that cannot be created turns it off with a
     warning rather than failing the run: the cache only saves time."""
-    import jax
-
     path = resolve(disabled)
     if path is None:
         jax.config.update("jax_enable_compilation_cache", False)
@@ -79,7 +76,6 @@ def enable(disabled: bool = False) -> Optional[Path]:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        import sys
         print(f"[jsrpo] warning: compilation cache {path} cannot be created ({e.strerror}); "
               f"compiling without it (set {ENV_VAR})", file=sys.stderr, flush=True)
         jax.config.update("jax_enable_compilation_cache", False)

@@ -44,6 +44,7 @@ class TrainConfig:
     num_minibatches: int = 1
     lr: float = 6e-4
     anneal_lr: bool = False
+    lr_end: float = 0.0  # with anneal_lr: the learning rate at the end of training
     adam_eps: float = 1e-5
     gamma: float = 0.99
     gae_lambda: float = 0.95
@@ -93,6 +94,45 @@ class CheckpointConfig:
     snapshots: Tuple[float, ...] = ()  # fractions of training kept forever, e.g. [0.1, 0.5]
 
 
+#: Hyper-parameters that change no array shape: each may be a list in the config (a grid axis
+#: of one compiled program, like tau and eps), a ``sweep.zip`` group, or a ``sweep.random``
+#: parameter. Dotted key -> (section or None, field).
+SWEEPABLE = {
+    "tau": (None, "tau"), "eps": (None, "eps"),
+    "train.lr": ("train", "lr"), "train.lr_end": ("train", "lr_end"),
+    "train.clip_eps": ("train", "clip_eps"), "train.vf_coef": ("train", "vf_coef"),
+    "train.gamma": ("train", "gamma"), "train.gae_lambda": ("train", "gae_lambda"),
+    "train.max_grad_norm": ("train", "max_grad_norm"), "train.adam_eps": ("train", "adam_eps"),
+    "train.reward_shaping_horizon": ("train", "reward_shaping_horizon"),
+    "srpo.adv_entropy_coef": ("srpo", "adv_entropy_coef"),
+}
+DISTRIBUTIONS = ("uniform", "log_uniform", "choice")
+
+
+@dataclass(frozen=True)
+class RandomParam:
+    """One ``sweep.random`` parameter: ``uniform``/``log_uniform`` over ``[low, high]``, or a
+    ``choice`` among ``values``."""
+
+    key: str
+    dist: str
+    values: Tuple[float, ...]  # (low, high) for uniform / log_uniform; the options for choice
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """How members are formed beyond the Cartesian product of the list-valued keys.
+
+    ``zip``: groups of list-valued keys taken together (equal lengths) instead of crossed.
+    ``random_members``: draws of the ``random`` parameters (with ``random_seed``), each crossed
+    with the other keys' lists and the seeds; 0 without random search."""
+
+    zip: Tuple[Tuple[str, ...], ...] = ()
+    random_members: int = 0
+    random_seed: int = 0
+    random: Tuple[RandomParam, ...] = ()
+
+
 @dataclass(frozen=True)
 class Config:
     method: str = "srpo"
@@ -106,14 +146,34 @@ class Config:
     network: NetworkConfig = field(default_factory=NetworkConfig)
     log: LogConfig = field(default_factory=LogConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+
+    def values(self, key: str) -> tuple:
+        """The configured values of sweepable ``key`` (one, or a grid list's)."""
+        section, name = SWEEPABLE[key]
+        v = getattr(self if section is None else getattr(self, section), name)
+        return tuple(v) if isinstance(v, tuple) else (v,)
+
+    def swept(self) -> Tuple[str, ...]:
+        """The sweepable keys that take more than one value (lists and random parameters)."""
+        rand = {r.key for r in self.sweep.random}
+        return tuple(k for k in SWEEPABLE if len(self.values(k)) > 1 or k in rand)
+
+    def value_range(self, key: str) -> Tuple[float, float]:
+        """Smallest and largest value ``key`` can take in any member."""
+        for r in self.sweep.random:
+            if r.key == key:
+                return min(r.values), max(r.values)
+        vals = [v for v in self.values(key) if v is not None]
+        return (min(vals), max(vals)) if vals else (math.nan, math.nan)
 
     @property
     def taus(self) -> Tuple[float, ...]:
-        return tuple(self.tau) if isinstance(self.tau, tuple) else (self.tau,)
+        return self.values("tau")
 
     @property
     def epss(self) -> Tuple[float, ...]:
-        return tuple(self.eps) if isinstance(self.eps, tuple) else (self.eps,)
+        return self.values("eps")
 
     @functools.cached_property
     def layout(self) -> "Layout":
@@ -190,6 +250,7 @@ class Layout:
 _SECTIONS = {
     "env": EnvConfig, "train": TrainConfig, "srpo": SRPOConfig,
     "network": NetworkConfig, "log": LogConfig, "checkpoint": CheckpointConfig,
+    "sweep": SweepConfig,
 }
 
 
@@ -301,7 +362,8 @@ _FIELD_CHECKS = {
         "num_envs": lambda p, v: _pos_int(p, v, MAX_SIZE),
         "num_steps": lambda p, v: _pos_int(p, v, MAX_SIZE),
         "update_epochs": _pos_int, "num_minibatches": _pos_int, "lr": _pos_num,
-        "anneal_lr": _bool, "adam_eps": _pos_num, "gamma": _unit, "gae_lambda": _unit,
+        "anneal_lr": _bool, "lr_end": _nonneg_num, "adam_eps": _pos_num, "gamma": _unit,
+        "gae_lambda": _unit,
         "clip_eps": _pos_num, "vf_coef": _nonneg_num, "clip_value_loss": _bool,
         "max_grad_norm": lambda p, v: None if v is None else _pos_num(p, v),
         "normalize_advantages": _bool,
@@ -338,13 +400,21 @@ def _hidden(path, v):
     return tuple(v)
 
 
+def _sweepable_check(name: str, key: str, check):
+    """A sweepable field's check that also accepts a non-empty list of distinct values."""
+    if f"{name}.{key}" not in SWEEPABLE:
+        return check
+    return lambda p, v: _scalar_or_list(p, v, check)
+
+
 def _build_section(name: str, raw: Any):
     cls = _SECTIONS[name]
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         _fail(name, raw, "a mapping of keys to values")
-    known = {f.name for f in dataclasses.fields(cls)}
+    known = ({"zip", "random"} if name == "sweep"
+             else {f.name for f in dataclasses.fields(cls)})
     for k in raw:
         if k not in known:
             _unknown(name, str(k), known)
@@ -362,9 +432,78 @@ def _build_section(name: str, raw: Any):
             if k not in allowed:
                 _unknown("env.kwargs", str(k), allowed)
         return EnvConfig(name=env_name, kwargs=dict(kwargs))
+    if name == "sweep":
+        return _build_sweep(raw)
     checks = _FIELD_CHECKS[name]
-    values = {k: checks[k](f"{name}.{k}", v) for k, v in raw.items()}
+    values = {k: _sweepable_check(name, k, checks[k])(f"{name}.{k}", v) for k, v in raw.items()}
     return cls(**values)
+
+
+def _field_check(key: str):
+    """The validation of one value of sweepable ``key``."""
+    section, name = SWEEPABLE[key]
+    if section is None:
+        return _nonneg_num
+    return _FIELD_CHECKS[section][name]
+
+
+def _build_sweep(raw: dict) -> SweepConfig:
+    zips = raw.get("zip", []) or []
+    if not isinstance(zips, list) or not all(isinstance(g, list) and len(g) >= 2 for g in zips):
+        _fail("sweep.zip", zips, "a list of groups of at least two keys, e.g. "
+                                 "[[train.lr, train.clip_eps]]")
+    seen: set = set()
+    for i, group in enumerate(zips):
+        for k in group:
+            if k not in SWEEPABLE:
+                _fail(f"sweep.zip[{i}]", k, "keys of sweepable hyper-parameters: "
+                      + ", ".join(SWEEPABLE))
+            if k in seen:
+                _fail(f"sweep.zip[{i}]", k, "a key in at most one zip group")
+            seen.add(k)
+    rand = raw.get("random")
+    params: list = []
+    members, seed = 0, 0
+    if rand is not None:
+        if not isinstance(rand, dict):
+            _fail("sweep.random", rand, "a mapping with members, seed and params")
+        for k in rand:
+            if k not in ("members", "seed", "params"):
+                _unknown("sweep.random", str(k), ("members", "seed", "params"))
+        members = _pos_int("sweep.random.members", rand.get("members"), MAX_SIZE)
+        seed = _nonneg_int("sweep.random.seed", rand.get("seed", 0))
+        ps = rand.get("params")
+        if not isinstance(ps, dict) or not ps:
+            _fail("sweep.random.params", ps, "a mapping of sweepable keys to distributions, e.g. "
+                  "{train.lr: {log_uniform: [1e-4, 1e-3]}, tau: {choice: [1, 10]}}")
+        for k, d in ps.items():
+            path = f"sweep.random.params.{k}"
+            if k not in SWEEPABLE:
+                _fail("sweep.random.params", k, "keys of sweepable hyper-parameters: "
+                      + ", ".join(SWEEPABLE))
+            if k in seen:
+                _fail(path, d, "a key that is not also in a sweep.zip group")
+            if not isinstance(d, dict) or len(d) != 1 or next(iter(d)) not in DISTRIBUTIONS:
+                _fail(path, d, "one of {uniform: [low, high]}, {log_uniform: [low, high]}, "
+                               "{choice: [v1, v2, ...]}")
+            (dist, vals), = d.items()
+            check = _field_check(k)
+            if not isinstance(vals, list) or not vals:
+                _fail(f"{path}.{dist}", vals, "a non-empty list")
+            vals = tuple(check(f"{path}.{dist}[{i}]", v) for i, v in enumerate(vals))
+            if dist != "choice":
+                if len(vals) != 2 or not vals[0] < vals[1]:
+                    _fail(f"{path}.{dist}", list(vals), "[low, high] with low < high")
+                if dist == "log_uniform" and vals[0] <= 0:
+                    _fail(f"{path}.{dist}", list(vals), "[low, high] with 0 < low < high")
+            elif len(set(vals)) != len(vals):
+                _fail(f"{path}.choice", list(vals), "a list without repeated values")
+            params.append(RandomParam(k, dist, vals))
+    for k in raw:
+        if k not in ("zip", "random"):
+            _unknown("sweep", str(k), ("zip", "random"))
+    return SweepConfig(zip=tuple(tuple(g) for g in zips), random_members=members,
+                       random_seed=seed, random=tuple(params))
 
 
 def from_dict(raw: dict) -> Config:
@@ -422,9 +561,27 @@ def _check_consistency(cfg: Config) -> None:
         _fail("checkpoint.every_updates", every,
               f"0 or a multiple of log.interval ({interval}), "
               f"e.g. {max(every // interval, 1) * interval}")
-    if cfg.method in ("ippo", "self_play", "pure_adversarial") and len(cfg.taus) > 1:
-        _fail("tau", list(cfg.taus),
+    if cfg.method in ("ippo", "self_play", "pure_adversarial") and "tau" in cfg.swept():
+        _fail("tau", list(cfg.taus) if len(cfg.taus) > 1 else "a random parameter",
               f"a single value for method {cfg.method!r} (tau only acts in 'srpo')")
+    if cfg.method in ("ippo", "self_play") and "srpo.adv_entropy_coef" in cfg.swept():
+        _fail("srpo.adv_entropy_coef", list(cfg.values("srpo.adv_entropy_coef")),
+              f"a single value for method {cfg.method!r} (it has no adversary)")
+    for i, group in enumerate(cfg.sweep.zip):
+        lengths = {k: len(cfg.values(k)) for k in group}
+        if len(set(lengths.values())) != 1 or min(lengths.values()) < 2:
+            _fail(f"sweep.zip[{i}]", list(group),
+                  "keys whose values are lists of one equal length >= 2 (got lengths "
+                  + ", ".join(f"{k}: {n}" for k, n in lengths.items()) + ")")
+    for r in cfg.sweep.random:
+        if len(cfg.values(r.key)) > 1:
+            _fail(r.key, list(cfg.values(r.key)), f"a single value: it is drawn by "
+                  f"sweep.random.params.{r.key}")
+    if "train.lr_end" in cfg.swept() and not t.anneal_lr:
+        _fail("train.lr_end", list(cfg.values("train.lr_end")),
+              "a single value unless train.anneal_lr is true (it is the annealed end value)")
+    if "train.max_grad_norm" in cfg.swept() and None in cfg.values("train.max_grad_norm"):
+        _fail("train.max_grad_norm", list(cfg.values("train.max_grad_norm")), "numbers")
 
 
 # ----------------------------------------------------------------------------- loading
@@ -437,7 +594,13 @@ def to_dict(cfg: Config) -> dict:
         if isinstance(x, dict):
             return {k: plain(v) for k, v in x.items()}
         return x
-    return plain(dataclasses.asdict(cfg))
+    out = plain(dataclasses.asdict(cfg))
+    sw = cfg.sweep  # in the form the config file gives it, so that it reads back the same
+    out["sweep"] = {"zip": [list(g) for g in sw.zip]}
+    if sw.random_members:
+        out["sweep"]["random"] = {"members": sw.random_members, "seed": sw.random_seed,
+                                  "params": {r.key: {r.dist: list(r.values)} for r in sw.random}}
+    return out
 
 
 def parse_override(text: str) -> tuple[str, Any]:

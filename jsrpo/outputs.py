@@ -23,12 +23,16 @@ from jsrpo.train import Trainer
 
 
 def member_spec(cfg: Config, m: Member) -> MemberSpec:
-    return MemberSpec(member=m.index, method=cfg.method, tau=m.tau, eps=m.eps, seed=m.seed)
+    hyper = m.swept([k for k in cfg.swept() if k not in ("tau", "eps")])
+    return MemberSpec(member=m.index, method=cfg.method, tau=m.tau, eps=m.eps, seed=m.seed,
+                      hyper=hyper)
 
 
 def member_record(cfg: Config, m: Member) -> dict:
-    """The member's fields as they open every metrics row and summary row."""
-    return dataclasses.asdict(member_spec(cfg, m))
+    """The member's fields as they open every metrics row and summary row (the other swept
+    hyper-parameters by their dotted keys)."""
+    spec = member_spec(cfg, m)
+    return {k: v for k, v in dataclasses.asdict(spec).items() if k != "hyper"} | spec.hyper
 
 
 def run_meta(cfg: Config, trainer: Trainer, ms: list[Member]) -> RunMeta:
@@ -196,18 +200,20 @@ def plot_learning_curves(cfg: Config, res: SweepResult, path: Path) -> None:
     """Mean and min-max spread over seeds of the hero pair's team return, one line per tau/eps."""
     steps = res.period_updates * cfg.layout.env_steps_per_update
     team = res.evals["team_return"]  # [P, M]
+    others = [k for k in cfg.swept() if k not in ("tau", "eps")]
     groups: dict = {}
     for i, m in enumerate(res.members):
-        groups.setdefault((m.tau, m.eps), []).append(i)
+        groups.setdefault((m.tau, m.eps, tuple(m.swept(others).items())), []).append(i)
     fig = Figure(figsize=(6.4, 4.2))  # no pyplot: nothing global changes, no window opens
     ax = fig.subplots()
-    for (tau, eps), idx in groups.items():
+    for (tau, eps, extra), idx in groups.items():
         y = team[:, idx]
         if cfg.method == "srpo":
             label = (f"ippo (srpo tau=0), eps={eps:g}" if tau == 0
                      else f"srpo tau={tau:g}, eps={eps:g}")
         else:
             label = f"{cfg.method}, eps={eps:g}"
+        label += "".join(f", {k.split('.')[-1]}={v:g}" for k, v in extra)
         line, = ax.plot(steps, y.mean(1), label=f"{label} (n={len(idx)})")
         ax.fill_between(steps, y.min(1), y.max(1), color=line.get_color(), alpha=0.2)
     ax.set_xlabel("env steps per member")

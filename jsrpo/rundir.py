@@ -268,10 +268,14 @@ class MemberSpec:
     tau: float
     eps: float
     seed: int
+    # The run's other swept hyper-parameters and this member's values (``{"train.lr": 3e-4}``).
+    hyper: dict = field(default_factory=dict)
 
     def label(self, seat: Optional[int] = None) -> str:
-        """``srpo-tau10-eps0.1-s0`` (plus ``-seat1``): a policy's name in reports."""
-        name = f"{self.method}-tau{self.tau:g}-eps{self.eps:g}-s{self.seed}"
+        """``srpo-tau10-eps0.1-s0`` (with the other swept values, ``srpo-tau10-eps0.1-lr0.0003-s0``;
+        plus ``-seat1``): a policy's name in reports."""
+        extra = "".join(f"-{k.split('.')[-1]}{v:g}" for k, v in self.hyper.items())
+        name = f"{self.method}-tau{self.tau:g}-eps{self.eps:g}{extra}-s{self.seed}"
         return name if seat is None else f"{name}-seat{seat}"
 
 
@@ -349,7 +353,8 @@ class RunMeta:
                                       method=need(m, "method", str, p),
                                       tau=float(need(m, "tau", (int, float), p)),
                                       eps=float(need(m, "eps", (int, float), p)),
-                                      seed=need(m, "seed", int, p)))
+                                      seed=need(m, "seed", int, p),
+                                      hyper=dict(m.get("hyper") or {})))
         if not members:
             raise RunFormatError(f"{where}: the run has no members")
         return cls(env=EnvSpec(name=need(env, "name", str, "env."),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -14,31 +14,82 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec, SingleDeviceSharding
 
 from jsrpo import distributed
-from jsrpo.config import Config
+from jsrpo.config import SWEEPABLE, Config
 from jsrpo.train import FAILURES, Hyper, LearnerState, Trainer
 
 
 @dataclass(frozen=True)
 class Member:
+    """One sweep member: its index, seed and the value of every sweepable hyper-parameter
+    (``values``: dotted key -> value, ``config.SWEEPABLE`` order; tau and eps among them)."""
+
     index: int
     tau: float
     eps: float
     seed: int
+    values: Tuple[Tuple[str, Optional[float]], ...] = ()
+
+    def value(self, key: str):
+        return dict(self.values)[key]
+
+    def swept(self, keys) -> dict:
+        """``{key: value}`` of the given keys (a config's swept ones), for reports."""
+        d = dict(self.values)
+        return {k: d[k] for k in keys}
+
+
+def random_draws(cfg: Config) -> list[tuple]:
+    """The ``sweep.random`` draws: one tuple per draw, values in ``cfg.sweep.random`` order,
+    from a generator seeded with ``sweep.random.seed`` (the same draws on every machine)."""
+    rng = np.random.default_rng(cfg.sweep.random_seed)
+    draws = []
+    for _ in range(cfg.sweep.random_members):
+        one = []
+        for r in cfg.sweep.random:
+            if r.dist == "choice":
+                one.append(r.values[int(rng.integers(len(r.values)))])
+            else:
+                lo, hi = r.values
+                u = float(rng.random())
+                one.append(lo + (hi - lo) * u if r.dist == "uniform"
+                           else float(np.exp(np.log(lo) + (np.log(hi) - np.log(lo)) * u)))
+        draws.append(tuple(one))
+    return draws
 
 
 def members(cfg: Config) -> list[Member]:
-    """Every (tau, eps, seed) combination, seeds ``cfg.seed .. cfg.seed + num_seeds - 1``."""
-    combos = itertools.product(cfg.taus, cfg.epss, range(cfg.seed, cfg.seed + cfg.num_seeds))
-    return [Member(i, tau, eps, seed) for i, (tau, eps, seed) in enumerate(combos)]
+    """Every member of the sweep, in a fixed order: the random draws (if any), then the grid
+    axes in ``config.SWEEPABLE`` order (a ``sweep.zip`` group is one axis), then the seeds
+    ``cfg.seed .. cfg.seed + num_seeds - 1`` innermost."""
+    rand = [r.key for r in cfg.sweep.random]
+    zipped = {k: g for g in cfg.sweep.zip for k in g}
+    axes: list = [(tuple(rand), random_draws(cfg))] if rand else []
+    placed = set(rand)
+    for key in SWEEPABLE:
+        if key in placed:
+            continue
+        group = zipped.get(key, (key,))
+        placed.update(group)
+        axes.append((group, list(zip(*[cfg.values(k) for k in group]))))
+    out = []
+    seeds = range(cfg.seed, cfg.seed + cfg.num_seeds)
+    for i, (*points, seed) in enumerate(itertools.product(*[a[1] for a in axes], seeds)):
+        v = {k: x for (keys, _), pt in zip(axes, points) for k, x in zip(keys, pt)}
+        out.append(Member(i, float(v["tau"]), float(v["eps"]), seed,
+                          tuple((k, v[k]) for k in SWEEPABLE)))
+    return out
+
+
+def member_hyper(cfg: Config, index: int = 0) -> Hyper:
+    """The ``Hyper`` of one member (leaves ``[]``), for calling a trainer's pieces directly."""
+    return jax.tree.map(lambda x: x[0], Hyper.of([members(cfg)[index]]))
 
 
 def member_inputs(ms: list[Member]):
     """Keys ``[M, 2]`` and ``Hyper`` with ``[M]`` leaves. A member's key depends only on its seed,
     so a member trains the same whether run alone or inside any sweep."""
     keys = jnp.stack([jax.random.PRNGKey(m.seed) for m in ms])
-    hyper = Hyper(tau=jnp.array([m.tau for m in ms], jnp.float32),
-                  eps=jnp.array([m.eps for m in ms], jnp.float32))
-    return keys, hyper
+    return keys, Hyper.of(ms)
 
 
 def build_pieces(trainer: Trainer, on_period: Optional[Callable] = None):

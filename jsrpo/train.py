@@ -47,10 +47,31 @@ FAILURES = ("none", "rollout return", "loss", "parameters")
 
 @struct.dataclass
 class Hyper:
-    """Swept values, traced (one compiled program serves every member)."""
+    """Every sweepable hyper-parameter (``config.SWEEPABLE``), traced: one compiled program
+    serves every member whatever values it sweeps. Leaves ``[]`` per member (``[M]`` for a
+    sweep)."""
 
-    tau: chex.Array  # [] risk aversion; 0 means IPPO
-    eps: chex.Array  # [] heroes' entropy coefficient (bounded rationality)
+    tau: chex.Array  # risk aversion; 0 means IPPO
+    eps: chex.Array  # heroes' entropy coefficient (bounded rationality)
+    lr: chex.Array
+    lr_end: chex.Array  # the annealed learning rate's end value (with train.anneal_lr)
+    clip_eps: chex.Array
+    vf_coef: chex.Array
+    gamma: chex.Array
+    gae_lambda: chex.Array
+    max_grad_norm: chex.Array  # unused when train.max_grad_norm is null (no clipping)
+    adam_eps: chex.Array
+    reward_shaping_horizon: chex.Array  # env steps; 0: the shaped reward is never added
+    adv_entropy_coef: chex.Array
+
+    @classmethod
+    def of(cls, members) -> "Hyper":
+        """``[M]`` leaves from ``sweep.Member``s (their ``values``), float32."""
+        cols: dict = {}
+        for m in members:
+            for key, v in m.values:
+                cols.setdefault(key.split(".")[-1], []).append(np.inf if v is None else v)
+        return cls(**{k: jnp.asarray(v, jnp.float32) for k, v in cols.items()})
 
 
 @struct.dataclass
@@ -174,7 +195,7 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
     # SRPO's table depends on tau only through tau > 0, so a sweep whose taus are all positive
     # has a fixed table too (``run_sweep`` refuses members with tau <= 0 for such a trainer).
     fixed = None
-    if method != "srpo" or min(cfg.taus) > 0:
+    if method != "srpo" or cfg.value_range("tau")[0] > 0:
         fixed = np.asarray(stream_table(method, jnp.ones(()), G))
     table_of = (lambda tau: stream_table(method, tau, G)) if fixed is None else (
         lambda tau: jnp.asarray(fixed))
@@ -186,10 +207,16 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
         assert np.array_equal(fixed[order], np.repeat(np.arange(L), K)), fixed
 
     steps_per_run = lay.num_updates * t.update_epochs * M
-    lr = optax.linear_schedule(t.lr, 0.0, steps_per_run) if t.anneal_lr else t.lr
-    tx = optax.adam(lr, eps=t.adam_eps)
-    if t.max_grad_norm is not None:
-        tx = optax.chain(optax.clip_by_global_norm(t.max_grad_norm), tx)
+
+    def optimiser(hyper: Hyper):
+        """Adam with the member's (traced) step size, schedule end, eps and clipping norm; its
+        state's structure depends on the config only, not on the values."""
+        lr = (optax.linear_schedule(hyper.lr, hyper.lr_end, steps_per_run) if t.anneal_lr
+              else hyper.lr)
+        tx = optax.adam(lr, eps=hyper.adam_eps)
+        if t.max_grad_norm is not None:
+            tx = optax.chain(optax.clip_by_global_norm(hyper.max_grad_norm), tx)
+        return tx
 
     def to_streams(x):
         """``[E, 2, ...]`` -> ``[S, Eg, ...]``."""
@@ -204,7 +231,7 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
     def coefficients(hyper: Hyper, table):
         """Per-stream (entropy coefficient, KL coefficient, loss weight), each ``[S]``."""
         is_adv = table >= ADV_0
-        ent = jnp.where(is_adv, cfg.srpo.adv_entropy_coef, hyper.eps)
+        ent = jnp.where(is_adv, hyper.adv_entropy_coef, hyper.eps)
         if has_anchor:
             safe_tau = jnp.where(hyper.tau > 0, hyper.tau, 1.0)
             kl = jnp.where(is_adv & (hyper.tau > 0), 1.0 / safe_tau, 0.0)
@@ -215,7 +242,7 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
 
     # ------------------------------------------------------------------ init
     def init(key, hyper: Hyper) -> LearnerState:
-        del hyper
+        tx = optimiser(hyper)
         key, k_net, k_env, k_eval = jax.random.split(key, 4)
         dummy = jnp.zeros((1,) + venv.obs_shape, jnp.float32)
         heroes = jax.vmap(lambda k: net.init(k, dummy))(jax.random.split(k_net, min(L, 2)))
@@ -229,15 +256,14 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
                             failure=jnp.int32(0))
 
     # ------------------------------------------------------------------ rollout
-    horizon = float(t.reward_shaping_horizon)
-
-    def shaping_coef(update):
+    def shaping_coef(update, horizon):
         """Weight of the shaped reward: 1 -> 0 linearly over ``horizon`` env steps (counted at
-        the start of the update, as JaxMARL's IPPO does); 0 when shaping is off."""
-        if horizon <= 0:
-            return jnp.zeros(())
+        the start of the update, as JaxMARL's IPPO does); 0 when shaping is off (horizon 0)."""
         done = update.astype(jnp.float32) * lay.env_steps_per_update
-        return jnp.clip(1.0 - done / horizon, 0.0, 1.0)
+        safe = jnp.where(horizon > 0, horizon, 1.0)
+        # ``done * (1 / horizon)``: what XLA makes of a division by a constant, so a traced
+        # horizon gives the floats a constant one gave (checked bitwise on cramped_room).
+        return jnp.where(horizon > 0, jnp.clip(1.0 - done * (1.0 / safe), 0.0, 1.0), 0.0)
 
     def streams_apply(params, stream_params, obs_s, method=None):
         """Each stream's learner on its observations ``[S, n, ...]`` -> ``net.apply`` output with
@@ -259,8 +285,8 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
     # shared, so its values stay inside the step.)
     values_after = cfg.network.kind == "mlp"
 
-    def rollout(state: LearnerState, table):
-        coef = shaping_coef(state.update)
+    def rollout(state: LearnerState, table, hyper: Hyper):
+        coef = shaping_coef(state.update, hyper.reward_shaping_horizon)
         stream_params = _gather(state.params, table)
         anchor_params = _gather(state.params, jnp.array([HERO_1, HERO_0])) if has_anchor else None
 
@@ -314,17 +340,17 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
         return dataclasses.replace(state, vec_state=vec_state, obs=obs, key=key), traj, last_value
 
     # ------------------------------------------------------------------ loss
-    def stream_loss(logits, value, mb: Batch, seat_mask, ent_coef, kl_coef):
+    def stream_loss(logits, value, mb: Batch, seat_mask, ent_coef, kl_coef, hyper: Hyper):
         """Loss of one stream's minibatch (hero: PPO; adversary: PPO + (1/tau) KL), given the
         learner's outputs on it: logits ``[n, A]``, value ``[n]``. ``mb.adv`` comes already
         normalised over the learner's minibatch when the config asks for it."""
         logits = mask_logits(logits, seat_mask)
         logp = jnp.take_along_axis(jax.nn.log_softmax(logits), mb.action[:, None], -1)[:, 0]
-        pg = losses.clipped_surrogate(logp, mb.logp, mb.adv, t.clip_eps)
+        pg = losses.clipped_surrogate(logp, mb.logp, mb.adv, hyper.clip_eps)
         vl = losses.value_loss(value, mb.target, mb.value if t.clip_value_loss else None,
-                               t.clip_eps if t.clip_value_loss else None)
+                               hyper.clip_eps if t.clip_value_loss else None)
         ent = jnp.mean(losses.entropy(logits))
-        loss = -pg + t.vf_coef * vl - ent_coef * ent
+        loss = -pg + hyper.vf_coef * vl - ent_coef * ent
         if has_anchor:
             if cfg.srpo.kl_direction == "adv_partner":
                 kl = losses.categorical_kl(logits, mb.anchor_logits)
@@ -337,7 +363,7 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
             kl = jnp.zeros(())
         return loss, dict(pg=pg, value=vl, entropy=ent, kl=kl)
 
-    def total_loss(params, mb: Batch, table, ent, kl, weight, seat_mask):
+    def total_loss(params, mb: Batch, hyper: Hyper, table, ent, kl, weight, seat_mask):
         """Weighted sum of the stream losses; ``mb`` (and the per-stream arguments) in the
         update's stream order (learner-major when ``order`` is set)."""
         if order is None:
@@ -349,7 +375,8 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
             logits, value = logits.reshape((S, n, A)), value.reshape((S, n))
         if t.normalize_advantages:  # over each learner's whole minibatch, all its streams
             mb = dataclasses.replace(mb, adv=losses.normalize_by_learner(mb.adv, table))
-        loss_s, aux = jax.vmap(stream_loss)(logits, value, mb, seat_mask, ent, kl)
+        loss_s, aux = jax.vmap(stream_loss, in_axes=(0, 0, 0, 0, 0, 0, None))(
+            logits, value, mb, seat_mask, ent, kl, hyper)
         return jnp.sum(weight * loss_s), aux
 
     # ------------------------------------------------------------------ health
@@ -380,7 +407,8 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
         """One iteration: rollout of E x T env steps, GAE, epochs of minibatch updates."""
         table = table_of(hyper.tau)
         ent, kl, weight = coefficients(hyper, table)
-        state, traj, last_value = rollout(state, table)
+        state, traj, last_value = rollout(state, table, hyper)
+        tx = optimiser(hyper)
 
         is_adv = table >= ADV_0
         partner = jnp.arange(S) ^ 1  # the other seat of the same group
@@ -388,7 +416,8 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
         reward = jnp.where(is_adv[:, None, None], traj["reward"][partner], traj["reward"]) * sign
         gae = jax.vmap(jax.vmap(losses.gae_advantages, in_axes=(1, 1, 1, 0, None, None),
                                 out_axes=1), in_axes=(0, 0, 0, 0, None, None))
-        adv, target = gae(reward, traj["done"], traj["value"], last_value, t.gamma, t.gae_lambda)
+        adv, target = gae(reward, traj["done"], traj["value"], last_value, hyper.gamma,
+                          hyper.gae_lambda)
 
         flat = lambda x: x.reshape((S, N) + x.shape[3:])
         batch = Batch(obs=flat(traj["obs"]), action=flat(traj["action"]),
@@ -409,7 +438,7 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
             def minibatch(carry, idx_m):
                 params, opt_state = carry
                 mb = jax.tree.map(lambda x: jax.vmap(lambda xs, i: xs[i])(x, idx_m), batch)
-                grads, aux = jax.grad(total_loss, has_aux=True)(params, mb, *args)
+                grads, aux = jax.grad(total_loss, has_aux=True)(params, mb, hyper, *args)
                 updates, opt_state = jax.vmap(tx.update)(grads, opt_state, params)
                 return (optax.apply_updates(params, updates), opt_state), aux
 

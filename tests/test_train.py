@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from jsrpo import config
-from jsrpo.sweep import run_sweep
+from jsrpo.sweep import member_hyper, members, run_sweep
 from jsrpo.train import make_train
 
 
@@ -41,7 +41,8 @@ def test_srpo_tau_zero_is_ippo_bit_for_bit():
     for k in ippo.final:
         np.testing.assert_array_equal(ippo.final[k], srpo.final[k])
     # The adversaries got no gradient at tau = 0: they are still the heroes' initial copies.
-    init = make_train(small("srpo")).init(jax.random.PRNGKey(0), None)
+    cfg = small("srpo")
+    init = make_train(cfg).init(jax.random.PRNGKey(0), member_hyper(cfg))
     adv_now = jax.tree.map(lambda x: x[0, 2:], srpo.states.params)
     adv_init = jax.tree.map(lambda x: x[2:], init.params)
     for a, b in zip(leaves(adv_now), leaves(adv_init)):
@@ -67,7 +68,6 @@ def test_grouped_streams_equal_per_stream_computation(method, tau, order):
 
 
 def test_fixed_srpo_table_refuses_tau_zero_members():
-    from jsrpo.sweep import members
     trainer = make_train(small("srpo", tau=1.0))
     assert trainer.needs_positive_tau
     zero = members(small("srpo", tau=0.0))
