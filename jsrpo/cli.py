@@ -20,11 +20,11 @@ import jax
 import envs
 from jsrpo import compile_cache, crossplay, distributed, outputs, partners, render
 from jsrpo import config as config_mod
+from jsrpo import trackers as trackers_mod
 from jsrpo.checkpoint import CheckpointError, Checkpoints, load_policy, save_final, saved_steps
 from jsrpo.config import ConfigError
 from jsrpo.equilibria import report as solve_report
 from jsrpo.equilibria.games import GameError, get_game
-from jsrpo.partners import coop_grid as coop_grid_partners
 from jsrpo.rundir import RunDir, RunFormatError, RunLock, RunLockedError
 from jsrpo.sweep import Interrupted, NonFiniteError, members, run_sweep
 from jsrpo.train import make_train
@@ -247,6 +247,7 @@ def run_train(args) -> int:
             raise ConfigError("--out: required with several processes (they share one run dir)")
         run_dir = _check_out(args.out) if args.out is not None else Path("runs") / (
             f"{Path(args.config).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+    trackers_mod.check(cfg)  # a requested tracker without its library stops here
     trainer = _make_trainer(cfg)  # builds the env: bad env arguments stop here, nothing written
     rd = RunDir(run_dir)
     if finished:
@@ -280,15 +281,31 @@ def run_train(args) -> int:
 
 def _train(args, cfg, trainer, rd: RunDir, lock: RunLock, main_process: bool, last) -> int:
     ms = members(cfg)
-    lay = cfg.layout
     extra = tuple(trainer.venv.contribution_keys) + (
         ("action_probs",) if trainer.venv.max_steps == 1 else ())
     ck = None
     if cfg.checkpoint.every_updates or cfg.checkpoint.snapshots:
         ck = Checkpoints(rd.state, cfg, cfg.checkpoint.every_updates, cfg.checkpoint.keep,
                          cfg.checkpoint.snapshots)
+    tracked = None
+    if main_process and (cfg.log.wandb is not None or cfg.log.tensorboard):
+        tracked = trackers_mod.Trackers(
+            cfg, rd.path, [outputs.member_spec(cfg, m).label() for m in ms],
+            [trackers_mod.hyper_config(cfg, m) for m in ms])
     writer = outputs.MetricsWriter(cfg, ms, rd.metrics if main_process else None,
-                                   cfg.log.progress and main_process, extra)
+                                   cfg.log.progress and main_process, extra, tracked)
+    try:
+        return _run_and_report(args, cfg, trainer, rd, lock, main_process, last, ms, ck,
+                               writer, extra, tracked)
+    finally:
+        if tracked is not None:
+            tracked.finish()  # a run that stopped early still closes its tracker runs
+
+
+def _run_and_report(args, cfg, trainer, rd, lock, main_process, last, ms, ck, writer, extra,
+                    tracked) -> int:
+    """Train with the prepared writer (and trackers), then write the summary and the plot."""
+    lay = cfg.layout
     if args.resume:
         if last is None and main_process:
             rd.metrics.write_text("")  # killed before its first checkpoint: start again
@@ -371,8 +388,11 @@ def _train(args, cfg, trainer, rd: RunDir, lock: RunLock, main_process: bool, la
               f"return={[round(r, 3) for r in row['return']]} "
               f"cost={[round(c, 3) for c in row['private_cost']]} "
               f"free_riding={row['free_riding']:.3f}{probs}")
+    if tracked is not None:
+        tracked.finish(data["members"], images=(rd.learning_curve,))
     print(f"[jsrpo] wrote {rd.path}/: config.yaml metrics.jsonl summary.json checkpoint/ "
-          "learning_curve.png")
+          "learning_curve.png" + (" tensorboard/" if cfg.log.tensorboard else "")
+          + (" wandb/" if cfg.log.wandb is not None else ""))
     return 0
 
 
@@ -445,16 +465,18 @@ def run_crossplay(args) -> int:
 # ---------------------------------------------------------------- render
 
 def _render_parser(sub) -> None:
-    names = ", ".join(coop_grid_partners.PARTNER_NAMES)
-    p = sub.add_parser("render", help="animated GIF of one coop_grid episode",
-                       description="Play one coop_grid episode of a member's hero pair (or its "
-                                   "seat-0 hero with a scripted partner) and write a GIF.")
+    listing = "; ".join(f"{', '.join(s.envs)}: {s.describe()}" for s in partners.sets()
+                        if set(s.envs) & set(render.DRAWABLE))
+    p = sub.add_parser("render", help="animated GIF of one coop_grid or Overcooked episode",
+                       description="Play one episode of a member's hero pair (or its seat-0 "
+                                   "hero with a scripted partner) and write a GIF "
+                                   f"({', '.join(render.DRAWABLE)}).")
     p.add_argument("run_dir", metavar="RUN_DIR", help="run directory written by `jsrpo train`")
     p.add_argument("--member", type=int, default=0,
                    help="sweep member whose heroes play (default 0)")
     p.add_argument("--partner", default=None,
                    help="scripted partner in seat 1 instead of the member's seat-1 hero, "
-                        f"name[:key=value]... (names: {names})")
+                        f"name[:key=value]... ({listing})")
     p.add_argument("--out", required=True, help="GIF file to write")
     p.add_argument("--seed", type=_seed, default=0, help="episode seed")
     p.add_argument("--fps", type=_fps, default=4.0,
@@ -465,8 +487,10 @@ def _render_parser(sub) -> None:
 def run_render(args) -> int:
     """Play one episode and write the GIF."""
     meta = RunDir(args.run_dir).read_meta()
-    if meta.env.name != "coop_grid":
-        raise UsageError(f"RUN_DIR: render draws coop_grid only; this run plays {meta.env.name}")
+    if meta.env.name not in render.DRAWABLE:
+        raise UsageError(f"RUN_DIR: nothing to draw: this run plays {meta.env.name}, a one-shot "
+                         "game (its strategies are action_probs in summary.json); render draws "
+                         + ", ".join(render.DRAWABLE))
     gif = Path(args.out)
     if gif.is_dir() or str(args.out).endswith(os.sep):
         raise UsageError(f"--out {gif}: is a directory; give the GIF file to write")
@@ -485,9 +509,9 @@ def run_render(args) -> int:
             raise UsageError(f"--partner: {e}") from None
     hero = load_policy(args.run_dir, args.member, seat=0)
     partner = partner or load_policy(args.run_dir, args.member, seat=1)
-    episode = render.record_episode(envs.make(meta.env.name, **meta.env.kwargs), hero, partner,
-                                    jax.random.PRNGKey(args.seed))
-    n = render.write_gif(episode, (hero.name, partner.name), gif, args.fps)
+    env = envs.make(meta.env.name, **meta.env.kwargs)
+    episode = render.record_episode(env, hero, partner, jax.random.PRNGKey(args.seed))
+    n = render.write_gif(env, episode, (hero.name, partner.name), gif, args.fps)
     ret = episode["rewards"].sum(0)
     print(f"[jsrpo] {hero.name} with {partner.name}: returns {[round(float(r), 2) for r in ret]}, "
           f"team return {ret.mean():.2f}; wrote {args.out} ({n} frames)")

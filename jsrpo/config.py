@@ -83,6 +83,10 @@ class LogConfig:
     eval_envs: int = 32  # parallel episodes of the periodic hero-pair evaluation
     final_eval_envs: int = 256  # parallel episodes of the final evaluation
     progress: bool = True
+    # Trackers (optional extras): {project, entity, group, mode} for Weights & Biases; TensorBoard
+    # event files under RUN_DIR/tensorboard/. Both get the metrics.jsonl rows, a run per member.
+    wandb: Optional[dict] = None
+    tensorboard: bool = False
 
 
 @dataclass(frozen=True)
@@ -389,8 +393,29 @@ _FIELD_CHECKS = {
         "interval": _pos_int, "eval_envs": lambda p, v: _pos_int(p, v, 16 * MAX_SIZE),
         "final_eval_envs": lambda p, v: _pos_int(p, v, 16 * MAX_SIZE),
         "progress": _bool,
+        "wandb": lambda p, v: _wandb(p, v),
+        "tensorboard": _bool,
     },
 }
+
+WANDB_MODES = ("online", "offline", "disabled")
+
+
+def _wandb(path, v):
+    if v is None:
+        return None
+    if not isinstance(v, dict):
+        _fail(path, v, "null or a mapping {project, entity, group, mode}")
+    for k in v:
+        if k not in ("project", "entity", "group", "mode"):
+            _unknown(path, str(k), ("project", "entity", "group", "mode"))
+    if not isinstance(v.get("project"), str) or not v["project"].strip():
+        _fail(f"{path}.project", v.get("project"), "a project name (required)")
+    for k in ("entity", "group"):
+        if v.get(k) is not None and not isinstance(v[k], str):
+            _fail(f"{path}.{k}", v[k], "a name or null")
+    _choice(f"{path}.mode", v.get("mode", "online"), WANDB_MODES)
+    return {"mode": "online", **v}
 
 
 def _hidden(path, v):

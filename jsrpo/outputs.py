@@ -50,17 +50,35 @@ class MetricsWriter:
     """Host side of the in-program callback: prints progress and appends metrics.jsonl rows."""
 
     def __init__(self, cfg: Config, ms: list[Member], path: Optional[Path], progress: bool,
-                 extra_keys: tuple = ()):
+                 extra_keys: tuple = (), trackers=None):
         self.cfg, self.members, self.path, self.progress = cfg, ms, path, progress
+        self.trackers = trackers  # ``jsrpo.trackers.Trackers`` (or None): every row goes there too
         self.extra_keys = extra_keys  # contributions, and action_probs for one-shot games
         self.t_last: Optional[float] = None
-        self.update_last = 0
+        self.t_start: Optional[float] = None
+        self.update_last = self.update_start = 0
+        # Progress shows the team return per combination of swept values (seeds pooled).
+        keys = [k for k in cfg.swept()]
+        self.groups: dict = {}
+        for i, m in enumerate(ms):
+            label = ", ".join(f"{k.split('.')[-1]}={v:g}" for k, v in m.swept(keys).items())
+            self.groups.setdefault(label, []).append(i)
 
     def start(self) -> None:
-        self.t_last, self.update_last = time.perf_counter(), 0
+        self.t_start = self.t_last = time.perf_counter()
+        self.update_last = self.update_start = 0
 
     def rows(self, update: int, metrics, evals) -> list[str]:
-        """The metrics.jsonl lines of one logging period (one per member)."""
+        """The metrics.jsonl lines of one logging period (one per member); also sent to the
+        trackers."""
+        dicts = self.row_dicts(update, metrics, evals)
+        if self.trackers is not None:
+            for i, row in enumerate(dicts):
+                self.trackers.log(i, row)
+        return [json.dumps(row) for row in dicts]
+
+    def row_dicts(self, update: int, metrics, evals) -> list[dict]:
+        """The rows of one logging period as JSON-safe mappings (one per member)."""
         steps_per_update = self.cfg.layout.env_steps_per_update
         metrics = jax.tree.map(np.asarray, metrics)
         evals = jax.tree.map(np.asarray, evals)
@@ -75,13 +93,15 @@ class MetricsWriter:
             for k in self.extra_keys:
                 row[k] = evals[k][i]
             row.update({k: metrics[k][i] for k in metrics})  # per-stream training metrics
-            rows.append(json.dumps(json_safe(row)))
+            rows.append(json_safe(row))
         return rows
 
     def rebuild(self, period_updates, metrics, evals) -> None:
         """Rewrite metrics.jsonl from the checkpointed history of a resumed run (``[P, M, ...]``
         arrays, ``period_updates [P]``): rows the file lost, or holds past the checkpoint, or
         holds torn by a kill, are replaced by exactly those the run wrote."""
+        if len(period_updates):  # progress rates and ETA count from the restored update
+            self.update_last = self.update_start = int(period_updates[-1])
         if self.path is None:
             return
         rows = []
@@ -102,11 +122,34 @@ class MetricsWriter:
             with open(self.path, "a") as f:
                 f.write("\n".join(rows) + "\n")
         if self.progress:
-            team = np.asarray(evals["team_return"])
-            print(f"[jsrpo] update {update}/{self.cfg.layout.num_updates} | env steps/member "
-                  f"{update * steps_per_update:,} | team return {np.mean(team):.3f} "
-                  f"(min {np.min(team):.3f}, max {np.max(team):.3f}) | {rate:,.0f} env steps/s",
-                  flush=True)
+            total = self.cfg.layout.num_updates
+            elapsed = now - (self.t_start or now)
+            done = max(update - self.update_start, 1)
+            eta = elapsed / done * (total - update)
+            print(f"[jsrpo] update {update}/{total} | env steps/member "
+                  f"{update * steps_per_update:,} | team return "
+                  f"{self.team_text(np.asarray(evals['team_return']))} | {rate:,.0f} env steps/s"
+                  f" | elapsed {_clock(elapsed)}, ETA {_clock(eta)}", flush=True)
+
+    def team_text(self, team) -> str:
+        """Mean team return per combination of swept values (all of them up to four, else the
+        best and the worst), or over the seeds of a run that sweeps nothing."""
+        means = {g: float(np.mean(team[idx])) for g, idx in self.groups.items()}
+        if len(means) == 1:
+            return (f"{np.mean(team):.3f} (min {np.min(team):.3f}, max {np.max(team):.3f})")
+        if len(means) <= 4:
+            return "; ".join(f"{g}: {v:.3f}" for g, v in means.items())
+        best, worst = max(means, key=means.__getitem__), min(means, key=means.__getitem__)
+        return (f"best {means[best]:.3f} ({best}), worst {means[worst]:.3f} ({worst}) "
+                f"of {len(means)} settings")
+
+
+def _clock(seconds: float) -> str:
+    """``1h02m``, ``3m05s`` or ``12s``."""
+    s = int(round(max(seconds, 0.0)))
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
 
 
 #: distance to the nearest exact RQE (in probabilities) within which a member has converged.

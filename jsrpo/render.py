@@ -1,15 +1,20 @@
-"""Animated GIF of one coop_grid episode (``jsrpo render``): a member's hero pair, or its
-seat-0 hero with a scripted partner in seat 1.
+"""Animated GIF of one episode (``jsrpo render``): a member's hero pair, or its seat-0 hero
+with a scripted partner in seat 1, on coop_grid or Overcooked (v1 and v2).
 
 The episode is played by ``episodes.play_recorded``, as evaluation and cross-play play theirs.
-The grid is drawn with PIL (cells, the solid pot, the two onion sources filled when available,
-the agents with a carry marker, step and returns); frame t shows the state after t steps, so an
-episode of T steps gives T + 1 frames.
+coop_grid is drawn here with PIL (cells, the solid pot, the two onion sources filled when
+available, the agents with a carry marker); Overcooked with JaxMARL's own visualizers. Every
+frame has a header with the step and the returns so far; frame t shows the state after t
+steps, so an episode of T steps gives T + 1 frames. One-shot matrix games have nothing to draw.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+import jax
+import numpy as np
+from jaxmarl.viz.overcooked_v2_visualizer import OvercookedV2Visualizer
+from jaxmarl.viz.overcooked_visualizer import TILE_PIXELS, OvercookedVisualizer
 from PIL import Image, ImageDraw, ImageFont
 
 from envs.coop_grid import GRID_SIZE, ONION_SOURCES, POT
@@ -18,6 +23,8 @@ from jsrpo.episodes import play_recorded
 from jsrpo.files import atomic_path
 from jsrpo.vec_env import VecEnv
 
+#: environments ``jsrpo render`` can draw.
+DRAWABLE = ("coop_grid", "overcooked", "overcooked_v2")
 CELL = 72  # pixels per grid cell
 HEADER = 64  # pixels of text above the grid
 SEAT_COLOURS = ((40, 100, 220), (220, 60, 50))
@@ -25,45 +32,71 @@ ONION = (235, 160, 30)
 
 
 def record_episode(env, agent0: Agent, agent1: Agent, key) -> dict:
-    """One coop_grid episode with every state kept (``episodes.play_recorded``), as numpy:
-    ``positions [T+1, 2, 2]``, ``has_onion [T+1, 2]``, ``onion_available [T+1, 2]`` (index 0 =
-    the reset state), ``actions [T, 2]`` and ``rewards [T, 2]`` over ``T = env.max_steps``."""
+    """One episode with every state kept (``episodes.play_recorded``), as numpy: ``states``
+    (the env's state pytree, leading axis ``T+1``, index 0 = the reset state), ``actions
+    [T, 2]`` and ``rewards [T, 2]`` over ``T = env.max_steps``."""
     _, rec = play_recorded(VecEnv(env), agent0, agent1, key)
-    return {"positions": rec.states.positions, "has_onion": rec.states.has_onion,
-            "onion_available": rec.states.onion_available, "actions": rec.actions,
-            "rewards": rec.rewards}
+    return {"states": rec.states, "actions": rec.actions, "rewards": rec.rewards}
 
 
-def draw_frame(episode: dict, t: int, names: tuple[str, str]):
-    """PIL image of the state after ``t`` steps of a ``record_episode`` episode."""
+def scenes(env, states, n: int) -> list:
+    """The drawn grid of each of the ``n`` recorded states, as PIL images (no header)."""
+    name = env.registry_name
+    if name == "coop_grid":
+        return [draw_coop_grid(states, t) for t in range(n)]
+    if name == "overcooked":
+        pad = env.raw_env.agent_view_size - 2  # the maze map is padded for the agents' views
+        at = lambda t: jax.tree.map(lambda x: np.asarray(x)[t], states)
+        return [Image.fromarray(OvercookedVisualizer._render_grid(
+            np.asarray(at(t).maze_map)[pad:-pad, pad:-pad, :], tile_size=TILE_PIXELS,
+            highlight_mask=None, agent_dir_idx=at(t).agent_dir_idx,
+            agent_inv=at(t).agent_inv)) for t in range(n)]
+    if name == "overcooked_v2":
+        frames = np.asarray(OvercookedV2Visualizer().render_sequence(states))
+        return [Image.fromarray(f) for f in frames]
+    raise ValueError(f"render: nothing to draw for {name}; allowed: {', '.join(DRAWABLE)}")
+
+
+def draw_coop_grid(states, t: int):
+    """PIL image of coop_grid's state after ``t`` steps (``states``: a recorded episode's)."""
     font = ImageFont.load_default(size=13)
     small = ImageFont.load_default(size=11)
     side = GRID_SIZE * CELL
-    img = Image.new("RGB", (side, side + HEADER), "white")
+    img = Image.new("RGB", (side, side), "white")
     d = ImageDraw.Draw(img)
 
     def box(r, c, inset=0):
-        y = HEADER + r * CELL
+        y = r * CELL
         return (c * CELL + inset, y + inset, (c + 1) * CELL - inset, y + CELL - inset)
 
     for r in range(GRID_SIZE):
         for c in range(GRID_SIZE):
             d.rectangle(box(r, c), fill=(236, 236, 236), outline=(200, 200, 200))
     d.rectangle(box(*POT, inset=6), fill=(90, 70, 60))
-    d.text(((POT[1] + 0.5) * CELL, HEADER + (POT[0] + 0.5) * CELL), "pot", fill="white",
-           font=font, anchor="mm")
+    d.text(((POT[1] + 0.5) * CELL, (POT[0] + 0.5) * CELL), "pot", fill="white", font=font,
+           anchor="mm")
     for k, (r, c) in enumerate(ONION_SOURCES):
-        avail = bool(episode["onion_available"][t, k])
+        avail = bool(states.onion_available[t, k])
         d.ellipse(box(r, c, inset=20), fill=ONION if avail else None, outline=ONION, width=3)
-        d.text((c * CELL + 4, HEADER + r * CELL + 2), f"onion {k}", fill=(120, 90, 20), font=small)
+        d.text((c * CELL + 4, r * CELL + 2), f"onion {k}", fill=(120, 90, 20), font=small)
     for seat in (0, 1):
-        r, c = (int(v) for v in episode["positions"][t, seat])
+        r, c = (int(v) for v in states.positions[t, seat])
         d.ellipse(box(r, c, inset=12), fill=SEAT_COLOURS[seat], outline="black")
-        d.text(((c + 0.5) * CELL, HEADER + (r + 0.5) * CELL), str(seat), fill="white",
-               font=font, anchor="mm")
-        if episode["has_onion"][t, seat]:  # carry marker: an onion on the agent's shoulder
-            x0, y0 = (c + 1) * CELL - 26, HEADER + r * CELL + 6
+        d.text(((c + 0.5) * CELL, (r + 0.5) * CELL), str(seat), fill="white", font=font,
+               anchor="mm")
+        if states.has_onion[t, seat]:  # carry marker: an onion on the agent's shoulder
+            x0, y0 = (c + 1) * CELL - 26, r * CELL + 6
             d.ellipse((x0, y0, x0 + 18, y0 + 18), fill=ONION, outline="black")
+    return img
+
+
+def with_header(scene, episode: dict, t: int, names: tuple[str, str]):
+    """``scene`` under a header: the step, the team return and each seat's return so far."""
+    font = ImageFont.load_default(size=13)
+    small = ImageFont.load_default(size=11)
+    img = Image.new("RGB", (max(scene.width, 300), scene.height + HEADER), "white")
+    img.paste(scene, (0, HEADER))
+    d = ImageDraw.Draw(img)
     ret = episode["rewards"][:t].sum(0)
     T = len(episode["actions"])
     d.text((6, 4), f"step {t}/{T}   team return {ret.mean():.1f}", fill="black", font=font)
@@ -73,12 +106,12 @@ def draw_frame(episode: dict, t: int, names: tuple[str, str]):
     return img
 
 
-def write_gif(episode: dict, names: tuple[str, str], path: Path, fps: float = 4.0) -> int:
-    """Draw every frame of ``episode`` into an animated GIF at ``path`` (atomically).
-
-    Returns the number of frames (``T + 1``).
-    """
-    frames = [draw_frame(episode, t, names) for t in range(len(episode["actions"]) + 1)]
+def write_gif(env, episode: dict, names: tuple[str, str], path: Path, fps: float = 4.0) -> int:
+    """Draw every state of ``episode`` (from ``record_episode`` on ``env``) into an animated GIF
+    at ``path`` (atomically). Returns the number of frames (``T + 1``)."""
+    frames = [with_header(scene, episode, t, names)
+              for t, scene in enumerate(scenes(env, episode["states"],
+                                               len(episode["actions"]) + 1))]
     path = Path(path)
     with atomic_path(path, ".gif") as tmp:
         frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],

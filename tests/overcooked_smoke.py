@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from jsrpo.checkpoint import load_policy
 from jsrpo.cli import main
@@ -36,6 +37,13 @@ def train_checkpoint_crossplay(method, extra, tmp_path, capsys):
     agent = load_policy(out, member=0, seat=1)
     assert agent.num_actions == 6 and len(agent.obs_shape) == 3
     capsys.readouterr()
+    # The hero pair's episode (max_steps 16: 17 frames) and a hero with a scripted partner.
+    gif = tmp_path / "episode.gif"
+    for partner in ([], ["--partner", "onion"]):
+        assert main(["render", str(out), "--out", str(gif)] + partner) == 0
+        with Image.open(gif) as im:
+            assert im.n_frames == 16 + 1 and im.size[1] > 64
+        assert "17 frames" in capsys.readouterr().out
     if method == "srpo":  # cross-play of the pool and the scripted Overcooked partners
         assert main(["crossplay", str(out), "--episodes", "2", "--bootstrap-reps", "10",
                      "--partners", "onion,dish:epsilon=0.1,stay,random"]) == 0

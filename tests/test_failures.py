@@ -257,6 +257,14 @@ def test_nonconvergence_is_reported(reference):
 
 # ---------------------------------------------------------------- other commands
 
+def test_render_of_a_matrix_game_says_there_is_nothing_to_draw(reference, tmp_path, capfd):
+    gif = tmp_path / "a.gif"
+    assert main(["render", str(reference / "run"), "--out", str(gif)]) == 2
+    err = capfd.readouterr().err
+    assert "nothing to draw: this run plays collab_defect, a one-shot game" in err
+    assert "coop_grid, overcooked, overcooked_v2" in err and not gif.exists()
+
+
 def test_run_description_that_is_not_one(reference, tmp_path, capfd):
     run = tmp_path / "run"
     shutil.copytree(reference / "run", run)
