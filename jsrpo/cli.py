@@ -18,13 +18,14 @@ from typing import Optional
 import jax
 
 import envs
-from jsrpo import compile_cache, crossplay, distributed, outputs, partners, render
+from jsrpo import compile_cache, crossplay, distributed, outputs, partners, ranking, render
 from jsrpo import config as config_mod
 from jsrpo import trackers as trackers_mod
 from jsrpo.checkpoint import CheckpointError, Checkpoints, load_policy, save_final, saved_steps
 from jsrpo.config import ConfigError
 from jsrpo.equilibria import report as solve_report
 from jsrpo.equilibria.games import GameError, get_game
+from jsrpo.files import atomic_write, write_json
 from jsrpo.rundir import RunDir, RunFormatError, RunLock, RunLockedError
 from jsrpo.sweep import Interrupted, NonFiniteError, members, run_sweep
 from jsrpo.train import make_train
@@ -556,12 +557,56 @@ def run_solve(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- report
+
+def _report_parser(sub) -> None:
+    p = sub.add_parser("report", help="rank the settings of runs by a metric; the best as a config",
+                       description="Pool each run's members over seeds per setting of the swept "
+                                   "values, rank the settings by the IQM of a metric (with a "
+                                   "95%% bootstrap interval), and write report.json, report.txt "
+                                   "and best_config.yaml.")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                   help="finished run directories written by `jsrpo train`")
+    p.add_argument("--metric", default="team_return",
+                   help="a summary.json member field (default team_return), or crossplay (mean "
+                        "team return with the other members of the run's crossplay.json)")
+    p.add_argument("--lower-is-better", action="store_true",
+                   help="rank ascending (e.g. --metric free_riding)")
+    p.add_argument("--top", type=_positive_int, default=20, help="rows printed (default 20)")
+    p.add_argument("--out", default=None,
+                   help="output directory (default: the run directory when one is given, else "
+                        "runs/report-<timestamp>)")
+    p.set_defaults(run=run_report)
+
+
+def run_report(args) -> int:
+    """Rank, print, and write report.json, report.txt and best_config.yaml."""
+    run_dirs = [Path(d) for d in args.run_dirs]
+    out = _check_out(args.out) if args.out is not None else (
+        run_dirs[0] if len(run_dirs) == 1 else
+        Path("runs") / f"report-{time.strftime('%Y%m%d-%H%M%S')}")
+    try:
+        result = ranking.rank(run_dirs, args.metric, higher=not args.lower_is_better)
+    except (ValueError, ConfigError) as e:
+        raise UsageError(str(e)) from None
+    text = ranking.lines(result, args.top)
+    print("\n".join(text))
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "report.json", result)
+    atomic_write(out / "report.txt", "\n".join(ranking.lines(result, len(result["settings"])))
+                 + "\n")
+    atomic_write(out / "best_config.yaml", outputs.config_text(ranking.best_config(result)))
+    print(f"[jsrpo] wrote {out / 'report.json'}, report.txt and best_config.yaml (jsrpo train "
+          f"--config {out / 'best_config.yaml'})")
+    return 0
+
+
 # ---------------------------------------------------------------- entry point
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jsrpo", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_train_parser, _crossplay_parser, _render_parser, _solve_parser):
+    for add in (_train_parser, _crossplay_parser, _render_parser, _report_parser, _solve_parser):
         add(sub)
     return parser
 

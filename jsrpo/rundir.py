@@ -59,7 +59,8 @@ class RunDir:
 
     #: what a run directory may hold: training's files and ``jsrpo crossplay``'s outputs.
     KNOWN = ("config.yaml", "metrics.jsonl", "summary.json", "learning_curve.png", "checkpoint",
-             "crossplay.json", "crossplay_heatmap.png", "tp_cp.png", ".lock")
+             "crossplay.json", "crossplay_heatmap.png", "tp_cp.png", ".lock", "tensorboard",
+             "wandb", "report.json", "report.txt", "best_config.yaml")
 
     def entries(self) -> list[str]:
         """Names in the directory besides the lock (empty when it does not exist)."""
