@@ -18,7 +18,16 @@ from typing import Optional
 import jax
 
 import envs
-from jsrpo import compile_cache, crossplay, distributed, outputs, partners, ranking, render
+from jsrpo import (
+    compile_cache,
+    crossplay,
+    distributed,
+    launcher,
+    outputs,
+    partners,
+    ranking,
+    render,
+)
 from jsrpo import config as config_mod
 from jsrpo import trackers as trackers_mod
 from jsrpo.checkpoint import CheckpointError, Checkpoints, load_policy, save_final, saved_steps
@@ -557,6 +566,63 @@ def run_solve(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- sweep
+
+def _sweep_parser(sub) -> None:
+    p = sub.add_parser("sweep", help="groups of runs over settings that change shapes",
+                       description="Train every combination of a sweep file's `structure` "
+                                   "values as its own run (one compiled program per group, "
+                                   "its traced sweep inside), one after another, into one sweep "
+                                   "directory; run again to resume the groups not finished.")
+    p.add_argument("sweep_file", metavar="SWEEP_FILE",
+                   help="a run config with a `structure` mapping of keys to lists")
+    p.add_argument("--out", required=True, help="sweep directory (created, or resumed)")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
+    p.add_argument("--no-compile-cache", action="store_true",
+                   help="compile without the persistent compilation cache")
+    p.set_defaults(run=run_sweep_cmd)
+
+
+def run_sweep_cmd(args) -> int:
+    """Check every group, then train the unfinished ones; write sweep.json/csv and the plot."""
+    raw, groups = launcher.load(args.sweep_file, args.overrides)  # every group checked first
+    out = _check_out(args.out)
+    text = launcher.sweep_file_text(raw)
+    saved = out / "sweep.yaml"
+    if saved.exists():
+        if saved.read_text() != text:
+            raise UsageError(f"--out {out}: holds another sweep (its sweep.yaml differs from "
+                             "this file and overrides); choose a new --out")
+        print(f"[jsrpo] resuming the sweep in {out}", flush=True)
+    elif out.exists() and any(out.iterdir()):
+        raise UsageError(f"--out {out}: directory exists and is not a sweep directory; choose "
+                         "a new --out")
+    (out / "configs").mkdir(parents=True, exist_ok=True)
+    atomic_write(saved, text)
+    for i, g in enumerate(groups):
+        gdir = out / "groups" / g.name
+        state = launcher.status(gdir)
+        print(f"[jsrpo] group {i + 1}/{len(groups)} {g.name} ({state}): "
+              + ", ".join(f"{k}={v}" for k, v in g.values.items()), flush=True)
+        if state == "done":
+            continue
+        cfg_path = out / "configs" / f"{g.name}.yaml"
+        atomic_write(cfg_path, outputs.config_text(g.config))
+        rc = run_train(argparse.Namespace(
+            config=str(cfg_path), overrides=[], out=str(gdir), overwrite=state == "new",
+            resume=str(gdir) if state == "resumable" else None, total_env_steps=None,
+            several_processes=args.several_processes))
+        if rc != 0:
+            launcher.write_outputs(out, groups)
+            print(f"[jsrpo] group {g.name} stopped (exit {rc}); run the same command again to "
+                  "resume the sweep", file=sys.stderr, flush=True)
+            return rc
+    paths = launcher.write_outputs(out, groups)
+    print(f"[jsrpo] sweep of {len(groups)} group(s) done; wrote "
+          + " ".join(str(p) for p in paths))
+    return 0
+
+
 # ---------------------------------------------------------------- report
 
 def _report_parser(sub) -> None:
@@ -566,7 +632,8 @@ def _report_parser(sub) -> None:
                                    "95%% bootstrap interval), and write report.json, report.txt "
                                    "and best_config.yaml.")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
-                   help="finished run directories written by `jsrpo train`")
+                   help="finished run directories written by `jsrpo train`, or sweep "
+                        "directories written by `jsrpo sweep`")
     p.add_argument("--metric", default="team_return",
                    help="a summary.json member field (default team_return), or crossplay (mean "
                         "team return with the other members of the run's crossplay.json)")
@@ -581,9 +648,14 @@ def _report_parser(sub) -> None:
 
 def run_report(args) -> int:
     """Rank, print, and write report.json, report.txt and best_config.yaml."""
-    run_dirs = [Path(d) for d in args.run_dirs]
+    run_dirs = []
+    for d in map(Path, args.run_dirs):  # a sweep directory stands for its finished groups
+        run_dirs += launcher.finished_runs(d) if (d / "sweep.yaml").exists() else [d]
+    if not run_dirs:
+        raise UsageError(f"RUN_DIR: {args.run_dirs[0]} is a sweep directory with no finished "
+                         "group yet")
     out = _check_out(args.out) if args.out is not None else (
-        run_dirs[0] if len(run_dirs) == 1 else
+        Path(args.run_dirs[0]) if len(args.run_dirs) == 1 else
         Path("runs") / f"report-{time.strftime('%Y%m%d-%H%M%S')}")
     try:
         result = ranking.rank(run_dirs, args.metric, higher=not args.lower_is_better)
@@ -606,7 +678,8 @@ def run_report(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jsrpo", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_train_parser, _crossplay_parser, _render_parser, _report_parser, _solve_parser):
+    for add in (_train_parser, _sweep_parser, _crossplay_parser, _render_parser, _report_parser,
+                _solve_parser):
         add(sub)
     return parser
 
