@@ -8,7 +8,7 @@ For every config, each repeat runs ``jsrpo train`` as a fresh process:
   - ``cold``: without the cache (``--no-compile-cache``): what every run cost before;
   - ``first``: into an empty cache directory (compiles and fills it);
   - ``warm``: the same config again (loads the programs);
-  - ``resume``: ``--resume`` of the warm run with a larger budget (``--total-env-steps``);
+  - ``resume``: ``--resume`` of the warm run after a crash took its newest checkpoint;
   - ``finished``: ``--resume`` of a finished run without new budget (does nothing).
 "start" is the wall time from launching the process to its first training step (the line
 ``compiled in ...; training...``), imports and config checks included; "compile" is what the
@@ -30,6 +30,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPILED = re.compile(r"compiled in ([\d.]+)s(?: \(trace ([\d.]+)s, lower ([\d.]+)s, "
@@ -74,12 +76,18 @@ def one_config(repo: Path, config: Path, overrides: list, tmp: Path, cold_only: 
     runs = {"cold": launch(repo, base + ["--out", str(tmp / "cold"), "--no-compile-cache"],
                            "off")}
     runs["first"] = launch(repo, base + ["--out", str(tmp / "first")], str(cache))
-    ck = ["checkpoint.every_updates=1"]  # the warm run is resumed below: it needs checkpoints
+    # The warm run is resumed below, so it keeps periodic checkpoints (every logging period).
+    interval = yaml.safe_load(Path(config).read_text()).get("log", {}).get("interval", 10)
+    ck = [f"checkpoint.every_updates={interval}"]
     runs["warm"] = launch(repo, base + ck + ["--out", str(tmp / "warm")], str(cache))
-    cfg = json.loads((tmp / "warm" / "summary.json").read_text())["members"][0]
-    steps = int(cfg["env_steps"])
-    runs["resume"] = launch(repo, ["train", "--resume", str(tmp / "warm"), "--total-env-steps",
-                                   str(2 * steps)], str(cache))
+    # A crash before the end: the newest checkpoint and the final outputs are lost; --resume
+    # continues from the checkpoint before it with the same config (programs in the cache).
+    state = tmp / "warm" / "checkpoint" / "state"
+    shutil.rmtree(state / str(max(int(p.name) for p in state.iterdir() if p.name.isdigit())))
+    for lost in ("summary.json", "checkpoint/final", "checkpoint/final_meta.json"):
+        path = tmp / "warm" / lost
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    runs["resume"] = launch(repo, ["train", "--resume", str(tmp / "warm")], str(cache))
     runs["finished"] = launch(repo, ["train", "--resume", str(tmp / "warm")], str(cache))
     return runs
 

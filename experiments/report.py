@@ -845,7 +845,8 @@ def sec_compile() -> str:
         return missing
     r = load(f"{D_COMPILE}/results.json")
     what = {"cold": "no cache (`--no-compile-cache`)", "first": "first run, empty cache",
-            "warm": "second run of the same config", "resume": "`--resume` with a larger budget",
+            "warm": "second run of the same config",
+            "resume": "`--resume` after a crash (same config)",
             "finished": "`--resume` of a finished run (nothing to do)"}
     out = ["## Compile time and the compilation cache",
            ("`jsrpo train` as a fresh process per row (median of "
