@@ -252,7 +252,10 @@ def worker_interleaved(spec: dict) -> dict:
 
 
 #: The background load: a fixed single-threaded numeric loop, the same beside every system.
-LOAD_LOOP = ("x = 0.0\nwhile True:\n"
+#: It stops by itself once the benchmark that started it (pid in argv[1]) is gone, even when
+#: that was killed before this process got going.
+LOAD_LOOP = ("import os, sys\nparent = int(sys.argv[1])\nx = 0.0\n"
+             "while os.getppid() == parent:\n"
              "    for i in range(100000):\n        x = (x * 1.000001 + i) % 1e9\n")
 
 
@@ -263,7 +266,7 @@ class BackgroundLoad:
         self.k, self.procs = k, []
 
     def __enter__(self):
-        self.procs = [subprocess.Popen([sys.executable, "-c", LOAD_LOOP],
+        self.procs = [subprocess.Popen([sys.executable, "-c", LOAD_LOOP, str(os.getpid())],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                       for _ in range(self.k)]
         return self

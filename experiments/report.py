@@ -9,8 +9,8 @@ crossplay.json, ...); nothing is copied by hand. Each table says how it was meas
 that produced its files (as recorded in the result's own results.md or provenance.json, else
 the script's documented invocation), the machine, and the commit. The commit is the one recorded
 in the result directory's ``provenance.json`` (``code_commit``) when there is one, else the
-newest git commit that added files to the directory (``git log -1 --diff-filter=A -- DIR``), or
-``unknown`` without git.
+newest git commit that added or replaced files in the directory
+(``git log -1 --diff-filter=AM -- DIR``), or ``unknown`` without git.
 
 README.md: the text between a line ``<!-- report:NAME -->`` and a line ``<!-- /report:NAME -->``
 is replaced by the generated block NAME (``gridworld``, ``overcooked``, ``speed``, and the other
@@ -46,7 +46,8 @@ D_COLLAB = "solver_collab_defect"
 D_CAR = "solver_car_game"
 D_STAG = "solver_stag_hunt"
 D_ROBOTS = "solver_two_robots"
-D_INTERLEAVED = "bench_vs_jaxmarl_interleaved_s9"
+D_INTERLEAVED = "bench_vs_jaxmarl_interleaved"  # quiet machine
+D_INTERLEAVED_LOAD = "bench_vs_jaxmarl_interleaved_load1"  # one busy process beside it
 D_FULL = ("bench_vs_jaxmarl_5e6_s8", "bench_vs_jaxmarl_5e6_s9")  # disjoint layouts
 D_SWEEP = "bench_sweep_check_s9"
 D_THROUGHPUT = "bench_throughput"
@@ -109,7 +110,8 @@ def commit_of(d: str) -> str:
             return c
     if not git_usable():
         return "unknown"
-    out = _git("log", "-1", "--diff-filter=A", "--format=%h", "--", f"experiments/results/{d}")
+    # The newest commit that added or replaced the directory's files: its latest measurement.
+    out = _git("log", "-1", "--diff-filter=AM", "--format=%h", "--", f"experiments/results/{d}")
     return out or "unknown"
 
 
@@ -661,11 +663,13 @@ def paired_ratio(ref_ms, sys_ms) -> float:
     return statistics.median(a / b for a, b in zip(ref_ms, sys_ms))
 
 
-def sec_interleaved(blocks: dict) -> str:
-    r = load(f"{D_INTERLEAVED}/results.json")
+def sec_interleaved(blocks: dict, d: str = D_INTERLEAVED) -> str:
+    r = load(f"{d}/results.json")
+    load_k = int(r.get("background_load", 0))
     systems = [m for m in r["methods"] if m != "jaxmarl"]
     label = {m: SYSTEM[m] + (f" (tau {g(r['tau'])})" if m == "srpo" else "") for m in r["methods"]}
     rows, short, ratios = [], [], {m: ([], []) for m in systems}
+    stages = []
     for layout, e in r["layouts"].items():
         if "error" in e:
             rows.append([layout, "failed"] + [""] * (len(r["methods"]) + len(systems) - 1))
@@ -680,6 +684,9 @@ def sec_interleaved(blocks: dict) -> str:
             rat.append(f"{by_min:.2f} ({paired:.2f})")
         rows.append([layout] + cells + rat)
         short.append([layout] + rat)
+        if all("trace_s" in e[m] for m in r["methods"]):
+            stages.append([layout] + [f"{e[m]['trace_s']:.1f} / {e[m]['lower_s']:.1f} / "
+                                      f"{e[m]['xla_s']:.1f}" for m in r["methods"]])
     head_r = [f"{label[m]} / JaxMARL, by min (paired median)" for m in systems]
     full = table(["layout"] + [f"{label[m]} ms/update, min (median)" for m in r["methods"]]
                  + head_r, rows)
@@ -688,15 +695,18 @@ def sec_interleaved(blocks: dict) -> str:
     summary = "; ".join(
         f"{label[m]} runs at {span(ratios[m][0])} of JaxMARL's IPPO speed by the minimum "
         f"({span(ratios[m][1])} by the paired median)" for m in systems)
-    blocks["speed"] = (
-        f"Training speed relative to JaxMARL's IPPO on Overcooked (ratio of update times, "
-        f"> 1: jsrpo faster; by the minimum over {r['rounds']} interleaved rounds, paired median "
-        f"in brackets; {MACHINE}):\n\n"
-        + table(["layout"] + [f"{label[m]} / JaxMARL" for m in systems], short)
-        + f"\n\n(Commit `{commit_of(D_INTERLEAVED)}`; generated from "
-        f"`experiments/results/{D_INTERLEAVED}/`, details in docs/benchmarks.md.)")
-    return "\n\n".join([
-        "## Update time against JaxMARL's IPPO (interleaved)",
+    busy = (f"{load_k} busy single-threaded process{'es' if load_k > 1 else ''} running "
+            "beside it" if load_k else "nothing else running")
+    if not load_k:
+        blocks["speed"] = (
+            f"Training speed relative to JaxMARL's IPPO on Overcooked (ratio of update times, "
+            f"> 1: jsrpo faster; by the minimum over {r['rounds']} interleaved rounds, paired "
+            f"median in brackets; {MACHINE}):\n\n"
+            + table(["layout"] + [f"{label[m]} / JaxMARL" for m in systems], short)
+            + f"\n\n(Commit `{commit_of(d)}`; generated from "
+            f"`experiments/results/{d}/`, details in docs/benchmarks.md.)")
+    parts = [
+        f"## Update time against JaxMARL's IPPO (interleaved, {busy})",
         (f"For each layout one process compiles every system's init plus {r['updates_per_call']} "
         f"training updates (no logging or evaluation on either side), then calls the systems in "
         f"turn for {r['rounds']} rounds. Min: the fastest round, the least disturbed time on a "
@@ -708,8 +718,13 @@ def sec_interleaved(blocks: dict) -> str:
         f"({jc['commit_date']})."),
         full,
         summary + ".",
-        measured(recorded_command(D_INTERLEAVED), D_INTERLEAVED),
-    ])
+    ]
+    if stages:
+        parts += [("Compile time of the same programs, per stage (seconds: trace / lower / XLA; "
+                   "no persistent cache):"),
+                  table(["layout"] + [label[m] for m in r["methods"]], stages)]
+    parts.append(measured(recorded_command(d), d))
+    return "\n\n".join(parts)
 
 
 def coverage_note(fr: dict) -> str | None:
@@ -870,6 +885,27 @@ def sec_compile() -> str:
     return "\n\n".join(out)
 
 
+def sec_accelerators() -> str:
+    return "\n\n".join([
+        "## On a GPU or TPU",
+        ("The benchmarks run unchanged on an accelerator host: install the JAX build for it "
+         "(`pip install -e \".[test]\" \"jax[cuda12]==0.9.2\"` on NVIDIA GPUs, "
+         "`\"jax[tpu]==0.9.2\"` on Cloud TPU) and run the same commands; every worker records "
+         "the platform, device kind and device count in its results (`device` in "
+         "`results.json`). `jsrpo train` puts a sweep's members on all local devices (and on "
+         "every host's devices in a multi-process run), as many whole members per device as "
+         "divide evenly."),
+        ("What to expect (not measured here: this project has no accelerator): on a CPU the "
+         "sweep axis pays off while the cores have room (the sweep check above); on an "
+         "accelerator one member of the Overcooked or grid-world configs is far too small to "
+         "fill the device, so adding members (seeds, taus, learning rates, random-search draws) "
+         "should raise total env steps/s with the member count until device memory or compute "
+         "is full; beyond that, split the sweep over more devices or hosts, or into `jsrpo "
+         "sweep` groups. Compile time hardly depends on the number of members: they are one "
+         "vmapped program."),
+    ])
+
+
 # ------------------------------------------------------------------ assembly
 
 BLOCK_NAMES = ("gridworld", "overcooked", "speed")
@@ -891,8 +927,8 @@ def build() -> tuple[dict, dict]:
         ("Speed of jsrpo against JaxMARL's IPPO on Overcooked and of its sweeps. Every table is "
         "generated from the files in `experiments/results/` and says the command that produced "
         "them, the machine and the commit."),
-        sec_interleaved(blocks), sec_full_runs(), sec_sweep(), sec_throughput(),
-        sec_compile()]) + "\n"
+        sec_interleaved(blocks), sec_interleaved(blocks, D_INTERLEAVED_LOAD), sec_full_runs(),
+        sec_sweep(), sec_throughput(), sec_compile(), sec_accelerators()]) + "\n"
     assert set(BLOCK_NAMES) <= set(blocks)
     return {"docs/results.md": results, "docs/benchmarks.md": bench}, blocks
 

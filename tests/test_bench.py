@@ -1,5 +1,10 @@
 """The benchmark's paired ratio: per-round time ratios of systems run back to back, so a load
 change between rounds cancels (hand-computed)."""
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 from bench_vs_jaxmarl import paired_ratio  # experiments/ is on pytest's pythonpath
 
 
@@ -10,3 +15,33 @@ def test_paired_ratio_is_the_median_of_same_round_ratios():
     assert min(ref) / min(sys_) == 100.0 / 150.0
     assert paired_ratio(ref, sys_) == 2.0
     assert paired_ratio([10.0, 20.0], [10.0, 40.0]) == 0.75  # even count: mean of 1.0 and 0.5
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie waiting to be reaped counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in state
+
+
+def test_background_load_ends_when_the_benchmark_is_killed():
+    """A benchmark killed mid-measurement must not leave its busy processes behind (they would
+    slow down everything measured after it)."""
+    code = ("import sys, time\n"
+            f"sys.path.insert(0, {str(Path(__file__).parent.parent / 'experiments')!r})\n"
+            "from bench_vs_jaxmarl import BackgroundLoad\n"
+            "with BackgroundLoad(1) as load:\n"
+            "    print(load.procs[0].pid, flush=True)\n"
+            "    time.sleep(60)\n")
+    bench = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert bench.stdout is not None
+    pid = int(bench.stdout.readline())
+    assert _running(pid)
+    bench.kill()  # no __exit__: the load has to notice by itself
+    bench.wait()
+    deadline = time.time() + 10
+    while _running(pid) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not _running(pid)
