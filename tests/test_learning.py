@@ -1,38 +1,12 @@
-"""Learning tests: the sampled learners reach the exact answers (slow: they train)."""
+"""Learning tests on the grid world: IPPO learns, SRPO removes free-riding (slow: they train).
+
+The matrix-game learning test is in test_learning_matrix.py, so that the two run on different
+test workers."""
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
-
-# Exact RQE of collaborate/defect (cost 0.4, eps 0.2) from the solver (docs/solvers.md): P(C),
-# unique for tau >= 1.
-RQE_P_COLLAB = {1.0: 0.6082, 10.0: 0.7942}
-
-
-def train(env, out, *args):
-    """``jsrpo train`` in a child process compiled as real runs are (``optimised_env``)."""
-    proc = subprocess.run([sys.executable, "-m", "jsrpo", "train", "--out", str(out), *args,
-                           "log.progress=false"], env=env, capture_output=True, text=True,
-                          timeout=1800)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads((out / "summary.json").read_text())["members"]
-
-
-@pytest.mark.slow
-def test_srpo_collab_defect_reaches_rqe(optimised_env, tmp_path):
-    members = train(optimised_env, tmp_path / "run", "--config",
-                    str(CONFIGS / "collab_defect_srpo.yaml"), "tau=[1.0, 10.0]", "num_seeds=2",
-                    "checkpoint.every_updates=0", "checkpoint.snapshots=[]")
-    assert len(members) == 4
-    for m in members:
-        p_collab = np.asarray(m["action_probs"])[:, 0]  # [seat], P(C) of each hero
-        np.testing.assert_allclose(p_collab, RQE_P_COLLAB[m["tau"]], atol=0.03,
-                                   err_msg=f"tau={m['tau']} seed={m['seed']}")
+from learning_run import CONFIGS, train
 
 
 @pytest.fixture(scope="module")

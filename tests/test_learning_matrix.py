@@ -1,0 +1,20 @@
+"""Learning test: SRPO with the shipped collab_defect config reaches the exact RQE (slow)."""
+import numpy as np
+import pytest
+from learning_run import CONFIGS, train
+
+# Exact RQE of collaborate/defect (cost 0.4, eps 0.2) from the solver (docs/solvers.md): P(C),
+# unique for tau >= 1.
+RQE_P_COLLAB = {1.0: 0.6082, 10.0: 0.7942}
+
+
+@pytest.mark.slow
+def test_srpo_collab_defect_reaches_rqe(optimised_env, tmp_path):
+    members = train(optimised_env, tmp_path / "run", "--config",
+                    str(CONFIGS / "collab_defect_srpo.yaml"), "tau=[1.0, 10.0]", "num_seeds=2",
+                    "checkpoint.every_updates=0", "checkpoint.snapshots=[]")
+    assert len(members) == 4
+    for m in members:
+        p_collab = np.asarray(m["action_probs"])[:, 0]  # [seat], P(C) of each hero
+        np.testing.assert_allclose(p_collab, RQE_P_COLLAB[m["tau"]], atol=0.03,
+                                   err_msg=f"tau={m['tau']} seed={m['seed']}")
