@@ -63,11 +63,11 @@ def evaluate(run_dir: str, episodes: int) -> dict:
     del0 = np.asarray(p0["contributions"]["deliveries"]).transpose(1, 0, 2)[..., 1]
     weaker = np.minimum(in_seat1, in_seat0)
     summary = json.loads((Path(run_dir) / "summary.json").read_text())
-    own = {(m["tau"], m["eps"], m["seed"]): m for m in summary["members"]}
+    own = {m["member"]: m for m in summary["members"]}
     labels = list(r["partners"]["labels"])
     members = []
     for k, m in enumerate(r["members"]):
-        s = own.get((m["tau"], m["eps"], m["seed"]), {})
+        s = own.get(m["member"], {})
         members.append({
             "method": m["method"], "tau": m["tau"], "eps": m["eps"], "seed": m["seed"],
             "env_steps": s.get("env_steps"),

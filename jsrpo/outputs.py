@@ -32,7 +32,10 @@ def member_record(cfg: Config, m: Member) -> dict:
     """The member's fields as they open every metrics row and summary row (the other swept
     hyper-parameters by their dotted keys)."""
     spec = member_spec(cfg, m)
-    return {k: v for k, v in dataclasses.asdict(spec).items() if k != "hyper"} | spec.hyper
+    row = {k: v for k, v in dataclasses.asdict(spec).items() if k != "hyper"} | spec.hyper
+    if cfg.method != "srpo":  # tau acts only through SRPO's adversaries: null for the others
+        row["tau"] = None
+    return row
 
 
 def run_meta(cfg: Config, trainer: Trainer, ms: list[Member]) -> RunMeta:

@@ -273,10 +273,11 @@ class MemberSpec:
     hyper: dict = field(default_factory=dict)
 
     def label(self, seat: Optional[int] = None) -> str:
-        """``srpo-tau10-eps0.1-s0`` (with the other swept values, ``srpo-tau10-eps0.1-lr0.0003-s0``;
-        plus ``-seat1``): a policy's name in reports."""
+        """``srpo-tau10-eps0.1-s0`` (``ippo-eps0.1-s0``: tau only for SRPO; with the other swept
+        values, ``srpo-tau10-eps0.1-lr0.0003-s0``; plus ``-seat1``): a policy's name in reports."""
         extra = "".join(f"-{k.split('.')[-1]}{v:g}" for k, v in self.hyper.items())
-        name = f"{self.method}-tau{self.tau:g}-eps{self.eps:g}{extra}-s{self.seed}"
+        tau = f"-tau{self.tau:g}" if self.method == "srpo" else ""  # only SRPO uses tau
+        name = f"{self.method}{tau}-eps{self.eps:g}{extra}-s{self.seed}"
         return name if seat is None else f"{name}-seat{seat}"
 
 
