@@ -102,6 +102,22 @@ def _fps(text: str) -> float:
     return value
 
 
+def _cache_flag(p) -> None:
+    """``--no-compile-cache``, on every command that compiles training or evaluation programs
+    (``main`` turns the cache on for them)."""
+    p.add_argument("--no-compile-cache", action="store_true",
+                   help="compile without the persistent compilation cache (on by default, in "
+                        f"~/.cache/jsrpo/xla; {compile_cache.ENV_VAR}=DIR or off sets it)")
+
+
+def _default_out(out: Optional[str], inputs: list, name: str) -> Path:
+    """``--out`` checked, else the one input directory, else ``runs/<name>-<timestamp>``."""
+    if out is not None:
+        return _check_out(out)
+    return Path(inputs[0]) if len(inputs) == 1 else (
+        Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
 # ---------------------------------------------------------------- train
 
 def _train_parser(sub) -> None:
@@ -118,9 +134,7 @@ def _train_parser(sub) -> None:
                         "first; a directory holding other files is refused)")
     p.add_argument("--total-env-steps", type=_budget, default=None, metavar="N",
                    help="with --resume: continue the run to N env steps per member")
-    p.add_argument("--no-compile-cache", action="store_true",
-                   help="compile without the persistent compilation cache (on by default, in "
-                        f"~/.cache/jsrpo/xla; {compile_cache.ENV_VAR}=DIR or off sets it)")
+    _cache_flag(p)
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
     d = p.add_argument_group("several hosts", "every process runs the same command; the sweep's "
                              "members are split over all processes' devices")
@@ -431,9 +445,7 @@ def _crossplay_parser(sub) -> None:
                    default=crossplay.DEFAULT_BOOTSTRAP_REPS,
                    help="bootstrap resamples for the 95%% intervals "
                         f"(default {crossplay.DEFAULT_BOOTSTRAP_REPS})")
-    p.add_argument("--no-compile-cache", action="store_true",
-                   help="compile without the persistent compilation cache (on by default, in "
-                        f"~/.cache/jsrpo/xla; {compile_cache.ENV_VAR}=DIR or off sets it)")
+    _cache_flag(p)
     p.set_defaults(run=run_crossplay)
 
 
@@ -454,9 +466,7 @@ def run_crossplay(args) -> int:
         if first is not d:
             raise UsageError(f"RUN_DIR: {d} is given twice ({first} and {d}); each run is pooled "
                              "once (its own pairs are its training performance, not cross-play)")
-    out = _check_out(args.out) if args.out is not None else (
-        run_dirs[0] if len(run_dirs) == 1 else
-        Path("runs") / f"crossplay-{time.strftime('%Y%m%d-%H%M%S')}")
+    out = _default_out(args.out, run_dirs, "crossplay")
     try:
         env_name = crossplay.run_env_name(run_dirs[0])
         specs = _partner_specs(args.partners, env_name)
@@ -578,8 +588,7 @@ def _sweep_parser(sub) -> None:
                    help="a run config with a `structure` mapping of keys to lists")
     p.add_argument("--out", required=True, help="sweep directory (created, or resumed)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
-    p.add_argument("--no-compile-cache", action="store_true",
-                   help="compile without the persistent compilation cache")
+    _cache_flag(p)
     p.set_defaults(run=run_sweep_cmd)
 
 
@@ -654,9 +663,7 @@ def run_report(args) -> int:
     if not run_dirs:
         raise UsageError(f"RUN_DIR: {args.run_dirs[0]} is a sweep directory with no finished "
                          "group yet")
-    out = _check_out(args.out) if args.out is not None else (
-        Path(args.run_dirs[0]) if len(args.run_dirs) == 1 else
-        Path("runs") / f"report-{time.strftime('%Y%m%d-%H%M%S')}")
+    out = _default_out(args.out, args.run_dirs, "report")
     try:
         result = ranking.rank(run_dirs, args.metric, higher=not args.lower_is_better)
     except (ValueError, ConfigError) as e:

@@ -524,9 +524,6 @@ def _build_sweep(raw: dict) -> SweepConfig:
             elif len(set(vals)) != len(vals):
                 _fail(f"{path}.choice", list(vals), "a list without repeated values")
             params.append(RandomParam(k, dist, vals))
-    for k in raw:
-        if k not in ("zip", "random"):
-            _unknown("sweep", str(k), ("zip", "random"))
     return SweepConfig(zip=tuple(tuple(g) for g in zips), random_members=members,
                        random_seed=seed, random=tuple(params))
 

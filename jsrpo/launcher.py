@@ -24,7 +24,6 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import yaml
@@ -181,12 +180,4 @@ def write_outputs(sweep_dir: Path, groups: list[Group]) -> list[Path]:
 
 def sweep_file_text(raw: dict) -> str:
     """The sweep file as written into the sweep directory (what a resume compares against)."""
-    return yaml.safe_dump(_plain(raw), sort_keys=False)
-
-
-def _plain(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {k: _plain(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_plain(v) for v in x]
-    return x
+    return yaml.safe_dump(raw, sort_keys=False)

@@ -61,7 +61,7 @@ class MetricsWriter:
         self.t_start: Optional[float] = None
         self.update_last = self.update_start = 0
         # Progress shows the team return per combination of swept values (seeds pooled).
-        keys = [k for k in cfg.swept()]
+        keys = list(cfg.swept())
         self.groups: dict = {}
         for i, m in enumerate(ms):
             label = ", ".join(f"{k.split('.')[-1]}={v:g}" for k, v in m.swept(keys).items())

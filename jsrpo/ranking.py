@@ -49,7 +49,7 @@ def rank(run_dirs: Sequence, metric: str = "team_return", higher: bool = True,
             raise ValueError(f"RUN_DIR: {d} has no summary.json (not a finished jsrpo run)")
         cfg = config_mod.load(rd.config)
         members = json.loads(rd.summary.read_text())["members"]
-        swept = [k for k in cfg.swept()]
+        swept = list(cfg.swept())
         if metric == "crossplay":
             if not (d / "crossplay.json").exists():
                 raise ValueError(f"--metric crossplay: {d} has no crossplay.json (run jsrpo "
