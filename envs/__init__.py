@@ -57,14 +57,24 @@ _REGISTRY: Dict[str, Callable[..., ParamEnv]] = {
     "overcooked_v2": overcooked.make_overcooked_v2,
 }
 
+#: name -> the constructor arguments a sweep may vary per member (``ParamEnv.traced_kwargs``).
+_TRACED: Dict[str, tuple] = {
+    "collab_defect": matrix_games.CollabDefect.traced_kwargs,
+    "coop_grid": coop_grid.CoopGrid.traced_kwargs,
+    "overcooked": overcooked.Overcooked.traced_kwargs,
+    "overcooked_v2": overcooked.Overcooked.traced_kwargs,
+}
+
 MATRIX_GAMES = ("collab_defect", "stag_hunt", "car_overtake", "coordination", "bimatrix")
 
 
-def register(name: str, factory: Callable[..., ParamEnv]) -> None:
-    """Add an environment factory under ``name`` (overwrites nothing: names are unique)."""
+def register(name: str, factory: Callable[..., ParamEnv], traced: tuple = ()) -> None:
+    """Add an environment factory under ``name`` (overwrites nothing: names are unique);
+    ``traced``: its ``traced_kwargs``, the arguments a sweep may vary in one program."""
     if name in _REGISTRY:
         raise ValueError(f"environment {name!r} is already registered")
     _REGISTRY[name] = factory
+    _TRACED[name] = tuple(traced)
 
 
 def registered() -> tuple[str, ...]:
@@ -74,6 +84,17 @@ def registered() -> tuple[str, ...]:
 def env_kwargs(name: str) -> tuple[str, ...]:
     """Names of the keyword arguments environment ``name`` accepts."""
     return tuple(inspect.signature(_REGISTRY[name]).parameters)
+
+
+def traced_kwargs(name: str) -> tuple[str, ...]:
+    """The keyword arguments of ``name`` that a sweep may vary per member in one program."""
+    return _TRACED.get(name, ())
+
+
+def kwarg_default(name: str, kwarg: str):
+    """The default value of keyword argument ``kwarg`` of environment ``name`` (None if none)."""
+    p = inspect.signature(_REGISTRY[name]).parameters[kwarg]
+    return None if p.default is inspect.Parameter.empty else p.default
 
 
 def check_name(name: str) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from functools import partial
-from typing import Any, Optional, Tuple
+from typing import Any, Mapping, Optional, Tuple
 
 import jax
 import numpy as np
@@ -28,10 +28,29 @@ class ParamEnv(MultiAgentEnv):
     max_steps: int = 1
     #: the registry name, set by ``envs.make`` (absent on envs constructed directly).
     registry_name: str
+    #: constructor arguments that only set numbers in the params pytree (costs, rewards): a
+    #: sweep may give each member its own value in one compiled program (``params_with``).
+    traced_kwargs: Tuple[str, ...] = ()
 
     @property
     def default_params(self) -> Any:
         raise NotImplementedError
+
+    def params_with(self, params, values: Mapping[str, Any]):
+        """``params`` with the ``traced_kwargs`` in ``values`` set (values ``[]``, may be traced).
+
+        By default each traced argument is the params field of the same name."""
+        self.check_traced(values)
+        return params.replace(**{k: jax.numpy.asarray(v, jax.numpy.float32)
+                                 for k, v in values.items()})
+
+    def check_traced(self, names) -> None:
+        """Refuse names that are not ``traced_kwargs``, naming the allowed ones."""
+        unknown = sorted(set(names) - set(self.traced_kwargs))
+        if unknown:
+            raise ValueError(f"env.kwargs.{unknown[0]}: cannot vary per member of "
+                             f"{getattr(self, 'registry_name', type(self).__name__)}; allowed: "
+                             f"{', '.join(self.traced_kwargs) or 'none'}")
 
     @partial(jax.jit, static_argnums=(0,))
     def reset(self, key, params=None):

@@ -106,6 +106,8 @@ class CoopGrid(ParamEnv):
     """The 5x5 coop grid on the ``ParamEnv`` contract (see module docstring)."""
 
     contribution_keys = ("onions_picked", "deliveries")
+    traced_kwargs = ("respawn_prob", "move_cost", "collision_penalty", "delivery_reward",
+                     "pickup_reward")
 
     def __init__(self, episode_length: int = 50, respawn_prob: float = 0.2,
                  move_cost: float = 0.2, collision_penalty: float = 2.0,

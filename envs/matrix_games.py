@@ -136,8 +136,28 @@ class MatrixGame(ParamEnv):
         return self.get_obs(state), state, rewards, dones, infos
 
 
+class CollabDefect(MatrixGame):
+    """Collaborate/defect with its collaboration cost traced: ``params_with(p, {"cost": c})``
+    gives the game of ``collab_defect_payoffs(c)``, so members of one program may differ in it."""
+
+    traced_kwargs = ("cost",)
+
+    def __init__(self, cost: float = 0.4):
+        super().__init__(*collab_defect_payoffs(cost), action_names=("C", "D"))
+
+    def params_with(self, params, values):
+        self.check_traced(values)
+        if "cost" not in values:
+            return params
+        c = jnp.asarray(values["cost"], jnp.float32)
+        costs = jnp.stack([c, jnp.zeros_like(c)])  # [2]: C costs c, D is free
+        shared = jnp.array([[1.0, 1.0], [1.0, 0.0]], jnp.float32)
+        row = shared - costs[:, None]
+        return params.replace(payoffs=jnp.stack([row, row.T]), costs=jnp.stack([costs, costs]))
+
+
 def make_collab_defect(cost: float = 0.4) -> MatrixGame:
-    return MatrixGame(*collab_defect_payoffs(cost), action_names=("C", "D"))
+    return CollabDefect(cost)
 
 
 def make_stag_hunt() -> MatrixGame:

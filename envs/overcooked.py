@@ -135,6 +135,7 @@ class Overcooked(ParamEnv):
     """
 
     contribution_keys = CONTRIBUTION_KEYS
+    traced_kwargs = ("move_cost", "collision_cost", "interact_cost")
 
     def __init__(self, version: str = "overcooked", layout: str = "cramped_room",
                  move_cost: float = 0.0, collision_cost: float = 0.0,

@@ -48,6 +48,7 @@ LABEL = {"jaxmarl": "JaxMARL IPPO", "ippo": "jsrpo ippo", "self_play": "jsrpo se
 MARK = "BENCH_JSON "  # prefix of a worker's result line (JaxMARL prints to stdout on import)
 
 import _jaxmarl_runner as jm  # noqa: E402  (next to this script)
+import _time_to  # noqa: E402
 
 # (JaxMARL key, jsrpo field, value for jsrpo from the JaxMARL value, note)
 HYPER = [
@@ -284,8 +285,15 @@ def paired_ratio(ref_ms: list, sys_ms: list) -> float:
     return statistics.median(a / b for a, b in zip(ref_ms, sys_ms))
 
 
+def worker_time_to(spec: dict) -> dict:
+    if spec["system"] == "jaxmarl":
+        return _time_to.jaxmarl_curves(spec["repo"], spec["layout"], spec["env_steps"],
+                                       spec["seeds"], spec["window"])
+    return _time_to.jsrpo_curves(spec["overrides"], spec["statistic"])
+
+
 WORKERS = {"jsrpo": worker_jsrpo, "jaxmarl": worker_jaxmarl, "ceiling": worker_ceiling,
-           "interleaved": worker_interleaved}
+           "interleaved": worker_interleaved, "time_to": worker_time_to}
 
 
 def device_info() -> dict:
@@ -519,6 +527,96 @@ def interleaved(args, info, jcfg, head) -> None:
     write_results(args, results, head, ["\n".join(lines), "\n".join(compile_lines)])
 
 
+def time_to_systems(args, jcfg, layout: str) -> list:
+    """``(name, worker spec)`` of every system of a ``--time-to`` measurement, in run order."""
+    window_updates = max(1, round(args.time_to_window / (int(jcfg["NUM_ENVS"])
+                                                         * int(jcfg["NUM_STEPS"]))))
+    out = []
+    for m in args.methods:
+        if m == "jaxmarl":
+            out.append((LABEL[m], {"kind": "time_to", "system": "jaxmarl", "repo": args.repo,
+                                   "layout": layout, "env_steps": args.env_steps,
+                                   "seeds": args.time_to_seeds, "window": window_updates}))
+            continue
+        o = jsrpo_overrides(jcfg, m, layout, args.env_steps, 0, args.tau,
+                            args.time_to_seeds, 1)
+        o += [f"log.interval={window_updates}", "log.eval_envs=8"]
+        out.append((f"{LABEL[m]} (JaxMARL's hyper-parameters)",
+                    {"kind": "time_to", "system": m, "overrides": o,
+                     "statistic": "eval" if m == "srpo" else "train"}))
+    for entry in args.time_to_configs:
+        path, _, extra = entry.partition(":")
+        over = [x for x in extra.split(",") if x]
+        from jsrpo import config as config_mod
+        cfg = config_mod.load(ROOT / path, over)
+        per_update = cfg.layout.env_steps_per_update
+        o = [f"{k}={json.dumps(v)}" for k, v in _flat(config_mod.to_dict(cfg)).items()]
+        o += [f"env.kwargs.layout={layout}", f"train.total_env_steps={args.env_steps}",
+              f"num_seeds={args.time_to_seeds}", "seed=0",
+              f"log.interval={max(1, round(args.time_to_window / per_update))}",
+              "log.eval_envs=8", "log.progress=false", "checkpoint.every_updates=0",
+              "checkpoint.snapshots=[]"]
+        out.append((f"jsrpo {path}" + (f" ({', '.join(over)})" if over else ""),
+                    {"kind": "time_to", "system": cfg.method, "overrides": o,
+                     "statistic": "eval" if cfg.method == "srpo" else "train"}))
+    return out
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    """Dotted keys of a nested config mapping (``sweep`` left out: time-to runs sweep seeds)."""
+    out: dict = {}
+    for k, v in d.items():
+        if k == "sweep":
+            continue
+        if isinstance(v, dict) and k != "kwargs":
+            out.update(_flat(v, f"{prefix}{k}."))
+        elif isinstance(v, dict):
+            out.update({f"{prefix}{k}.{kk}": vv for kk, vv in v.items()})
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _span(x: dict, fmt) -> str:
+    if x["median"] == math.inf:
+        return "not reached"
+    hi = "not reached" if x["max"] == math.inf else fmt(x["max"])
+    return f"{fmt(x['median'])} ({fmt(x['min'])} - {hi})"
+
+
+def time_to(args, info, jcfg, head) -> None:
+    """``--time-to RETURN``: wall time and env steps to the first window at or above RETURN."""
+    args.repo = info["repo"] if info else None
+    layout = args.layouts[0]
+    results: dict = {"mode": "time_to", "return": args.time_to, "layout": layout,
+                     "seeds": args.time_to_seeds, "window_env_steps": args.time_to_window,
+                     "env_steps": args.env_steps, "jaxmarl_checkout": info,
+                     "jaxmarl_config": jcfg, "systems": {}}
+    lines = [f"## Time to a training return of {args.time_to:g} on {layout} "
+             f"({args.time_to_seeds} seeds per system in one program, windows of about "
+             f"{args.time_to_window:,} env steps, budget {args.env_steps:,} env steps; median "
+             "(min - max) over seeds, compile included)", "",
+             "| system | statistic | reached | wall s | env steps |", "|---|---|---:|---:|---:|"]
+    for name, spec in time_to_systems(args, jcfg, layout):
+        print(f"  {name} ...", flush=True)
+        r = run_worker(spec)
+        if "error" in r:
+            print(f"  {name}: FAILED {r['error']}", flush=True)
+            results["systems"][name] = r
+            continue
+        hits = _time_to.crossings(r, args.time_to)
+        summ = _time_to.summary(hits)
+        r.update(hits=hits, summary=json.loads(json.dumps(summ).replace("Infinity", "null")))
+        results["systems"][name] = r
+        results["device"] = r.get("device")
+        lines.append(f"| {name} | {r['statistic']} | {summ['reached']}/{summ['seeds']} | "
+                     f"{_span(summ['wall_s'], lambda x: f'{x:.0f}')} | "
+                     f"{_span(summ['env_steps'], lambda x: f'{x / 1e6:.2f}M')} |")
+        print(lines[-1], f"(compile {r['compile_s']:.1f} s, run {r['run_s']:.1f} s)", flush=True)
+        write_results(args, results, head, ["\n".join(lines)])
+    print("\n".join(lines))
+
+
 def write_results(args, results: dict, head: str, tables: list) -> None:
     """Write results.json and results.md so far (called after every layout, so a run cut short
     keeps the layouts it finished)."""
@@ -571,6 +669,15 @@ def main() -> None:
     ap.add_argument("--background-load", type=int, default=0, metavar="K",
                     help="keep K busy single-threaded processes (a fixed numeric loop) running "
                          "during each --interleaved measurement")
+    ap.add_argument("--time-to", type=float, default=None, metavar="RETURN",
+                    help="instead of throughput: per system, wall time and env steps until each "
+                         "seed's training return first reaches RETURN (first layout only)")
+    ap.add_argument("--time-to-seeds", type=int, default=4)
+    ap.add_argument("--time-to-window", type=int, default=8192, metavar="ENV_STEPS",
+                    help="env steps per window of the return curve (rounded to whole updates)")
+    ap.add_argument("--time-to-configs", nargs="*", default=[], metavar="FILE[:k=v,...]",
+                    help="jsrpo configs to time as well (layout, budget and seeds set by the "
+                         "benchmark), e.g. configs/overcooked/cramped_room_fast.yaml:method=srpo")
     ap.add_argument("--out", type=Path, default=None,
                     help="directory for results.json and results.md (e.g. "
                          "experiments/results/bench_vs_jaxmarl)")
@@ -615,6 +722,9 @@ def main() -> None:
 
     if args.interleaved:
         interleaved(args, info, jcfg, head)
+        return
+    if args.time_to is not None:
+        time_to(args, info, jcfg, head)
         return
     t_start = time.perf_counter()
     results: dict = {"jaxmarl_checkout": info, "installed_jaxmarl": args.installed_jaxmarl,

@@ -51,6 +51,8 @@ D_INTERLEAVED_LOAD = "bench_vs_jaxmarl_interleaved_load1"  # one busy process be
 D_FULL = ("bench_vs_jaxmarl_5e6_s8", "bench_vs_jaxmarl_5e6_s9")  # disjoint layouts
 D_SWEEP = "bench_sweep_check_s9"
 D_THROUGHPUT = "bench_throughput"
+D_RANDOM_SEARCH = "bench_sweep"
+D_TIME_TO = "bench_time_to_200"
 D_COMPILE = "bench_compile"
 D_RING_SEEDS = "coord_ring_seeds"
 D_CIRCUIT_SEEDS = "counter_circuit_seeds"
@@ -810,6 +812,93 @@ def sec_sweep() -> str:
     ])
 
 
+def sec_random_search() -> str:
+    title = "A 64-member random search: one program against serial runs"
+    r = load_measured(title, D_RANDOM_SEARCH)
+    if isinstance(r, str):
+        return r
+    out = [f"## {title}",
+           ("SRPO with a random search over `train.lr` (log-uniform), `train.clip_eps`, `eps` "
+            "(uniform) and `tau` (log-uniform), 16 draws x 4 seeds = 64 members; M members are "
+            "the first M of them. One program: one process compiles and trains the M members "
+            "together (fresh compilation cache). Serial: the members one after another, each "
+            "alone with its values as constants and its own program, in one process, with the "
+            "compilation cache on as users have it (the first member compiles, the others load "
+            "the program). Memory per member: growth of the peak RSS from 1 member, per added "
+            "member. Where total env steps/s stays flat as members are added (one member "
+            "already keeps the cores busy), one program saves each run's compilation and "
+            "start-up, not training time.")]
+    for env, e in r["envs"].items():
+        prog, one = e["program"], e["program"].get("1")
+        steps = next(iter(prog.values()))["env_steps_per_member"]
+        rows = []
+        for m, p in prog.items():
+            speed = (p["total_env_steps_per_s"] / one["total_env_steps_per_s"]) if one else None
+            per = ((p["peak_rss_mb"] - one["peak_rss_mb"]) / (int(m) - 1)
+                   if one and int(m) > 1 else None)
+            rows.append([m, f1(p["compile_s"]), f1(p["train_s"]), f1(p["wall_s"]),
+                         fint(p["total_env_steps_per_s"]), "" if speed is None else f"{speed:.1f}x",
+                         fint(p["peak_rss_mb"]), "" if per is None else f1(per)])
+        out += [f"`{env}` (`{e['config']}`, {steps:,} env steps per member):",
+                table(["members", "compile s", "train s", "wall s", "total env steps/s",
+                       "vs 1 member", "peak RSS MB", "MB per member"], rows)]
+        s_ = e["serial"]
+        full = prog.get("64")
+        timed = ("all 64 timed" if s_["measured"] == 64 else
+                 f"{s_['measured']} of 64 timed, their mean scaled to 64")
+        line = (f"Serial: {s_['per_member_wall_s']:.1f} s per member ({timed}): "
+                f"{s_['wall_64_s']:.0f} s for the 64.")
+        if full:
+            line += (f" One program: {full['wall_s']:.0f} s, "
+                     f"**{s_['wall_64_s'] / full['wall_s']:.1f}x** cheaper in wall time.")
+        out.append(line)
+    out.append(measured([e["command"] for e in r["envs"].values()], D_RANDOM_SEARCH))
+    return "\n\n".join(out)
+
+
+def sec_time_to() -> str:
+    title = "Time to a sparse return of 200 on cramped_room"
+    r = load_measured(title, D_TIME_TO)
+    if isinstance(r, str):
+        return r
+
+    def span(x, fmt):
+        if x is None or x["median"] is None:
+            return "not reached"
+        hi = "not reached" if x["max"] is None else fmt(x["max"])
+        return f"{fmt(x['median'])} ({fmt(x['min'])} - {hi})"
+
+    rows = []
+    for name, e in r["systems"].items():
+        if "summary" not in e:
+            rows.append([name, "", "failed", "", ""])
+            continue
+        sm = e["summary"]
+        rows.append([name, e["statistic"], f"{sm['reached']}/{sm['seeds']}",
+                     span(sm["wall_s"], lambda x: f"{x:.0f}"),
+                     span(sm["env_steps"], lambda x: f"{x / 1e6:.2f}M")])
+    return "\n\n".join([
+        f"## {title}",
+        (f"Each system trains {r['seeds']} seeds in one program for at most "
+         f"{r['env_steps']:,} env steps on {r['layout']}; its return curve is cut into windows "
+         f"of about {r['window_env_steps']:,} env steps. A seed's time is the compile time plus "
+         "the share of the training run up to the first window whose return reaches "
+         f"{r['return']:g} (median, min - max over seeds; a seed that never does counts as "
+         "infinitely late). Statistic `train`: the training return each system logs (sparse "
+         "reward; JaxMARL: its LogWrapper's returned_episode_returns, averaged over the "
+         "window's updates; jsrpo: the return of the episodes that ended in the window); "
+         "`eval`: jsrpo's periodic hero-pair evaluation (SRPO, whose training streams include "
+         "the adversaries)."),
+        table(["system", "statistic", "reached", "wall s", "env steps"], rows),
+        measured(recorded_command(D_TIME_TO), D_TIME_TO),
+    ])
+
+
+def load_measured(title: str, d: str) -> dict | str:
+    """``d``'s results.json, or the section text saying it has none."""
+    return not_measured(title, d) or load(f"{d}/results.json")
+
+
 def not_measured(title: str, d: str) -> str | None:
     """The section text when ``d`` has no results.json yet, else None."""
     if (RES / d / "results.json").exists():
@@ -928,7 +1017,8 @@ def build() -> tuple[dict, dict]:
         "generated from the files in `experiments/results/` and says the command that produced "
         "them, the machine and the commit."),
         sec_interleaved(blocks), sec_interleaved(blocks, D_INTERLEAVED_LOAD), sec_full_runs(),
-        sec_sweep(), sec_throughput(), sec_compile(), sec_accelerators()]) + "\n"
+        sec_time_to(), sec_sweep(), sec_random_search(), sec_throughput(), sec_compile(),
+        sec_accelerators()]) + "\n"
     assert set(BLOCK_NAMES) <= set(blocks)
     return {"docs/results.md": results, "docs/benchmarks.md": bench}, blocks
 

@@ -1,6 +1,6 @@
 """Entry point of the ``jsrpo`` command (and ``python -m jsrpo``).
 
-A multi-process ``jsrpo train`` must join its processes (``jax.distributed.initialize``) before
+A multi-process ``jsrpo train`` (or ``jsrpo sweep``) must join its processes (``jax.distributed.initialize``) before
 anything starts a JAX backend, and importing JaxMARL's environments starts one. So this module
 joins them first and only then imports the commands (``jsrpo.cli``): the one import in the
 project that has to come late.
@@ -20,7 +20,8 @@ from jsrpo import distributed  # noqa: E402
 
 
 def _join_processes(argv) -> bool:
-    """Join a multi-process ``jsrpo train`` (flags or ``JSRPO_*`` variables); whether joined."""
+    """Join a multi-process ``jsrpo train`` or ``jsrpo sweep`` (flags or ``JSRPO_*`` variables);
+    whether joined."""
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("command", nargs="?")
     pre.add_argument("--coordinator")
@@ -28,7 +29,7 @@ def _join_processes(argv) -> bool:
     pre.add_argument("--process-id")
     pre.add_argument("--distributed", action="store_true")
     known, _ = pre.parse_known_args(argv)
-    if known.command != "train":
+    if known.command not in ("train", "sweep"):
         return False
     return distributed.initialize(known.coordinator, known.num_processes, known.process_id,
                                   auto=known.distributed)
@@ -39,7 +40,7 @@ def main(argv=None) -> int:
     try:
         several = _join_processes(argv)
     except ValueError as e:
-        print(f"jsrpo train: error: {e}", file=sys.stderr)
+        print(f"jsrpo {argv[0] if argv else 'train'}: error: {e}", file=sys.stderr)
         return 2
     from jsrpo import cli  # after joining the processes (see the module docstring)
 

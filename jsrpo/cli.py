@@ -136,6 +136,12 @@ def _train_parser(sub) -> None:
                    help="with --resume: continue the run to N env steps per member")
     _cache_flag(p)
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
+    _hosts_flags(p)
+    p.set_defaults(run=run_train)
+
+
+def _hosts_flags(p) -> None:
+    """The multi-process flags (read by ``jsrpo.__main__``, which joins the processes)."""
     d = p.add_argument_group("several hosts", "every process runs the same command; the sweep's "
                              "members are split over all processes' devices")
     d.add_argument("--coordinator", default=None, metavar="HOST:PORT",
@@ -146,7 +152,6 @@ def _train_parser(sub) -> None:
                    help="this process, 0 .. num-processes - 1 (or JSRPO_PROCESS_ID)")
     d.add_argument("--distributed", action="store_true",
                    help="let JAX detect the cluster (SLURM, Open MPI, Cloud TPU)")
-    p.set_defaults(run=run_train)
 
 
 def _flat(d: dict, prefix: str = "") -> dict:
@@ -340,8 +345,12 @@ def _run_and_report(args, cfg, trainer, rd, lock, main_process, last, ms, ck, wr
             print("[jsrpo] note: train.anneal_lr: the learning rate now decays to 0 at the new "
                   "budget, so the result differs from a run that had it from the start",
                   flush=True)
+    # A resumed run compiles a host loop that starts at its checkpoint: its own key.
+    times_key = compile_cache.config_key(dict(config_mod.to_dict(cfg), resumed=bool(last)),
+                                         len(ms))
     print(f"[jsrpo] {cfg.method} on {cfg.env.name}: {len(ms)} member(s), "
-          f"{lay.num_updates} updates x {lay.env_steps_per_update} env steps; compiling...",
+          f"{lay.num_updates} updates x {lay.env_steps_per_update} env steps; compiling"
+          f"{compile_cache.describe_last(compile_cache.last_compile(times_key))}...",
           flush=True)
 
     # Ctrl-C / SIGTERM: finish the current logging period, save a checkpoint, exit cleanly.
@@ -363,6 +372,8 @@ def _run_and_report(args, cfg, trainer, rd, lock, main_process, last, ms, ck, wr
     def compiled(seconds, stats):
         print(f"[jsrpo] compiled in {seconds:.1f}s ({stats.describe()}); training...",
               flush=True)
+        if main_process:
+            compile_cache.record_compile(times_key, seconds, stats.programs, stats.cache_hits)
         writer.start()
 
     try:
@@ -391,7 +402,7 @@ def _run_and_report(args, cfg, trainer, rd, lock, main_process, last, ms, ck, wr
               "(train.on_nonfinite=continue)", file=sys.stderr, flush=True)
     env = trainer.venv.env
     data = outputs.summary(cfg, res, extra, getattr(env, "action_names", None),
-                           getattr(env, "payoffs", None))
+                           outputs.member_payoffs(cfg, ms, env))
     # Every process saves its shards of the final params; the main one writes the rest.
     save_final(rd.path, outputs.run_meta(cfg, trainer, ms), res.states.params, main_process)
     if not main_process:
@@ -408,7 +419,9 @@ def _run_and_report(args, cfg, trainer, rd, lock, main_process, last, ms, ck, wr
         probs = (f" P(a0)={[round(p[0], 4) for p in row['action_probs']]}"
                  if "action_probs" in row else "")
         tau = f"tau={row['tau']} " if row["method"] == "srpo" else ""  # the others ignore tau
-        print(f"  member {row['member']}: {tau}eps={row['eps']} seed={row['seed']} "
+        swept = "".join(f"{k.split('.')[-1]}={row[k]:g} " for k in cfg.swept()
+                        if k not in ("tau", "eps"))
+        print(f"  member {row['member']}: {tau}eps={row['eps']} {swept}seed={row['seed']} "
               f"return={[round(r, 3) for r in row['return']]} "
               f"cost={[round(c, 3) for c in row['private_cost']]} "
               f"free_riding={row['free_riding']:.3f}{probs}")
@@ -529,7 +542,8 @@ def run_render(args) -> int:
             raise UsageError(f"--partner: {e}") from None
     hero = load_policy(args.run_dir, args.member, seat=0)
     partner = partner or load_policy(args.run_dir, args.member, seat=1)
-    env = envs.make(meta.env.name, **meta.env.kwargs)
+    member_env = meta.member_env(args.member)
+    env = envs.make(member_env.name, **member_env.kwargs)
     episode = render.record_episode(env, hero, partner, jax.random.PRNGKey(args.seed))
     n = render.write_gif(env, episode, (hero.name, partner.name), gif, args.fps)
     ret = episode["rewards"].sum(0)
@@ -589,15 +603,20 @@ def _sweep_parser(sub) -> None:
     p.add_argument("--out", required=True, help="sweep directory (created, or resumed)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
     _cache_flag(p)
+    _hosts_flags(p)
     p.set_defaults(run=run_sweep_cmd)
 
 
 def run_sweep_cmd(args) -> int:
-    """Check every group, then train the unfinished ones; write sweep.json/csv and the plot."""
+    """Check every group, then train the unfinished ones; write sweep.json/csv and the plot.
+
+    With several processes every group's run spans all of them (its members spread over every
+    process's devices); process 0 alone checks and writes the sweep directory's own files."""
     raw, groups = launcher.load(args.sweep_file, args.overrides)  # every group checked first
     out = _check_out(args.out)
     text = launcher.sweep_file_text(raw)
     saved = out / "sweep.yaml"
+    main_process = distributed.is_main()
     if saved.exists():
         if saved.read_text() != text:
             raise UsageError(f"--out {out}: holds another sweep (its sweep.yaml differs from "
@@ -606,26 +625,37 @@ def run_sweep_cmd(args) -> int:
     elif out.exists() and any(out.iterdir()):
         raise UsageError(f"--out {out}: directory exists and is not a sweep directory; choose "
                          "a new --out")
-    (out / "configs").mkdir(parents=True, exist_ok=True)
-    atomic_write(saved, text)
-    for i, g in enumerate(groups):
+    if args.several_processes:  # every process has checked the directory before it changes
+        distributed.sync("jsrpo sweep dir checked")
+    if main_process:
+        (out / "configs").mkdir(parents=True, exist_ok=True)
+        atomic_write(saved, text)
+        for g in groups:
+            atomic_write(out / "configs" / f"{g.name}.yaml", outputs.config_text(g.config))
+    if args.several_processes:  # the others wait until process 0 has prepared the directory
+        distributed.sync("jsrpo sweep dir ready")
+    # Every process decides from the same files, read after the barrier.
+    states = [launcher.status(out / "groups" / g.name) for g in groups]
+    for i, (g, state) in enumerate(zip(groups, states)):
         gdir = out / "groups" / g.name
-        state = launcher.status(gdir)
         print(f"[jsrpo] group {i + 1}/{len(groups)} {g.name} ({state}): "
               + ", ".join(f"{k}={v}" for k, v in g.values.items()), flush=True)
         if state == "done":
             continue
-        cfg_path = out / "configs" / f"{g.name}.yaml"
-        atomic_write(cfg_path, outputs.config_text(g.config))
         rc = run_train(argparse.Namespace(
-            config=str(cfg_path), overrides=[], out=str(gdir), overwrite=state == "new",
-            resume=str(gdir) if state == "resumable" else None, total_env_steps=None,
-            several_processes=args.several_processes))
+            config=str(out / "configs" / f"{g.name}.yaml"), overrides=[], out=str(gdir),
+            overwrite=state == "new", resume=str(gdir) if state == "resumable" else None,
+            total_env_steps=None, several_processes=args.several_processes))
         if rc != 0:
-            launcher.write_outputs(out, groups)
+            if main_process:
+                launcher.write_outputs(out, groups)
             print(f"[jsrpo] group {g.name} stopped (exit {rc}); run the same command again to "
                   "resume the sweep", file=sys.stderr, flush=True)
             return rc
+    if args.several_processes:  # process 0 writes the group's summary after the others return
+        distributed.sync("jsrpo sweep groups done")
+    if not main_process:
+        return 0
     paths = launcher.write_outputs(out, groups)
     print(f"[jsrpo] sweep of {len(groups)} group(s) done; wrote "
           + " ".join(str(p) for p in paths))

@@ -29,8 +29,23 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class EnvConfig:
+    """The environment: its registry name and constructor arguments. An argument the env
+    traces (``envs.traced_kwargs``, e.g. a private-cost weight) may be a list: a sweep axis."""
+
     name: str = "collab_defect"
     kwargs: dict = field(default_factory=dict)
+
+    @property
+    def base_kwargs(self) -> dict:
+        """The kwargs the env is built with: a swept argument's first value (each member's own
+        value is set in its params, ``ParamEnv.params_with``)."""
+        return {k: v[0] if isinstance(v, tuple) else v for k, v in self.kwargs.items()}
+
+    def member_kwargs(self, values: dict) -> dict:
+        """The kwargs one member plays with: ``base_kwargs`` with the member's ``env.kwargs.*``
+        values (``{"env.kwargs.move_cost": 0.1, ...}``; other keys are ignored)."""
+        own = {k[len(ENV_PREFIX):]: v for k, v in values.items() if k.startswith(ENV_PREFIX)}
+        return {**self.base_kwargs, **own}
 
 
 @dataclass(frozen=True)
@@ -111,6 +126,23 @@ SWEEPABLE = {
     "srpo.adv_entropy_coef": ("srpo", "adv_entropy_coef"),
 }
 DISTRIBUTIONS = ("uniform", "log_uniform", "choice")
+#: Sweep keys of the env's traced constructor arguments: ``env.kwargs.<name>``.
+ENV_PREFIX = "env.kwargs."
+
+
+def set_value(raw: dict, key: str, value) -> None:
+    """Set sweepable ``key`` to ``value`` in a plain config mapping (``to_dict``'s form)."""
+    if key.startswith(ENV_PREFIX):
+        raw.setdefault("env", {}).setdefault("kwargs", {})[key[len(ENV_PREFIX):]] = value
+        return
+    section, name = SWEEPABLE[key]
+    (raw if section is None else raw.setdefault(section, {}))[name] = value
+
+
+def sweepable_keys(env_name: str) -> Tuple[str, ...]:
+    """Every sweepable key of a run of ``env_name``: ``SWEEPABLE``, then the env's traced
+    arguments (``env.kwargs.move_cost``, ...)."""
+    return tuple(SWEEPABLE) + tuple(ENV_PREFIX + k for k in envs.traced_kwargs(env_name))
 
 
 @dataclass(frozen=True)
@@ -152,16 +184,24 @@ class Config:
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
 
+    def sweepable(self) -> Tuple[str, ...]:
+        """This run's sweepable keys (``sweepable_keys`` of its env)."""
+        return sweepable_keys(self.env.name)
+
     def values(self, key: str) -> tuple:
         """The configured values of sweepable ``key`` (one, or a grid list's)."""
-        section, name = SWEEPABLE[key]
-        v = getattr(self if section is None else getattr(self, section), name)
+        if key.startswith(ENV_PREFIX):
+            name = key[len(ENV_PREFIX):]
+            v = self.env.kwargs.get(name, envs.kwarg_default(self.env.name, name))
+        else:
+            section, name = SWEEPABLE[key]
+            v = getattr(self if section is None else getattr(self, section), name)
         return tuple(v) if isinstance(v, tuple) else (v,)
 
     def swept(self) -> Tuple[str, ...]:
         """The sweepable keys that take more than one value (lists and random parameters)."""
         rand = {r.key for r in self.sweep.random}
-        return tuple(k for k in SWEEPABLE if len(self.values(k)) > 1 or k in rand)
+        return tuple(k for k in self.sweepable() if len(self.values(k)) > 1 or k in rand)
 
     def value_range(self, key: str) -> Tuple[float, float]:
         """Smallest and largest value ``key`` can take in any member."""
@@ -323,6 +363,12 @@ def _nonneg_num(path, v):
     return float(v)
 
 
+def _finite_num(path, v):
+    if not _is_num(v):
+        _fail(path, v, "a finite number")
+    return float(v)
+
+
 def _pos_num(path, v):
     if not _is_num(v) or v <= 0:
         _fail(path, v, "a finite number > 0")
@@ -432,7 +478,8 @@ def _sweepable_check(name: str, key: str, check):
     return lambda p, v: _scalar_or_list(p, v, check)
 
 
-def _build_section(name: str, raw: Any):
+def _build_section(name: str, raw: Any, env_name: str = EnvConfig.name):
+    """One section of a config; ``env_name`` (the run's env) decides the sweep's keys."""
     cls = _SECTIONS[name]
     if raw is None:
         raw = {}
@@ -453,12 +500,17 @@ def _build_section(name: str, raw: Any):
         except ValueError as e:
             raise ConfigError(str(e)) from None
         allowed = envs.env_kwargs(env_name)
-        for k in kwargs:
+        traced = envs.traced_kwargs(env_name)
+        kwargs = dict(kwargs)
+        for k, v in kwargs.items():
             if k not in allowed:
                 _unknown("env.kwargs", str(k), allowed)
-        return EnvConfig(name=env_name, kwargs=dict(kwargs))
+            if k in traced and isinstance(v, list):
+                # A sweep axis; each value's range is checked by the env's factory.
+                kwargs[k] = _scalar_or_list(f"env.kwargs.{k}", v, _finite_num)
+        return EnvConfig(name=env_name, kwargs=kwargs)
     if name == "sweep":
-        return _build_sweep(raw)
+        return _build_sweep(raw, env_name)
     checks = _FIELD_CHECKS[name]
     values = {k: _sweepable_check(name, k, checks[k])(f"{name}.{k}", v) for k, v in raw.items()}
     return cls(**values)
@@ -466,13 +518,16 @@ def _build_section(name: str, raw: Any):
 
 def _field_check(key: str):
     """The validation of one value of sweepable ``key``."""
+    if key.startswith(ENV_PREFIX):
+        return _finite_num  # its range is the env factory's to check
     section, name = SWEEPABLE[key]
     if section is None:
         return _nonneg_num
     return _FIELD_CHECKS[section][name]
 
 
-def _build_sweep(raw: dict) -> SweepConfig:
+def _build_sweep(raw: dict, env_name: str) -> SweepConfig:
+    keys = sweepable_keys(env_name)
     zips = raw.get("zip", []) or []
     if not isinstance(zips, list) or not all(isinstance(g, list) and len(g) >= 2 for g in zips):
         _fail("sweep.zip", zips, "a list of groups of at least two keys, e.g. "
@@ -480,9 +535,9 @@ def _build_sweep(raw: dict) -> SweepConfig:
     seen: set = set()
     for i, group in enumerate(zips):
         for k in group:
-            if k not in SWEEPABLE:
+            if k not in keys:
                 _fail(f"sweep.zip[{i}]", k, "keys of sweepable hyper-parameters: "
-                      + ", ".join(SWEEPABLE))
+                      + ", ".join(keys))
             if k in seen:
                 _fail(f"sweep.zip[{i}]", k, "a key in at most one zip group")
             seen.add(k)
@@ -503,9 +558,9 @@ def _build_sweep(raw: dict) -> SweepConfig:
                   "{train.lr: {log_uniform: [1e-4, 1e-3]}, tau: {choice: [1, 10]}}")
         for k, d in ps.items():
             path = f"sweep.random.params.{k}"
-            if k not in SWEEPABLE:
+            if k not in keys:
                 _fail("sweep.random.params", k, "keys of sweepable hyper-parameters: "
-                      + ", ".join(SWEEPABLE))
+                      + ", ".join(keys))
             if k in seen:
                 _fail(path, d, "a key that is not also in a sweep.zip group")
             if not isinstance(d, dict) or len(d) != 1 or next(iter(d)) not in DISTRIBUTIONS:
@@ -539,9 +594,11 @@ def from_dict(raw: dict) -> Config:
         if k not in known:
             _unknown("", str(k), known)
     values = {}
+    env_raw = raw.get("env")
+    env_name = env_raw.get("name", EnvConfig.name) if isinstance(env_raw, dict) else EnvConfig.name
     for k, v in raw.items():
         if k in _SECTIONS:
-            values[k] = _build_section(k, v)
+            values[k] = _build_section(k, v, env_name if isinstance(env_name, str) else "")
         elif k == "method":
             values[k] = _choice("method", v, METHODS)
         elif k in ("tau", "eps"):

@@ -65,13 +65,16 @@ def load_pool(run_dirs: Sequence) -> dict:
     if not run_dirs:
         raise ValueError("RUN_DIR: give at least one run directory")
     ckpts = [load_run(d) for d in run_dirs]
-    env0 = ckpts[0].meta.env
-    for c in ckpts[1:]:
-        if c.meta.env != env0:
-            raise ValueError(
-                f"runs from different environments cannot be pooled: {ckpts[0].run_dir} plays "
-                f"{env0.name} {env0.kwargs}, {c.run_dir} plays {c.meta.env.name} "
-                f"{c.meta.env.kwargs}")
+    env0 = ckpts[0].meta.member_env(0)
+    for c in ckpts:
+        for i in range(len(c.meta.members)):
+            env = c.meta.member_env(i)
+            if env != env0:
+                raise ValueError(
+                    f"members from different environments cannot be pooled: {ckpts[0].run_dir} "
+                    f"member 0 plays {env0.name} {env0.kwargs}, {c.run_dir} member {i} plays "
+                    f"{env.name} {env.kwargs} (a run that sweeps env.kwargs holds several "
+                    "environments: cross-play the runs of one setting)")
     rows, seat0, seat1 = [], [], []
     for r, c in enumerate(ckpts):
         s0, s1 = hero_agents(c)

@@ -78,7 +78,10 @@ def load(path, overrides=()) -> tuple[dict, list[Group]]:
         if not isinstance(values, list) or not values:
             raise ConfigError(f"structure.{key}: got {values!r}; allowed: a non-empty list of "
                               "values")
-        if key in config_mod.SWEEPABLE:
+        env = raw.get("env")
+        env_name = env.get("name") if isinstance(env, dict) else None
+        if key in config_mod.sweepable_keys(env_name if isinstance(env_name, str)
+                                            else config_mod.EnvConfig.name):
             raise ConfigError(f"structure.{key}: {key} changes no shape; give it as a list in "
                               "the config instead (all its values then share one program)")
         axes.append((key, values))

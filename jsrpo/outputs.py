@@ -14,7 +14,8 @@ import numpy as np
 import yaml
 from matplotlib.figure import Figure
 
-from jsrpo.config import Config, to_dict
+import envs
+from jsrpo.config import ENV_PREFIX, Config, to_dict
 from jsrpo.equilibria import rqe
 from jsrpo.files import atomic_write, json_safe, savefig, write_json
 from jsrpo.rundir import EnvSpec, MemberSpec, NetworkSpec, RunDir, RunMeta
@@ -36,6 +37,25 @@ def member_record(cfg: Config, m: Member) -> dict:
     if cfg.method != "srpo":  # tau acts only through SRPO's adversaries: null for the others
         row["tau"] = None
     return row
+
+
+def member_payoffs(cfg: Config, ms: list[Member], env):
+    """Each member's payoff tensor ``[M, 2, A0, A1]`` when ``env`` (the run's) is a matrix game,
+    else None: the game built with the member's own values of the swept env arguments."""
+    if getattr(env, "payoffs", None) is None:
+        return None
+    swept = cfg.swept()
+    if not any(k.startswith(ENV_PREFIX) for k in swept):
+        return env.payoffs
+    games: dict = {}
+    out: list = []
+    for m in ms:
+        kwargs = cfg.env.member_kwargs(m.swept(swept))
+        key = repr(sorted(kwargs.items()))
+        if key not in games:
+            games[key] = getattr(envs.make(cfg.env.name, **kwargs), "payoffs", None)
+        out.append(games[key])
+    return np.stack(out)
 
 
 def run_meta(cfg: Config, trainer: Trainer, ms: list[Member]) -> RunMeta:
@@ -164,46 +184,58 @@ def equilibrium_report(cfg: Config, ms: list[Member], payoffs, action_probs) -> 
     equilibrium their method converges to (RQE at the member's tau for srpo, at tau 0, the
     logit QRE, for ippo and self-play; nothing for pure-adversarial or eps = 0).
 
-    ``nearest_rqe_distance``: ``max_i max_a |x_i(a) - x*_i(a)|`` to the nearest exact RQE
-    ``x*`` of the game (all of them found by ``equilibria.rqe``), and ``converged`` when it is
-    at most ``CONVERGED``; ``rqe_distance``: the residual ``|x - QBR(x)|`` of the fixed point
-    (small but not zero where equilibria are ill-conditioned, so ``converged`` uses the former).
+    ``payoffs``: the game, ``[2, A0, A1]``, or each member's ``[M, 2, A0, A1]`` (a sweep over
+    the game's cost). ``nearest_rqe_distance``: ``max_i max_a |x_i(a) - x*_i(a)|`` to the
+    nearest exact RQE ``x*`` of the member's game (all of them found by ``equilibria.rqe``),
+    and ``converged`` when it is at most ``CONVERGED``; ``rqe_distance``: the residual
+    ``|x - QBR(x)|`` of the fixed point (small but not zero where equilibria are
+    ill-conditioned, so ``converged`` uses the former).
     """
     payoffs = np.asarray(payoffs, np.float64)
-    n0, n1 = payoffs.shape[1:]
+    if payoffs.ndim == 3:
+        payoffs = np.broadcast_to(payoffs, (len(ms),) + payoffs.shape)
+    n0, n1 = payoffs.shape[2:]
     probs = np.asarray(action_probs, np.float64)
     x0 = probs[:, 0, :n0] / probs[:, 0, :n0].sum(-1, keepdims=True)
     x1 = probs[:, 1, :n1] / probs[:, 1, :n1].sum(-1, keepdims=True)
     taus = [m.tau if cfg.method == "srpo" else 0.0 for m in ms]
     solvable = [cfg.method != "pure_adversarial" and m.eps > 0 for m in ms]
-    grid = sorted({(t, m.eps) for t, m, ok in zip(taus, ms, solvable) if ok})
     rows: list[dict[str, Any]] = [{"rqe_distance": None, "nearest_rqe": None,
                                    "nearest_rqe_distance": None, "converged": None} for _ in ms]
-    if not grid:
-        return rows
+    games: dict = {}  # one solve per distinct game and (tau, eps)
+    for i in range(len(ms)):
+        games.setdefault(payoffs[i].tobytes(), []).append(i)
     with jax.enable_x64(True):
-        found = dict(zip(grid, rqe.rqe_equilibria_grid(payoffs, [g[0] for g in grid],
-                                                       [g[1] for g in grid])))
         residual = jax.jit(rqe.fixed_point_distance)
-        for i, m in enumerate(ms):
-            if not solvable[i]:
+        for idx in games.values():
+            game = payoffs[idx[0]]
+            grid = sorted({(taus[i], ms[i].eps) for i in idx if solvable[i]})
+            if not grid:
                 continue
-            eqs = found[(taus[i], m.eps)]
-            dist = [max(np.abs(x0[i] - e.x0).max(), np.abs(x1[i] - e.x1).max()) for e in eqs]
-            k = int(np.argmin(dist)) if dist else None
-            rows[i] = {
-                "rqe_distance": float(residual(payoffs, x0[i], x1[i], taus[i], m.eps)),
-                "nearest_rqe": None if k is None else [eqs[k].x0.tolist(), eqs[k].x1.tolist()],
-                "nearest_rqe_distance": None if k is None else float(dist[k]),
-                "converged": None if k is None else bool(dist[k] <= CONVERGED),
-            }
+            found = dict(zip(grid, rqe.rqe_equilibria_grid(game, [g[0] for g in grid],
+                                                           [g[1] for g in grid])))
+            for i in idx:
+                if not solvable[i]:
+                    continue
+                eqs = found[(taus[i], ms[i].eps)]
+                dist = [max(np.abs(x0[i] - e.x0).max(), np.abs(x1[i] - e.x1).max())
+                        for e in eqs]
+                k = int(np.argmin(dist)) if dist else None
+                rows[i] = {
+                    "rqe_distance": float(residual(game, x0[i], x1[i], taus[i], ms[i].eps)),
+                    "nearest_rqe": None if k is None else [eqs[k].x0.tolist(),
+                                                           eqs[k].x1.tolist()],
+                    "nearest_rqe_distance": None if k is None else float(dist[k]),
+                    "converged": None if k is None else bool(dist[k] <= CONVERGED),
+                }
     return rows
 
 
 def summary(cfg: Config, res: SweepResult, extra_keys: tuple = (), action_names=None,
             payoffs=None) -> dict:
     """Per-member final results (from the final hero-pair evaluation) plus run totals;
-    ``payoffs`` (a matrix game's) adds each member's ``equilibrium_report``."""
+    ``payoffs`` (a matrix game's, or each member's: see ``equilibrium_report``) adds each
+    member's ``equilibrium_report``."""
     rows = []
     for i, m in enumerate(res.members):
         f = {k: v[i] for k, v in res.final.items()}

@@ -16,7 +16,6 @@ import numpy as np
 
 from jsrpo import config as config_mod
 from jsrpo import metrics
-from jsrpo.config import SWEEPABLE
 from jsrpo.rundir import RunDir
 
 #: fields of a summary member row that identify it rather than measure it.
@@ -88,8 +87,7 @@ def best_config(result: dict) -> config_mod.Config:
     raw = config_mod.to_dict(config_mod.load(RunDir(best["run"]).config))
     raw.pop("sweep", None)
     for key, value in best["values"].items():
-        section, name = SWEEPABLE[key]
-        (raw if section is None else raw[section])[name] = value
+        config_mod.set_value(raw, key, value)
     return config_mod.from_dict(raw)
 
 

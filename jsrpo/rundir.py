@@ -233,6 +233,10 @@ class RunLock:
         self.release()
 
 
+#: Swept env arguments appear in ``MemberSpec.hyper`` under this prefix (``config.ENV_PREFIX``).
+ENV_KEY_PREFIX = "env.kwargs."
+
+
 @dataclass(frozen=True)
 class EnvSpec:
     name: str
@@ -298,6 +302,13 @@ class RunMeta:
     num_learners: int
     members: Tuple[MemberSpec, ...]
     format_version: int = FORMAT_VERSION
+
+    def member_env(self, member: int) -> EnvSpec:
+        """The environment ``member`` trained in: the run's, with the member's own values of
+        the env arguments the run swept (``hyper["env.kwargs.<name>"]``)."""
+        own = {k[len(ENV_KEY_PREFIX):]: v for k, v in self.members[member].hyper.items()
+               if k.startswith(ENV_KEY_PREFIX)}
+        return EnvSpec(name=self.env.name, kwargs={**self.env.kwargs, **own})
 
     @property
     def env_obs_shape(self) -> Tuple[int, ...]:

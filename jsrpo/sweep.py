@@ -14,14 +14,14 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec, SingleDeviceSharding
 
 from jsrpo import distributed
-from jsrpo.config import SWEEPABLE, Config
+from jsrpo.config import ENV_PREFIX, Config
 from jsrpo.train import FAILURES, Hyper, LearnerState, Trainer
 
 
 @dataclass(frozen=True)
 class Member:
     """One sweep member: its index, seed and the value of every sweepable hyper-parameter
-    (``values``: dotted key -> value, ``config.SWEEPABLE`` order; tau and eps among them)."""
+    (``values``: dotted key -> value in ``Config.sweepable`` order; tau and eps among them)."""
 
     index: int
     tau: float
@@ -59,13 +59,14 @@ def random_draws(cfg: Config) -> list[tuple]:
 
 def members(cfg: Config) -> list[Member]:
     """Every member of the sweep, in a fixed order: the random draws (if any), then the grid
-    axes in ``config.SWEEPABLE`` order (a ``sweep.zip`` group is one axis), then the seeds
+    axes in ``Config.sweepable`` order (a ``sweep.zip`` group is one axis), then the seeds
     ``cfg.seed .. cfg.seed + num_seeds - 1`` innermost."""
     rand = [r.key for r in cfg.sweep.random]
     zipped = {k: g for g in cfg.sweep.zip for k in g}
     axes: list = [(tuple(rand), random_draws(cfg))] if rand else []
     placed = set(rand)
-    for key in SWEEPABLE:
+    keys = cfg.sweepable()
+    for key in keys:
         if key in placed:
             continue
         group = zipped.get(key, (key,))
@@ -76,30 +77,40 @@ def members(cfg: Config) -> list[Member]:
     for i, (*points, seed) in enumerate(itertools.product(*[a[1] for a in axes], seeds)):
         v = {k: x for (keys, _), pt in zip(axes, points) for k, x in zip(keys, pt)}
         out.append(Member(i, float(v["tau"]), float(v["eps"]), seed,
-                          tuple((k, v[k]) for k in SWEEPABLE)))
+                          tuple((k, v[k]) for k in keys)))
     return out
 
 
 def member_hyper(cfg: Config, index: int = 0) -> Hyper:
     """The ``Hyper`` of one member (leaves ``[]``), for calling a trainer's pieces directly."""
-    return jax.tree.map(lambda x: x[0], Hyper.of([members(cfg)[index]]))
+    return jax.tree.map(lambda x: x[0], Hyper.of([members(cfg)[index]], env_keys(cfg)))
 
 
-def member_inputs(ms: list[Member]):
-    """Keys ``[M, 2]`` and ``Hyper`` with ``[M]`` leaves. A member's key depends only on its seed,
-    so a member trains the same whether run alone or inside any sweep."""
+def env_keys(cfg: Config) -> tuple:
+    """The ``env.kwargs.*`` keys of ``cfg``'s env that are set in each member's env params.
+
+    All the env's traced arguments, swept or not: the env then computes with the same traced
+    values whether a member runs alone or in a sweep, so the two agree bit for bit (a value
+    XLA sees as a constant may be folded into different floating-point operations)."""
+    return tuple(k for k in cfg.sweepable() if k.startswith(ENV_PREFIX))
+
+
+def member_inputs(ms: list[Member], traced_env=()):
+    """Keys ``[M, 2]`` and ``Hyper`` with ``[M]`` leaves (``traced_env``: ``env_keys(cfg)``). A
+    member's key depends only on its seed, so a member trains the same whether run alone or
+    inside any sweep."""
     keys = jnp.stack([jax.random.PRNGKey(m.seed) for m in ms])
-    return keys, Hyper.of(ms)
+    return keys, Hyper.of(ms, traced_env)
 
 
 def build_pieces(trainer: Trainer, on_period: Optional[Callable] = None):
     """The sweep's three pure pieces, each over all members (``vmap`` inside ``scan``).
 
     Returns ``(init(keys, hyper) -> states, periods(states, hyper, n) -> (states, (metrics,
-    evals)), final(states) -> (states, final eval))``. ``periods`` runs ``n`` logging periods of
-    ``log.interval`` updates, each followed by a hero-pair evaluation; updates past
-    ``num_updates`` are skipped by a ``cond`` (the last period may be partial, and the update is
-    compiled once). ``on_period(update, metrics, evals)`` is called on the host after every
+    evals)), final(states, hyper) -> (states, final eval))``. ``periods`` runs ``n`` logging
+    periods of ``log.interval`` updates, each followed by a hero-pair evaluation; updates past
+    ``num_updates`` are skipped by a ``cond`` (the last period may be partial, and the update
+    is compiled once). ``on_period(update, metrics, evals)`` is called on the host after every
     period, from inside the program.
     """
     cfg = trainer.config
@@ -135,15 +146,17 @@ def build_pieces(trainer: Trainer, on_period: Optional[Callable] = None):
             ret = m.pop("train/return_sum").sum(0) / jnp.maximum(episodes, 1)
             m = jax.tree.map(lambda x: x.sum(0) / count, m)
             m["train/return"] = jnp.where(episodes > 0, ret, jnp.nan)
-            states, ev = jax.vmap(lambda s: trainer.evaluate(s, cfg.log.eval_envs))(states)
+            states, ev = jax.vmap(lambda s, h: trainer.evaluate(s, h, cfg.log.eval_envs))(
+                states, hyper)
             if on_period is not None:
                 jax.debug.callback(on_period, states.update[0], m, ev)
             return states, (m, ev)
 
         return jax.lax.scan(period, states, None, length=n)
 
-    def final(states):
-        return jax.vmap(lambda s: trainer.evaluate(s, cfg.log.final_eval_envs))(states)
+    def final(states, hyper):
+        return jax.vmap(lambda s, h: trainer.evaluate(s, h, cfg.log.final_eval_envs))(
+            states, hyper)
 
     return init, periods, final
 
@@ -236,7 +249,7 @@ def build_run(trainer: Trainer, on_period: Optional[Callable] = None):
 
     def run(keys, hyper):
         states, (metrics, evals) = periods(init(keys, hyper), hyper, P)
-        states, fin = final(states)
+        states, fin = final(states, hyper)
         return states, metrics, evals, fin
 
     return run
@@ -323,7 +336,7 @@ def run_sweep(trainer: Trainer, on_period: Optional[Callable] = None, ms=None,
         raise ValueError(f"tau: this SRPO trainer was built for taus {list(cfg.taus)} (all > 0, "
                          "so its stream table is fixed); members with tau <= 0 need a config "
                          "whose tau list includes them")
-    keys, hyper = member_inputs(ms)
+    keys, hyper = member_inputs(ms, env_keys(cfg))
     lay = cfg.layout
     P = lay.num_periods
     mesh = sweep_mesh(len(ms))
@@ -401,9 +414,9 @@ def run_sweep(trainer: Trainer, on_period: Optional[Callable] = None, ms=None,
         # The final evaluation is compiled only now, so training starts sooner; its compile
         # time counts as compile time, not run time.
         t_final = time.perf_counter()
-        final_c = _compile(final_fn, mesh, (abstract,), (0,), (0, 0), stats)
+        final_c = _compile(final_fn, mesh, (abstract, hyper), (0, 0), (0, 0), stats)
         late = time.perf_counter() - t_final
-        states, final = jax.block_until_ready(final_c(states))
+        states, final = jax.block_until_ready(final_c(states, hyper))
         if checkpoints is not None:
             checkpoints.wait()
     t2 = time.perf_counter()

@@ -35,7 +35,7 @@ from flax import struct
 import envs as envs_pkg
 from jsrpo import losses
 from jsrpo.agents import network_agent
-from jsrpo.config import Config, ConfigError
+from jsrpo.config import ENV_PREFIX, Config, ConfigError
 from jsrpo.episodes import play_episode
 from jsrpo.networks import ActorCritic
 from jsrpo.vec_env import MASKED_LOGIT, VecEnv, VecState
@@ -63,15 +63,25 @@ class Hyper:
     adam_eps: chex.Array
     reward_shaping_horizon: chex.Array  # env steps; 0: the shaped reward is never added
     adv_entropy_coef: chex.Array
+    # The env's traced constructor arguments the config sweeps (``env.kwargs.<name>`` keys):
+    # name -> value, set in each member's env params (``ParamEnv.params_with``).
+    env: dict = struct.field(default_factory=dict)
 
     @classmethod
-    def of(cls, members) -> "Hyper":
-        """``[M]`` leaves from ``sweep.Member``s (their ``values``), float32."""
+    def of(cls, members, env_keys=()) -> "Hyper":
+        """``[M]`` leaves from ``sweep.Member``s (their ``values``), float32; ``env_keys``: the
+        swept ``env.kwargs.*`` keys (the others are the env's own, unchanged, values)."""
         cols: dict = {}
+        env: dict = {}
         for m in members:
             for key, v in m.values:
+                if key.startswith(ENV_PREFIX):
+                    if key in env_keys:
+                        env.setdefault(key[len(ENV_PREFIX):], []).append(v)
+                    continue
                 cols.setdefault(key.split(".")[-1], []).append(np.inf if v is None else v)
-        return cls(**{k: jnp.asarray(v, jnp.float32) for k, v in cols.items()})
+        return cls(**{k: jnp.asarray(v, jnp.float32) for k, v in cols.items()},
+                   env={k: jnp.asarray(v, jnp.float32) for k, v in env.items()})
 
 
 @struct.dataclass
@@ -112,7 +122,7 @@ class Trainer:
     num_learners: int
     init: Callable  # (key, hyper) -> LearnerState
     update: Callable  # (state, hyper) -> (state, metrics)
-    evaluate: Callable  # (state, num_envs) -> (state, eval metrics)
+    evaluate: Callable  # (state, hyper, num_envs) -> (state, eval metrics)
     hero_pair: tuple  # learner index of the deployed policy in seat 0 and seat 1
     # Stream order of the update, learner-major (None: per-stream computation, as for SRPO
     # sweeps that include tau = 0).
@@ -152,6 +162,19 @@ def _gather(tree, idx):
     return jax.tree.map(lambda x: x[idx], tree)
 
 
+def check_env_values(cfg: Config) -> None:
+    """Every value a sweep gives an env argument (a grid list's, a random range's ends) passes
+    the env factory's own check, so a bad one is refused by name before anything compiles."""
+    for key in cfg.swept():
+        if key.startswith(ENV_PREFIX):
+            name = key[len(ENV_PREFIX):]
+            rand = [r for r in cfg.sweep.random if r.key == key]
+            values = cfg.value_range(key) if rand and rand[0].dist != "choice" else (
+                rand[0].values if rand else cfg.values(key))
+            for v in values:
+                envs_pkg.make(cfg.env.name, **{**cfg.env.base_kwargs, name: v})
+
+
 def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
     """Build the pure init/update/evaluate functions of one sweep member.
 
@@ -165,7 +188,9 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
     """
     cfg, t = config, config.train
     lay = cfg.layout
-    env = envs_pkg.make(cfg.env.name, **cfg.env.kwargs) if env is None else env
+    if env is None:
+        check_env_values(cfg)
+        env = envs_pkg.make(cfg.env.name, **cfg.env.base_kwargs)
     method = cfg.method
     # Self-play tells the seats apart by a one-hot seat id on flat observations; grid
     # observations (Overcooked) are ego-centric, so one network plays either seat without it.
@@ -188,6 +213,12 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
     mask = (np.ones((2, A), bool) if venv.action_mask is None else venv.action_mask)[stream_seat]
     masked = venv.action_mask is not None
     hero_pair = (HERO_0, HERO_0 if method == "self_play" else HERO_1)
+
+    def venv_of(hyper: Hyper) -> VecEnv:
+        """The envs as this member plays them: its swept env arguments set in the params."""
+        if not hyper.env:
+            return venv
+        return venv.with_params(venv.env.params_with(venv.params, hyper.env))
 
     def mask_logits(logits, seat_mask):
         return jnp.where(seat_mask, logits, MASKED_LOGIT) if masked else logits
@@ -249,7 +280,7 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
         # Adversaries start as copies of the heroes' initial parameters.
         params = heroes if L <= 2 else jax.tree.map(
             lambda h: jnp.concatenate([h, h], axis=0), heroes)
-        obs, vec_state = venv.reset(k_env, E)
+        obs, vec_state = venv_of(hyper).reset(k_env, E)
         return LearnerState(params=params, opt_state=jax.vmap(tx.init)(params),
                             vec_state=vec_state, obs=obs, key=key, eval_key=k_eval,
                             update=jnp.zeros((), jnp.int32), failed_at=jnp.int32(-1),
@@ -286,6 +317,7 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
     values_after = cfg.network.kind == "mlp"
 
     def rollout(state: LearnerState, table, hyper: Hyper):
+        member_venv = venv_of(hyper)
         coef = shaping_coef(state.update, hyper.reward_shaping_horizon)
         stream_params = _gather(state.params, table)
         anchor_params = _gather(state.params, jnp.array([HERO_1, HERO_0])) if has_anchor else None
@@ -301,7 +333,7 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
             logits = mask_logits(logits, mask[:, None, :])
             action = jax.random.categorical(k_act, logits)
             logp = jnp.take_along_axis(jax.nn.log_softmax(logits), action[..., None], -1)[..., 0]
-            obs_next, vec_state, out = venv.step(k_env, vec_state, from_streams(action))
+            obs_next, vec_state, out = member_venv.step(k_env, vec_state, from_streams(action))
             done = jnp.broadcast_to(out.done[:, None], (E, 2))
             data = dict(obs=obs_s, action=action, logp=logp,
                         reward=to_streams(out.reward + coef * out.shaped), done=to_streams(done),
@@ -462,8 +494,9 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
         return state, metrics
 
     # ------------------------------------------------------------------ evaluation
-    def evaluate(state: LearnerState, num_envs: int):
-        """Hero pair, one episode in each of ``num_envs`` envs, sampled actions, no learning.
+    def evaluate(state: LearnerState, hyper: Hyper, num_envs: int):
+        """Hero pair, one episode in each of ``num_envs`` envs (the member's, ``hyper.env``),
+        sampled actions, no learning.
 
         The very code cross-play uses (``episodes.play_episode``), so training-time
         evaluation and the cross-play diagonal measure the same thing.
@@ -472,8 +505,9 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
         seat_ids = (0, 1) if venv.seat_id else (None, None)
         heroes = [network_agent(f"hero_{i}", net, _gather(state.params, hero_pair[i]), seat_ids[i])
                   for i in (0, 1)]
-        totals = jax.vmap(lambda k: play_episode(venv, heroes[0], heroes[1], heroes[0].params,
-                                                   heroes[1].params, k))(
+        member_venv = venv_of(hyper)
+        totals = jax.vmap(lambda k: play_episode(member_venv, heroes[0], heroes[1],
+                                                   heroes[0].params, heroes[1].params, k))(
             jax.random.split(key, num_envs))
         recorded = totals.length > 0
         n = jnp.maximum(recorded.sum(), 1)
@@ -489,7 +523,7 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
         for k, v in totals.contrib.items():
             metrics[k] = mean(v)
         if venv.max_steps == 1:  # one-shot games: report the exact mixed strategies
-            obs, _ = venv.env.reset(key, venv.params)
+            obs, _ = venv.env.reset(key, member_venv.params)
             seat_mask = np.ones((2, A), bool) if venv.action_mask is None else venv.action_mask
             probs = [jax.nn.softmax(mask_logits(
                 a.policy(a.params, (), obs[venv.agents[i]], key)[0], seat_mask[i]))

@@ -5,6 +5,7 @@ and the evaluator can report them without knowing the environment.
 """
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import chex
@@ -73,6 +74,12 @@ class VecEnv:
         self.obs_shape = shape
         # Evaluation runs this many steps so every env finishes (at least) one episode.
         self.max_steps = int(env.max_steps)
+
+    def with_params(self, params) -> "VecEnv":
+        """This view with other env params (e.g. one sweep member's traced costs)."""
+        out = copy.copy(self)
+        out.params = params
+        return out
 
     def _obs(self, obs_dict):
         """Per-agent dict of ``[E, *shape]`` -> ``[E, 2, *shape]`` (plus seat id)."""

@@ -65,13 +65,16 @@ def test_second_run_loads_its_programs_from_the_cache(tmp_path):
     cache = tmp_path / "cache"
     first = _train(tmp_path, "a", str(cache))
     assert first.returncode == 0, first.stderr[-2000:]
-    assert "from the cache" not in first.stdout
+    assert "from the cache" not in first.stdout and "; compiling...\n" in first.stdout
     (sub,) = list(cache.iterdir())  # one directory for this machine and JAX version
     assert sub.name == compile_cache.machine_key() and len(list(sub.iterdir())) >= 3
 
     second = _train(tmp_path, "b", str(cache))
     assert second.returncode == 0, second.stderr[-2000:]
     assert re.search(r"(\d+) of \1 from the cache", second.stdout), second.stdout
+    # the compiling line says how long this config took to compile last time on this machine
+    last = re.search(r"compiled in ([\d.]+)s", first.stdout).group(1)
+    assert f"; compiling (last time {float(last):.1f}s)..." in second.stdout, second.stdout
     summary = lambda d: json.loads((tmp_path / d / "summary.json").read_text())["members"]
     strip = lambda ms: [{k: v for k, v in m.items() if "second" not in k} for m in ms]
     assert strip(summary("a")) == strip(summary("b"))

@@ -141,7 +141,7 @@ def test_cli_errors(run_dir, tmp_path, capfd):
     meta["env"] = {"name": "coop_grid", "kwargs": {"move_cost": 0.5}}
     meta_path.write_text(json.dumps(meta))
     assert jsrpo_main(["crossplay", str(run_dir), str(other), "--out", str(tmp_path)]) == 2
-    assert "runs from different environments" in capfd.readouterr().err
+    assert "members from different environments cannot be pooled" in capfd.readouterr().err
     assert not (tmp_path / "crossplay.json").exists()
 
 

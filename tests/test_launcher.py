@@ -80,7 +80,7 @@ def test_group_names_are_safe():
         "hidden_sizes64x64-layouta_b"
 
 
-@pytest.mark.parametrize("key", ["train.gamma", "tau"])
+@pytest.mark.parametrize("key", ["train.gamma", "tau", "env.kwargs.cost"])
 def test_traced_keys_are_not_structure(tmp_path, capfd, key):
     assert main(["sweep", str(_file(tmp_path, dict(SWEEP, structure={key: [0.9, 0.99]}))),
                  "--out", str(tmp_path / "x")]) == 2

@@ -1,5 +1,6 @@
 """A sweep run by two processes (2 CPU devices each, joined by ``jax.distributed``) through
-``jsrpo train --coordinator ...`` gives the per-member results of a one-process run."""
+``jsrpo sweep --coordinator ...`` (its group's run spread over both processes) gives the
+per-member results of a one-process run, and process 0 alone writes the sweep's files."""
 import json
 import os
 import socket
@@ -29,15 +30,16 @@ def _free_port() -> int:
 
 def test_two_processes_give_the_one_process_results(tmp_path):
     cfg_path = tmp_path / "sweep.yaml"
-    cfg_path.write_text(yaml.safe_dump(RAW))
-    out = tmp_path / "run"
+    cfg_path.write_text(yaml.safe_dump(dict(RAW, structure={"train.num_minibatches": [2]})))
+    sweep_dir = tmp_path / "sweep"
+    out = sweep_dir / "groups" / "000-num_minibatches2"
     env = dict(os.environ, XLA_FLAGS=os.environ.get("XLA_FLAGS", "")
                + " --xla_force_host_platform_device_count=2",
                JAX_PLATFORMS="cpu")
     port = _free_port()
     logs = [open(tmp_path / f"p{i}.log", "w") for i in range(2)]
     procs = [subprocess.Popen(
-        [sys.executable, "-m", "jsrpo", "train", "--config", str(cfg_path), "--out", str(out),
+        [sys.executable, "-m", "jsrpo", "sweep", str(cfg_path), "--out", str(sweep_dir),
          "--coordinator", f"localhost:{port}", "--num-processes", "2", "--process-id", str(i)],
         env=env, stdout=logs[i], stderr=subprocess.STDOUT) for i in range(2)]
     codes = [p.wait(timeout=1200) for p in procs]
@@ -56,3 +58,6 @@ def test_two_processes_give_the_one_process_results(tmp_path):
                                one.final["team_return"], rtol=1e-5, atol=1e-5)
     rows = (out / "metrics.jsonl").read_text().splitlines()
     assert len(rows) == 4 * 2  # written once (by process 0): 4 members x 2 periods
+    table = json.loads((sweep_dir / "sweep.json").read_text())
+    assert [g["status"] for g in table["groups"]] == ["done"]
+    assert len(table["members"]) == 4 and (sweep_dir / "sweep.csv").exists()

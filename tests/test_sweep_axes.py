@@ -167,6 +167,121 @@ def test_every_sweepable_key_is_a_hyper_field():
     from jsrpo.train import Hyper
     ms = members(small())
     hyper = Hyper.of(ms)
-    assert {k.split(".")[-1] for k in SWEEPABLE} == set(hyper.__dataclass_fields__)
+    assert {k.split(".")[-1] for k in SWEEPABLE} | {"env"} == set(hyper.__dataclass_fields__)
     assert all(np.shape(x) == (1,) for x in jax.tree.leaves(hyper))
     assert not math.isnan(float(hyper.max_grad_norm[0]))
+
+
+def test_env_cost_axis_equals_members_run_alone():
+    """An env's private-cost weights (``env.kwargs``) are traced axes too: one program, each
+    member's parameters and evaluation equal, bit for bit, to the member trained alone in an
+    env built with its cost."""
+    cfg = small(env={"name": "collab_defect", "kwargs": {"cost": [0.1, 0.3, 0.6]}}, seed=1)
+    assert cfg.swept() == ("env.kwargs.cost",)
+    sweep = run_sweep(make_train(cfg))
+    for i in (0, 2):
+        cost = sweep.members[i].value("env.kwargs.cost")
+        alone = run_sweep(make_train(small(env={"name": "collab_defect",
+                                                "kwargs": {"cost": cost}}, seed=1)))
+        for a, b in zip(leaves(alone.states.params), leaves(sweep.states.params)):
+            np.testing.assert_array_equal(a[0], b[i])
+        for k in ("action_probs", "team_return", "private_cost"):
+            np.testing.assert_array_equal(alone.final[k][0], sweep.final[k][i])
+    assert not np.allclose(sweep.final["private_cost"][0], sweep.final["private_cost"][2])
+
+
+def test_coop_grid_cost_axes_keep_members_independent():
+    """Two cost weights crossed on the grid world. A member is unaffected by the other
+    members' costs (bit for bit, same member count) and equals the member run alone up to
+    float rounding: XLA's CPU kernels for a different member count round differently (a
+    ``train.lr`` sweep on this env differs from its members alone by the same ~1e-8)."""
+    steps = {"total_env_steps": 3 * 8 * 16, "num_steps": 16}
+    grid = lambda costs: small(env={"name": "coop_grid", "kwargs": {
+        "move_cost": costs, "collision_penalty": [0.5, 3.0]}}, train=steps)
+    a, b = run_sweep(make_train(grid([0.05, 0.4]))), run_sweep(make_train(grid([0.05, 0.9])))
+    assert [m.value("env.kwargs.move_cost") for m in a.members] == [0.05, 0.05, 0.4, 0.4]
+    for x, y in zip(leaves(a.states.params), leaves(b.states.params)):
+        np.testing.assert_array_equal(x[:2], y[:2])
+        assert not np.array_equal(x[2:], y[2:])
+    alone = run_sweep(make_train(small(env={"name": "coop_grid", "kwargs": {
+        "move_cost": 0.4, "collision_penalty": 3.0}}, train=steps)))
+    for x, y in zip(leaves(alone.states.params), leaves(a.states.params)):
+        np.testing.assert_allclose(x[0], y[3], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(alone.final["private_cost"][0], a.final["private_cost"][3],
+                               rtol=1e-5)
+    assert a.final["private_cost"][3].sum() > a.final["private_cost"][0].sum()
+
+
+def test_env_cost_axis_in_random_search_zip_and_reports(tmp_path):
+    cfg = small(env={"name": "coop_grid"}, sweep={"random": {"members": 3, "params": {
+        "env.kwargs.move_cost": {"uniform": [0.0, 0.5]}}}})
+    ms = members(cfg)
+    assert all(0.0 <= m.value("env.kwargs.move_cost") <= 0.5 for m in ms)
+    assert all(m.value("env.kwargs.collision_penalty") == 2.0 for m in ms)  # the env's default
+    cfg = small(env={"name": "overcooked", "kwargs": {"move_cost": [0.0, 0.1],
+                                                     "interact_cost": [0.2, 0.3]}},
+                sweep={"zip": [["env.kwargs.move_cost", "env.kwargs.interact_cost"]]})
+    assert [(m.value("env.kwargs.move_cost"), m.value("env.kwargs.interact_cost"))
+            for m in members(cfg)] == [(0.0, 0.2), (0.1, 0.3)]
+    assert cfg.env.base_kwargs == {"move_cost": 0.0, "interact_cost": 0.2}
+    assert cfg.env.member_kwargs(members(cfg)[1].swept(cfg.swept())) == {
+        "move_cost": 0.1, "interact_cost": 0.3}
+
+
+@pytest.mark.parametrize("env, over, message", [
+    ({"name": "coop_grid", "kwargs": {"move_cost": [0.1, 0.1]}}, {},
+     "env.kwargs.move_cost: got [0.1, 0.1]; allowed: a list without repeated values"),
+    ({"name": "coop_grid", "kwargs": {"move_cost": [0.1, "x"]}}, {},
+     "env.kwargs.move_cost[1]: got 'x'; allowed: a finite number"),
+    ({"name": "stag_hunt"}, {"sweep": {"random": {"members": 2, "params": {
+        "env.kwargs.cost": {"uniform": [0, 1]}}}}},
+     "sweep.random.params: got 'env.kwargs.cost'; allowed: keys of sweepable"),
+    ({"name": "coop_grid"}, {"sweep": {"zip": [["env.kwargs.move_cost", "env.kwargs.x"]]}},
+     "sweep.zip[0]: got 'env.kwargs.x'"),
+])
+def test_bad_env_axes_name_the_field(env, over, message):
+    with pytest.raises(ConfigError) as e:
+        small(env=env, **over)
+    assert message in str(e.value)
+
+
+@pytest.mark.parametrize("env, over", [
+    ({"name": "coop_grid", "kwargs": {"episode_length": [10, 20]}}, {}),  # shapes: not traced
+    ({"name": "coop_grid", "kwargs": {"move_cost": [0.1, -1.0]}}, {}),
+    ({"name": "coop_grid"}, {"sweep": {"random": {"members": 2, "params": {
+        "env.kwargs.respawn_prob": {"uniform": [0.5, 1.5]}}}}}),
+])
+def test_env_axis_values_are_checked_by_the_env_before_compiling(env, over):
+    cfg = small(env=env, **over)
+    with pytest.raises(ValueError, match=r"env\.kwargs\.(move_cost: got -1\.0|respawn_prob: "
+                                         r"got 1\.5|episode_length: got \[10, 20\]; allowed: "
+                                         r"an integer)"):
+        make_train(cfg)
+
+
+def test_cost_sweep_through_the_cli_reports_each_members_game(tmp_path, capsys):
+    """A run over the collaboration cost: every member's equilibrium report uses its own game,
+    its policy and label carry its cost, and cross-play refuses to pool different games."""
+    from envs.matrix_games import collab_defect_payoffs
+    from jsrpo.equilibria import rqe
+
+    raw = {"method": "srpo", "tau": 2.0, "eps": 0.2,
+           "env": {"name": "collab_defect", "kwargs": {"cost": [0.2, 0.7]}},
+           "train": {"total_env_steps": 4 * 8 * 4, "num_envs": 8, "num_steps": 4},
+           "log": {"interval": 2, "eval_envs": 8, "final_eval_envs": 8, "progress": False}}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    run = tmp_path / "run"
+    assert main(["train", "--config", str(path), "--out", str(run)]) == 0
+    assert "cost=0.7 seed=0" in capsys.readouterr().out
+    rows = json.loads((run / "summary.json").read_text())["members"]
+    assert [r["env.kwargs.cost"] for r in rows] == [0.2, 0.7]
+    for r in rows:
+        eqs = rqe.rqe_equilibria_grid(collab_defect_payoffs(r["env.kwargs.cost"])[0], [2.0],
+                                      [0.2])[0]
+        assert any(np.allclose(r["nearest_rqe"][0], e.x0, atol=1e-6) for e in eqs)
+    assert rows[0]["nearest_rqe"] != rows[1]["nearest_rqe"]
+    assert load_policy(run, 1).name.startswith("srpo-tau2-eps0.2-cost0.7-s0")
+    assert config.load(run / "config.yaml") == config.from_dict(raw)
+    assert main(["crossplay", str(run), "--out", str(tmp_path / "xp")]) == 2
+    assert "members from different environments cannot be pooled" in capsys.readouterr().err
