@@ -118,4 +118,9 @@ def make(name: str, **kwargs) -> ParamEnv:
             )
     env = _REGISTRY[name](**kwargs)
     env.registry_name = name  # the name partners and checkpoints refer to
+    declared = set(getattr(env, "traced_kwargs", ()))
+    if declared != set(traced_kwargs(name)):
+        raise ValueError(f"env.name: {name!r} was registered with traced={traced_kwargs(name)} "
+                         f"but its environment declares traced_kwargs={tuple(declared)}; "
+                         "register it with the same names")
     return env

@@ -115,7 +115,7 @@ def worker_jsrpo(spec: dict) -> dict:
     import numpy as np
 
     from jsrpo import config
-    from jsrpo.sweep import build_pieces, member_inputs, members
+    from jsrpo.sweep import build_pieces, env_keys, member_inputs, members
     from jsrpo.train import make_train
 
     cfg = config.load(None, spec["overrides"])
@@ -123,13 +123,13 @@ def worker_jsrpo(spec: dict) -> dict:
     init, periods, final = build_pieces(trainer)
     P = cfg.layout.num_periods
     ms = members(cfg)
-    keys, hyper = member_inputs(ms)
+    keys, hyper = member_inputs(ms, env_keys(cfg))
     t0 = time.perf_counter()
     compiled = jax.jit(lambda k, h: periods(init(k, h), h, P)).lower(keys, hyper).compile()
     t1 = time.perf_counter()
     states, (metrics, _) = jax.block_until_ready(compiled(keys, hyper))
     t2 = time.perf_counter()
-    _, fin = jax.jit(final)(states)
+    _, fin = jax.jit(final)(states, hyper)
     steps = cfg.layout.env_steps_per_member
     ret = np.asarray(metrics["train/return"])  # [P, M, streams]
     return {
@@ -549,6 +549,9 @@ def time_to_systems(args, jcfg, layout: str) -> list:
         over = [x for x in extra.split(",") if x]
         from jsrpo import config as config_mod
         cfg = config_mod.load(ROOT / path, over)
+        if cfg.swept():
+            raise SystemExit(f"--time-to-configs {entry}: sweeps {', '.join(cfg.swept())}; a "
+                             "time-to run trains seeds of one setting (give single values)")
         per_update = cfg.layout.env_steps_per_update
         o = [f"{k}={json.dumps(v)}" for k, v in _flat(config_mod.to_dict(cfg)).items()]
         o += [f"env.kwargs.layout={layout}", f"train.total_env_steps={args.env_steps}",

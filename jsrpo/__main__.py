@@ -1,9 +1,9 @@
 """Entry point of the ``jsrpo`` command (and ``python -m jsrpo``).
 
-A multi-process ``jsrpo train`` (or ``jsrpo sweep``) must join its processes (``jax.distributed.initialize``) before
-anything starts a JAX backend, and importing JaxMARL's environments starts one. So this module
-joins them first and only then imports the commands (``jsrpo.cli``): the one import in the
-project that has to come late.
+A multi-process ``jsrpo train`` (or ``jsrpo sweep``) must join its processes
+(``jax.distributed.initialize``) before anything starts a JAX backend, and importing JaxMARL's
+environments starts one. So this module joins them first and only then imports the commands
+(``jsrpo.cli``): the one import in the project that has to come late.
 """
 import argparse
 import os

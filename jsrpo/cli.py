@@ -625,15 +625,25 @@ def run_sweep_cmd(args) -> int:
     elif out.exists() and any(out.iterdir()):
         raise UsageError(f"--out {out}: directory exists and is not a sweep directory; choose "
                          "a new --out")
-    if args.several_processes:  # every process has checked the directory before it changes
+    several = args.several_processes
+    if several:  # every process has checked the directory before it changes
         distributed.sync("jsrpo sweep dir checked")
+    ok = True
     if main_process:
-        (out / "configs").mkdir(parents=True, exist_ok=True)
-        atomic_write(saved, text)
-        for g in groups:
-            atomic_write(out / "configs" / f"{g.name}.yaml", outputs.config_text(g.config))
-    if args.several_processes:  # the others wait until process 0 has prepared the directory
-        distributed.sync("jsrpo sweep dir ready")
+        try:
+            (out / "configs").mkdir(parents=True, exist_ok=True)
+            atomic_write(saved, text)
+            for g in groups:
+                atomic_write(out / "configs" / f"{g.name}.yaml", outputs.config_text(g.config))
+        except OSError as e:
+            if not several:
+                raise
+            print(f"[jsrpo] error: {out}: {e}", file=sys.stderr, flush=True)
+            ok = False
+    # With several processes they agree after every step that one of them may fail alone (the
+    # others would otherwise wait for it at the next barrier for ever).
+    if several and not distributed.all_ok(ok):
+        return 2
     # Every process decides from the same files, read after the barrier.
     states = [launcher.status(out / "groups" / g.name) for g in groups]
     for i, (g, state) in enumerate(zip(groups, states)):
@@ -642,18 +652,26 @@ def run_sweep_cmd(args) -> int:
               + ", ".join(f"{k}={v}" for k, v in g.values.items()), flush=True)
         if state == "done":
             continue
-        rc = run_train(argparse.Namespace(
-            config=str(out / "configs" / f"{g.name}.yaml"), overrides=[], out=str(gdir),
-            overwrite=state == "new", resume=str(gdir) if state == "resumable" else None,
-            total_env_steps=None, several_processes=args.several_processes))
+        resume = state == "resumable"  # a --resume takes the run's own config and directory
+        group_args = argparse.Namespace(
+            config=None if resume else str(out / "configs" / f"{g.name}.yaml"), overrides=[],
+            out=None if resume else str(gdir), overwrite=not resume,
+            resume=str(gdir) if resume else None, total_env_steps=None, several_processes=several)
+        try:
+            rc = run_train(group_args)
+        except Exception as e:  # noqa: BLE001  (reported, then every process stops)
+            if not several:
+                raise
+            print(f"[jsrpo] error: group {g.name}: {e}", file=sys.stderr, flush=True)
+            rc = 2
+        if several and not distributed.all_ok(rc == 0):
+            rc = rc or 2  # another process failed in this group
         if rc != 0:
             if main_process:
                 launcher.write_outputs(out, groups)
             print(f"[jsrpo] group {g.name} stopped (exit {rc}); run the same command again to "
                   "resume the sweep", file=sys.stderr, flush=True)
             return rc
-    if args.several_processes:  # process 0 writes the group's summary after the others return
-        distributed.sync("jsrpo sweep groups done")
     if not main_process:
         return 0
     paths = launcher.write_outputs(out, groups)

@@ -39,7 +39,9 @@ class EnvConfig:
     def base_kwargs(self) -> dict:
         """The kwargs the env is built with: a swept argument's first value (each member's own
         value is set in its params, ``ParamEnv.params_with``)."""
-        return {k: v[0] if isinstance(v, tuple) else v for k, v in self.kwargs.items()}
+        traced = envs.traced_kwargs(self.name)
+        return {k: v[0] if isinstance(v, tuple) and k in traced else v
+                for k, v in self.kwargs.items()}
 
     def member_kwargs(self, values: dict) -> dict:
         """The kwargs one member plays with: ``base_kwargs`` with the member's ``env.kwargs.*``
@@ -570,6 +572,8 @@ def _build_sweep(raw: dict, env_name: str) -> SweepConfig:
             check = _field_check(k)
             if not isinstance(vals, list) or not vals:
                 _fail(f"{path}.{dist}", vals, "a non-empty list")
+            if any(v is None for v in vals):
+                _fail(f"{path}.{dist}", vals, "numbers (null is not a value to draw)")
             vals = tuple(check(f"{path}.{dist}[{i}]", v) for i, v in enumerate(vals))
             if dist != "choice":
                 if len(vals) != 2 or not vals[0] < vals[1]:

@@ -55,6 +55,12 @@ def hero_agents(ckpt: RunCheckpoint) -> tuple[list[Agent], list[Agent]]:
     return seat0, seat1
 
 
+def _with_defaults(env) -> tuple:
+    """An ``EnvSpec`` with every factory argument it leaves out at its default, comparable."""
+    full = {k: envs.kwarg_default(env.name, k) for k in envs.env_kwargs(env.name)}
+    return env.name, repr(sorted({**full, **env.kwargs}.items()))
+
+
 def load_pool(run_dirs: Sequence) -> dict:
     """Load and pool every member of ``run_dirs`` (all must play the same environment).
 
@@ -69,12 +75,12 @@ def load_pool(run_dirs: Sequence) -> dict:
     for c in ckpts:
         for i in range(len(c.meta.members)):
             env = c.meta.member_env(i)
-            if env != env0:
+            if _with_defaults(env) != _with_defaults(env0):
                 raise ValueError(
                     f"members from different environments cannot be pooled: {ckpts[0].run_dir} "
                     f"member 0 plays {env0.name} {env0.kwargs}, {c.run_dir} member {i} plays "
                     f"{env.name} {env.kwargs} (a run that sweeps env.kwargs holds several "
-                    "environments: cross-play the runs of one setting)")
+                    "environments: pool the members of one)")
     rows, seat0, seat1 = [], [], []
     for r, c in enumerate(ckpts):
         s0, s1 = hero_agents(c)

@@ -100,6 +100,13 @@ def sync(name: str) -> None:
     multihost_utils.sync_global_devices(name)
 
 
+def all_ok(ok: bool) -> bool:
+    """Whether every process reports ``ok``: a barrier at which the processes agree to go on
+    or to stop together (every process must call it)."""
+    flags = multihost_utils.process_allgather(np.array([int(bool(ok))], np.int32))
+    return bool(np.all(np.asarray(flags)))
+
+
 def is_main() -> bool:
     return jax.process_index() == 0
 

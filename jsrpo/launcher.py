@@ -78,12 +78,6 @@ def load(path, overrides=()) -> tuple[dict, list[Group]]:
         if not isinstance(values, list) or not values:
             raise ConfigError(f"structure.{key}: got {values!r}; allowed: a non-empty list of "
                               "values")
-        env = raw.get("env")
-        env_name = env.get("name") if isinstance(env, dict) else None
-        if key in config_mod.sweepable_keys(env_name if isinstance(env_name, str)
-                                            else config_mod.EnvConfig.name):
-            raise ConfigError(f"structure.{key}: {key} changes no shape; give it as a list in "
-                              "the config instead (all its values then share one program)")
         axes.append((key, values))
     groups: list[Group] = []
     for combo in itertools.product(*[v for _, v in axes]):
@@ -93,6 +87,11 @@ def load(path, overrides=()) -> tuple[dict, list[Group]]:
             cfg = config_mod.from_dict(config_mod.apply_overrides(raw, over))
         except ConfigError as e:
             raise ConfigError(f"group {values}: {e}") from None
+        for key in values:  # judged per group: the env (and its traced arguments) may vary
+            if key in cfg.sweepable():
+                raise ConfigError(f"structure.{key}: {key} changes no shape; give it as a list "
+                                  "in the config instead (all its values then share one "
+                                  "program)")
         groups.append(Group(name=f"{len(groups):03d}-{_slug(values)}", values=values,
                             config=cfg))
     return {**raw, "structure": structure}, groups

@@ -47,9 +47,9 @@ FAILURES = ("none", "rollout return", "loss", "parameters")
 
 @struct.dataclass
 class Hyper:
-    """Every sweepable hyper-parameter (``config.SWEEPABLE``), traced: one compiled program
-    serves every member whatever values it sweeps. Leaves ``[]`` per member (``[M]`` for a
-    sweep)."""
+    """Every sweepable hyper-parameter (``config.SWEEPABLE``, and in ``env`` the env's traced
+    arguments, ``Config.sweepable``), traced: one compiled program serves every member whatever
+    values it sweeps. Leaves ``[]`` per member (``[M]`` for a sweep)."""
 
     tau: chex.Array  # risk aversion; 0 means IPPO
     eps: chex.Array  # heroes' entropy coefficient (bounded rationality)

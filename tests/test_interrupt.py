@@ -13,6 +13,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+import yaml
 
 from jsrpo.checkpoint import load_run, saved_steps
 
@@ -168,3 +169,45 @@ def test_a_second_ctrl_c_stops_at_once_in_one_line(tmp_path):
     assert "Traceback" not in err
     assert len([line for line in err.splitlines() if "again: stopped at once" in line]) == 1
     assert not (run / ".lock").exists()
+
+
+def test_a_killed_sweep_resumes_its_interrupted_group(tmp_path, reference):
+    """``jsrpo sweep`` stopped by SIGTERM inside a group, then run again: the group continues
+    from its checkpoint and ends as the uninterrupted run (its programs are the reference's)."""
+    raw = {}
+    for o in OVERRIDES:
+        key, _, value = o.partition("=")
+        *sections, name = key.split(".")
+        d = raw
+        for part in sections:
+            d = d.setdefault(part, {})
+        d[name] = yaml.safe_load(value)
+    raw["structure"] = {"train.update_epochs": [1]}
+    sweep_file = tmp_path / "sweep.yaml"
+    sweep_file.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "sweep"
+    run = out / "groups" / "000-update_epochs1"
+
+    def sweep():
+        logs = tmp_path / "logs"
+        logs.mkdir(exist_ok=True)
+        n = len(list(logs.glob("*.out")))
+        with open(logs / f"{n}.out", "w") as o, open(logs / f"{n}.err", "w") as e:
+            proc = subprocess.Popen([sys.executable, "-m", "jsrpo", "sweep", str(sweep_file),
+                                     "--out", str(out)], env=_env(), stdout=o, stderr=e)
+        return proc, logs / f"{n}.err"
+
+    proc, err = sweep()
+    t0 = time.time()
+    while not ((run / "metrics.jsonl").exists()
+               and len((run / "metrics.jsonl").read_text().splitlines()) >= 2 * 5):
+        assert proc.poll() is None, err.read_text()[-2000:]
+        assert time.time() - t0 < 600, "no progress"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=600) == 143, err.read_text()[-2000:]
+    assert not (run / "summary.json").exists() and saved_steps(run)
+    proc, err = sweep()
+    assert proc.wait(timeout=900) == 0, err.read_text()[-2000:]
+    _assert_same(run, reference)
+    assert json.loads((out / "sweep.json").read_text())["groups"][0]["status"] == "done"

@@ -285,3 +285,31 @@ def test_cost_sweep_through_the_cli_reports_each_members_game(tmp_path, capsys):
     assert config.load(run / "config.yaml") == config.from_dict(raw)
     assert main(["crossplay", str(run), "--out", str(tmp_path / "xp")]) == 2
     assert "members from different environments cannot be pooled" in capsys.readouterr().err
+
+
+def test_an_env_registered_with_other_traced_names_is_refused():
+    import envs
+    from envs.coop_grid import CoopGrid
+
+    if "coop_grid_mislabelled" not in envs.registered():
+        envs.register("coop_grid_mislabelled", CoopGrid, traced=("move_cost",))
+    with pytest.raises(ValueError, match="registered with traced=\\('move_cost',\\) but its "
+                                         "environment declares"):
+        envs.make("coop_grid_mislabelled")
+
+
+def test_null_is_not_a_value_to_draw():
+    with pytest.raises(ConfigError, match="sweep.random.params.train.max_grad_norm.choice: got "
+                                          "\\[None, 0.5\\]; allowed: numbers"):
+        small(sweep={"random": {"members": 2, "params": {
+            "train.max_grad_norm": {"choice": [None, 0.5]}}}})
+
+
+def test_cross_play_compares_envs_with_their_defaults():
+    from jsrpo.crossplay import _with_defaults
+    from jsrpo.rundir import EnvSpec
+
+    assert _with_defaults(EnvSpec("coop_grid", {"move_cost": 0.2})) == \
+        _with_defaults(EnvSpec("coop_grid", {}))
+    assert _with_defaults(EnvSpec("coop_grid", {"move_cost": 0.3})) != \
+        _with_defaults(EnvSpec("coop_grid", {}))
