@@ -32,6 +32,7 @@ import argparse
 import json
 import math
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -546,7 +547,7 @@ def time_to_systems(args, jcfg, layout: str) -> list:
                      "statistic": "eval" if m == "srpo" else "train"}))
     for entry in args.time_to_configs:
         path, _, extra = entry.partition(":")
-        over = [x for x in extra.split(",") if x]
+        over = [x for x in re.split(r",(?![^\[]*\])", extra) if x]  # commas inside [...] stay
         from jsrpo import config as config_mod
         cfg = config_mod.load(ROOT / path, over)
         if cfg.swept():
@@ -652,7 +653,7 @@ def main() -> None:
     ap.add_argument("--env-steps", type=float, default=5e6,
                     help="env steps per run (JaxMARL's TOTAL_TIMESTEPS; default 5e6 as its YAML)")
     ap.add_argument("--repeats", type=int, default=1, help="alternations of the systems per layout")
-    ap.add_argument("--methods", nargs="+", default=["jaxmarl", "ippo", "srpo"], choices=SYSTEMS,
+    ap.add_argument("--methods", nargs="*", default=["jaxmarl", "ippo", "srpo"], choices=SYSTEMS,
                     help="systems to run, in alternation order (jaxmarl needs --jaxmarl-repo)")
     ap.add_argument("--tau", type=float, default=1.0,
                     help="SRPO's tau (the Overcooked configs use 1; "

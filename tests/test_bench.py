@@ -1,11 +1,14 @@
-"""The benchmark's paired ratio: per-round time ratios of systems run back to back, so a load
-change between rounds cancels (hand-computed)."""
+"""The benchmarks' arithmetic (hand-computed): the paired ratio (per-round time ratios of systems
+run back to back, so a load change between rounds cancels) and the time-to-a-return crossings."""
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import math
+
+from _time_to import crossings, summary
 from bench_vs_jaxmarl import paired_ratio  # experiments/ is on pytest's pythonpath
 
 
@@ -16,6 +19,20 @@ def test_paired_ratio_is_the_median_of_same_round_ratios():
     assert min(ref) / min(sys_) == 100.0 / 150.0
     assert paired_ratio(ref, sys_) == 2.0
     assert paired_ratio([10.0, 20.0], [10.0, 40.0]) == 0.75  # even count: mean of 1.0 and 0.5
+
+
+def test_time_to_takes_each_seeds_first_window_at_the_threshold():
+    # 4 windows of 1000 env steps over 10 s of training after 2 s of compiling; 3 seeds.
+    res = {"curves": [[0, 50, 10], [120, 210, 20], [90, 180, 30], [200, 250, 40]],
+           "env_steps_per_window": 1000, "compile_s": 2.0, "run_s": 10.0}
+    hits = crossings(res, 200.0)
+    assert hits == [{"env_steps": 4000, "wall_s": 12.0}, {"env_steps": 2000, "wall_s": 7.0},
+                    None]  # seed 1 dips below again later: its first crossing counts
+    s = summary(hits)
+    assert (s["reached"], s["seeds"]) == (2, 3)
+    # the seed that never got there counts as infinitely late: median of (7, 12, inf)
+    assert s["wall_s"] == {"median": 12.0, "min": 7.0, "max": math.inf}
+    assert summary([None, None, {"env_steps": 1, "wall_s": 1.0}])["wall_s"]["median"] == math.inf
 
 
 def _running(pid: int) -> bool:
