@@ -1,12 +1,11 @@
 """The benchmarks' arithmetic (hand-computed): the paired ratio (per-round time ratios of systems
 run back to back, so a load change between rounds cancels) and the time-to-a-return crossings."""
+import math
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
-
-import math
 
 from _time_to import crossings, summary
 from bench_vs_jaxmarl import paired_ratio  # experiments/ is on pytest's pythonpath
