@@ -22,6 +22,7 @@ Writes (or adds its environments to) DIR/results.json and prints a table per env
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import resource
@@ -106,8 +107,7 @@ def worker_serial(spec: dict) -> dict:
     runs = []
     for i in spec["indices"]:
         m = ms[i]
-        alone = {k: v for k, v in raw.items() if k != "sweep"}
-        alone = json.loads(json.dumps(alone))
+        alone = copy.deepcopy({k: v for k, v in raw.items() if k != "sweep"})
         for key, value in m.swept(cfg.swept()).items():
             config.set_value(alone, key, value)
         alone.update(seed=m.seed, num_seeds=1)

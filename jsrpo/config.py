@@ -46,8 +46,7 @@ class EnvConfig:
     def member_kwargs(self, values: dict) -> dict:
         """The kwargs one member plays with: ``base_kwargs`` with the member's ``env.kwargs.*``
         values (``{"env.kwargs.move_cost": 0.1, ...}``; other keys are ignored)."""
-        own = {k[len(ENV_PREFIX):]: v for k, v in values.items() if k.startswith(ENV_PREFIX)}
-        return {**self.base_kwargs, **own}
+        return {**self.base_kwargs, **env_values(values)}
 
 
 @dataclass(frozen=True)
@@ -130,6 +129,12 @@ SWEEPABLE = {
 DISTRIBUTIONS = ("uniform", "log_uniform", "choice")
 #: Sweep keys of the env's traced constructor arguments: ``env.kwargs.<name>``.
 ENV_PREFIX = "env.kwargs."
+
+
+def env_values(values: dict) -> dict:
+    """The env arguments among dotted ``values`` (``{"env.kwargs.move_cost": 0.1, "train.lr":
+    ...}`` -> ``{"move_cost": 0.1}``)."""
+    return {k[len(ENV_PREFIX):]: v for k, v in values.items() if k.startswith(ENV_PREFIX)}
 
 
 def set_value(raw: dict, key: str, value) -> None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Tuple
 
+from jsrpo.config import env_values
 from jsrpo.files import write_json
 from jsrpo.networks import ActorCritic
 
@@ -233,10 +234,6 @@ class RunLock:
         self.release()
 
 
-#: Swept env arguments appear in ``MemberSpec.hyper`` under this prefix (``config.ENV_PREFIX``).
-ENV_KEY_PREFIX = "env.kwargs."
-
-
 @dataclass(frozen=True)
 class EnvSpec:
     name: str
@@ -306,8 +303,7 @@ class RunMeta:
     def member_env(self, member: int) -> EnvSpec:
         """The environment ``member`` trained in: the run's, with the member's own values of
         the env arguments the run swept (``hyper["env.kwargs.<name>"]``)."""
-        own = {k[len(ENV_KEY_PREFIX):]: v for k, v in self.members[member].hyper.items()
-               if k.startswith(ENV_KEY_PREFIX)}
+        own = env_values(self.members[member].hyper)
         return EnvSpec(name=self.env.name, kwargs={**self.env.kwargs, **own})
 
     @property

@@ -63,14 +63,15 @@ class Hyper:
     adam_eps: chex.Array
     reward_shaping_horizon: chex.Array  # env steps; 0: the shaped reward is never added
     adv_entropy_coef: chex.Array
-    # The env's traced constructor arguments the config sweeps (``env.kwargs.<name>`` keys):
+    # The env's traced constructor arguments (``env.kwargs.<name>`` keys, ``sweep.env_keys``):
     # name -> value, set in each member's env params (``ParamEnv.params_with``).
     env: dict = struct.field(default_factory=dict)
 
     @classmethod
     def of(cls, members, env_keys=()) -> "Hyper":
         """``[M]`` leaves from ``sweep.Member``s (their ``values``), float32; ``env_keys``: the
-        swept ``env.kwargs.*`` keys (the others are the env's own, unchanged, values)."""
+        ``env.kwargs.*`` keys to set in the env params (``sweep.env_keys``; none: the env's own
+        params, unchanged)."""
         cols: dict = {}
         env: dict = {}
         for m in members:
@@ -163,16 +164,13 @@ def _gather(tree, idx):
 
 
 def check_env_values(cfg: Config) -> None:
-    """Every value a sweep gives an env argument (a grid list's, a random range's ends) passes
-    the env factory's own check, so a bad one is refused by name before anything compiles."""
+    """The smallest and largest value a sweep gives each env argument pass the env factory's
+    own check (a range check for every traced argument), so a bad one is refused by name
+    before anything compiles."""
     for key in cfg.swept():
-        if key.startswith(ENV_PREFIX):
-            name = key[len(ENV_PREFIX):]
-            rand = [r for r in cfg.sweep.random if r.key == key]
-            values = cfg.value_range(key) if rand and rand[0].dist != "choice" else (
-                rand[0].values if rand else cfg.values(key))
-            for v in values:
-                envs_pkg.make(cfg.env.name, **{**cfg.env.base_kwargs, name: v})
+        if key.startswith(ENV_PREFIX):  # every env check is a range: its ends suffice
+            for v in cfg.value_range(key):
+                envs_pkg.make(cfg.env.name, **{**cfg.env.base_kwargs, key[len(ENV_PREFIX):]: v})
 
 
 def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
