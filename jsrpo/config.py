@@ -82,6 +82,14 @@ class TrainConfig:
 class SRPOConfig:
     adv_entropy_coef: float = 0.0
     kl_direction: str = "adv_partner"
+    # Env steps over which the adversaries' strength w ramps linearly from 0 to 1 (0: full from
+    # the start). The adversary's policy-gradient term is weighted by w, so its objective is
+    # SRPO's at tau_eff = w * tau: at first it only imitates its anchor (the heroes learn to
+    # cooperate as in IPPO), then it gains its full tau.
+    adv_warmup: float = 0.0
+    # Weight of the hero's shaped reward (train.reward_shaping_horizon) in the reward the
+    # adversary minimises: 1 = the hero's whole training reward, 0 = its unshaped reward only.
+    adv_shaped_reward: float = 1.0
     # The authors' grid code runs a full rollout per phase (twice the env steps of IPPO).
     full_rollout_per_phase: bool = False
 
@@ -125,7 +133,11 @@ SWEEPABLE = {
     "train.max_grad_norm": ("train", "max_grad_norm"), "train.adam_eps": ("train", "adam_eps"),
     "train.reward_shaping_horizon": ("train", "reward_shaping_horizon"),
     "srpo.adv_entropy_coef": ("srpo", "adv_entropy_coef"),
+    "srpo.adv_warmup": ("srpo", "adv_warmup"),
+    "srpo.adv_shaped_reward": ("srpo", "adv_shaped_reward"),
 }
+#: Sweepable keys that act on the adversaries only.
+ADVERSARY_KEYS = ("srpo.adv_entropy_coef", "srpo.adv_warmup", "srpo.adv_shaped_reward")
 DISTRIBUTIONS = ("uniform", "log_uniform", "choice")
 #: Sweep keys of the env's traced constructor arguments: ``env.kwargs.<name>``.
 ENV_PREFIX = "env.kwargs."
@@ -406,9 +418,9 @@ def _scalar_or_list(path, v, check):
     if isinstance(v, (list, tuple)):
         if not v:
             _fail(path, v, "a number or a non-empty list of numbers")
+        # (Repeated values are refused in ``_check``, which knows the zip groups: a zipped
+        # key may repeat a value as long as the zipped tuples differ.)
         vals = tuple(check(f"{path}[{i}]", x) for i, x in enumerate(v))
-        if len(set(vals)) != len(vals):
-            _fail(path, list(v), "a list without repeated values")
         return vals if len(vals) > 1 else vals[0]
     return check(path, v)
 
@@ -429,6 +441,8 @@ _FIELD_CHECKS = {
     },
     "srpo": {
         "adv_entropy_coef": _nonneg_num,
+        "adv_warmup": _nonneg_num,
+        "adv_shaped_reward": _unit,
         "kl_direction": lambda p, v: _choice(p, v, KL_DIRECTIONS),
         "full_rollout_per_phase": _bool,
     },
@@ -652,15 +666,25 @@ def _check_consistency(cfg: Config) -> None:
     if cfg.method in ("ippo", "self_play", "pure_adversarial") and "tau" in cfg.swept():
         _fail("tau", list(cfg.taus) if len(cfg.taus) > 1 else "a random parameter",
               f"a single value for method {cfg.method!r} (tau only acts in 'srpo')")
-    if cfg.method in ("ippo", "self_play") and "srpo.adv_entropy_coef" in cfg.swept():
-        _fail("srpo.adv_entropy_coef", list(cfg.values("srpo.adv_entropy_coef")),
-              f"a single value for method {cfg.method!r} (it has no adversary)")
+    for key in ADVERSARY_KEYS:
+        if cfg.method in ("ippo", "self_play") and key in cfg.swept():
+            _fail(key, list(cfg.values(key)),
+                  f"a single value for method {cfg.method!r} (it has no adversary)")
     for i, group in enumerate(cfg.sweep.zip):
         lengths = {k: len(cfg.values(k)) for k in group}
         if len(set(lengths.values())) != 1 or min(lengths.values()) < 2:
             _fail(f"sweep.zip[{i}]", list(group),
                   "keys whose values are lists of one equal length >= 2 (got lengths "
                   + ", ".join(f"{k}: {n}" for k, n in lengths.items()) + ")")
+        rows = list(zip(*[cfg.values(k) for k in group]))
+        if len(set(rows)) != len(rows):
+            _fail(f"sweep.zip[{i}]", [list(cfg.values(k)) for k in group],
+                  "lists that never repeat a combination (members would be identical)")
+    zipped = {k for group in cfg.sweep.zip for k in group}
+    for key in cfg.sweepable():
+        vals = cfg.values(key)
+        if key not in zipped and len(set(vals)) != len(vals):
+            _fail(key, list(vals), "a list without repeated values")
     for r in cfg.sweep.random:
         if len(cfg.values(r.key)) > 1:
             _fail(r.key, list(cfg.values(r.key)), f"a single value: it is drawn by "

@@ -63,6 +63,8 @@ class Hyper:
     adam_eps: chex.Array
     reward_shaping_horizon: chex.Array  # env steps; 0: the shaped reward is never added
     adv_entropy_coef: chex.Array
+    adv_warmup: chex.Array  # env steps over which the adversaries' strength ramps 0 -> 1
+    adv_shaped_reward: chex.Array  # weight of the hero's shaped reward in the adversary's
     # The env's traced constructor arguments (``env.kwargs.<name>`` keys, ``sweep.env_keys``):
     # name -> value, set in each member's env params (``ParamEnv.params_with``).
     env: dict = struct.field(default_factory=dict)
@@ -130,6 +132,15 @@ class Trainer:
     stream_order: tuple | None = None
     # The stream table was fixed assuming every member has tau > 0 (SRPO without tau = 0).
     needs_positive_tau: bool = False
+
+
+def adversary_strength(env_steps_done: chex.Array, warmup: chex.Array) -> chex.Array:
+    """The adversaries' strength ``w`` (``srpo.adv_warmup``): 0 -> 1 linearly over ``warmup``
+    env steps, counted at the start of an update; 1 from the start when ``warmup`` is 0. The
+    adversary's policy gradient is weighted by ``w``, so its objective is SRPO's at
+    ``tau_eff = w * tau``. Shapes broadcast; ``[]`` per member."""
+    safe = jnp.where(warmup > 0, warmup, 1.0)
+    return jnp.where(warmup > 0, jnp.clip(env_steps_done / safe, 0.0, 1.0), 1.0)
 
 
 def num_learners(method: str) -> int:
@@ -257,9 +268,12 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
         x = x.reshape((G, 2, Eg) + x.shape[2:])
         return jnp.swapaxes(x, 1, 2).reshape((E, 2) + x.shape[3:])
 
-    def coefficients(hyper: Hyper, table):
-        """Per-stream (entropy coefficient, KL coefficient, loss weight), each ``[S]``."""
+    def coefficients(hyper: Hyper, table, update):
+        """Per-stream (policy-gradient weight, entropy coefficient, KL coefficient, loss
+        weight), each ``[S]``."""
         is_adv = table >= ADV_0
+        done = update.astype(jnp.float32) * lay.env_steps_per_update
+        pg = jnp.where(is_adv, adversary_strength(done, hyper.adv_warmup), 1.0)
         ent = jnp.where(is_adv, hyper.adv_entropy_coef, hyper.eps)
         if has_anchor:
             safe_tau = jnp.where(hyper.tau > 0, hyper.tau, 1.0)
@@ -267,7 +281,7 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
         else:
             kl = jnp.zeros((S,))
         counts = jnp.sum(table[:, None] == table[None, :], axis=1)
-        return ent, kl, 1.0 / counts
+        return pg, ent, kl, 1.0 / counts
 
     # ------------------------------------------------------------------ init
     def init(key, hyper: Hyper) -> LearnerState:
@@ -336,6 +350,8 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
             data = dict(obs=obs_s, action=action, logp=logp,
                         reward=to_streams(out.reward + coef * out.shaped), done=to_streams(done),
                         ep_ret=to_streams(out.episode.ret))
+            if L == 4:  # adversaries may leave the shaped part out (srpo.adv_shaped_reward)
+                data["shaped"] = to_streams(coef * out.shaped)
             if not values_after:
                 data["value"] = value
             return (vec_state, obs_next, key), data
@@ -370,17 +386,19 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
         return dataclasses.replace(state, vec_state=vec_state, obs=obs, key=key), traj, last_value
 
     # ------------------------------------------------------------------ loss
-    def stream_loss(logits, value, mb: Batch, seat_mask, ent_coef, kl_coef, hyper: Hyper):
-        """Loss of one stream's minibatch (hero: PPO; adversary: PPO + (1/tau) KL), given the
-        learner's outputs on it: logits ``[n, A]``, value ``[n]``. ``mb.adv`` comes already
-        normalised over the learner's minibatch when the config asks for it."""
+    def stream_loss(logits, value, mb: Batch, seat_mask, pg_coef, ent_coef, kl_coef,
+                    hyper: Hyper):
+        """Loss of one stream's minibatch (hero: PPO; adversary: PPO with its policy gradient
+        weighted by its strength, + (1/tau) KL), given the learner's outputs on it: logits
+        ``[n, A]``, value ``[n]``. ``mb.adv`` comes already normalised over the learner's
+        minibatch when the config asks for it."""
         logits = mask_logits(logits, seat_mask)
         logp = jnp.take_along_axis(jax.nn.log_softmax(logits), mb.action[:, None], -1)[:, 0]
         pg = losses.clipped_surrogate(logp, mb.logp, mb.adv, hyper.clip_eps)
         vl = losses.value_loss(value, mb.target, mb.value if t.clip_value_loss else None,
                                hyper.clip_eps if t.clip_value_loss else None)
         ent = jnp.mean(losses.entropy(logits))
-        loss = -pg + hyper.vf_coef * vl - ent_coef * ent
+        loss = -pg_coef * pg + hyper.vf_coef * vl - ent_coef * ent
         if has_anchor:
             if cfg.srpo.kl_direction == "adv_partner":
                 kl = losses.categorical_kl(logits, mb.anchor_logits)
@@ -393,7 +411,7 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
             kl = jnp.zeros(())
         return loss, dict(pg=pg, value=vl, entropy=ent, kl=kl)
 
-    def total_loss(params, mb: Batch, hyper: Hyper, table, ent, kl, weight, seat_mask):
+    def total_loss(params, mb: Batch, hyper: Hyper, table, pg, ent, kl, weight, seat_mask):
         """Weighted sum of the stream losses; ``mb`` (and the per-stream arguments) in the
         update's stream order (learner-major when ``order`` is set)."""
         if order is None:
@@ -405,8 +423,8 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
             logits, value = logits.reshape((S, n, A)), value.reshape((S, n))
         if t.normalize_advantages:  # over each learner's whole minibatch, all its streams
             mb = dataclasses.replace(mb, adv=losses.normalize_by_learner(mb.adv, table))
-        loss_s, aux = jax.vmap(stream_loss, in_axes=(0, 0, 0, 0, 0, 0, None))(
-            logits, value, mb, seat_mask, ent, kl, hyper)
+        loss_s, aux = jax.vmap(stream_loss, in_axes=(0, 0, 0, 0, 0, 0, 0, None))(
+            logits, value, mb, seat_mask, pg, ent, kl, hyper)
         return jnp.sum(weight * loss_s), aux
 
     # ------------------------------------------------------------------ health
@@ -436,14 +454,18 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
     def update(state: LearnerState, hyper: Hyper):
         """One iteration: rollout of E x T env steps, GAE, epochs of minibatch updates."""
         table = table_of(hyper.tau)
-        ent, kl, weight = coefficients(hyper, table)
+        pg, ent, kl, weight = coefficients(hyper, table, state.update)
         state, traj, last_value = rollout(state, table, hyper)
         tx = optimiser(hyper)
 
         is_adv = table >= ADV_0
         partner = jnp.arange(S) ^ 1  # the other seat of the same group
         sign = jnp.where(is_adv, -1.0, 1.0)[:, None, None]
-        reward = jnp.where(is_adv[:, None, None], traj["reward"][partner], traj["reward"]) * sign
+        reward = traj["reward"]
+        if L == 4:  # an adversary minimises its hero's reward, with w of the shaped part
+            adv_reward = reward[partner] - (1.0 - hyper.adv_shaped_reward) * traj["shaped"][partner]
+            reward = jnp.where(is_adv[:, None, None], adv_reward, reward)
+        reward = reward * sign
         gae = jax.vmap(jax.vmap(losses.gae_advantages, in_axes=(1, 1, 1, 0, None, None),
                                 out_axes=1), in_axes=(0, 0, 0, 0, None, None))
         adv, target = gae(reward, traj["done"], traj["value"], last_value, hyper.gamma,
@@ -456,7 +478,7 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
         # The update's stream order (see ``order``); each stream keeps its own shuffling key.
         reorder = (lambda x: x) if order is None else (lambda x: x[order])
         batch = jax.tree.map(reorder, batch)
-        args = tuple(map(reorder, (table, ent, kl, weight, mask)))
+        args = tuple(map(reorder, (table, pg, ent, kl, weight, mask)))
 
         def epoch(carry, key):
             params, opt_state = carry

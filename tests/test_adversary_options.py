@@ -1,0 +1,93 @@
+"""SRPO's adversary options: the warm-up of its strength (``srpo.adv_warmup``) and the share of
+the hero's shaped reward it minimises (``srpo.adv_shaped_reward``)."""
+import jax
+import numpy as np
+import pytest
+
+from jsrpo import config
+from jsrpo.sweep import run_sweep
+from jsrpo.train import ADV_0, ADV_1, adversary_strength, make_train
+
+
+def actors(params, member, learner):
+    """The actor's arrays (torso and head) of one learner of one member."""
+    tree = jax.tree.map(lambda x: np.asarray(x[member, learner]), params)["params"]
+    return [tree["actor_torso"], tree["actor_head"]]
+
+
+def same(a, b, **tol):
+    la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
+    return all(np.allclose(x, y, **tol) if tol else np.array_equal(x, y) for x, y in zip(la, lb))
+
+
+def test_strength_ramps_linearly_over_the_warmup():
+    done = np.array([0.0, 250.0, 500.0, 1000.0, 4000.0])
+    np.testing.assert_allclose(adversary_strength(done, 1000.0), [0, 0.25, 0.5, 1, 1])
+    np.testing.assert_array_equal(adversary_strength(done, 0.0), np.ones(5))
+
+
+def one_update(warmup):
+    """SRPO on collaborate/defect, one update, two members that differ only in the private
+    cost (so in every reward), from the same seed."""
+    return config.from_dict({
+        "method": "srpo", "tau": 1.0, "eps": 0.2, "num_seeds": 1,
+        "env": {"name": "collab_defect", "kwargs": {"cost": [0.1, 0.7]}},
+        "srpo": {"adv_warmup": warmup},
+        "train": {"total_env_steps": 8 * 4, "num_envs": 8, "num_steps": 4, "lr": 0.05,
+                  "update_epochs": 2, "num_minibatches": 2},
+        "log": {"interval": 1, "eval_envs": 8, "final_eval_envs": 8, "progress": False}})
+
+
+def test_an_adversary_without_strength_only_imitates_its_anchor():
+    # At strength 0 the adversary's actor learns from the KL to its anchor alone: in the first
+    # update (same parameters, same rollouts in both members) it cannot depend on the rewards.
+    warm = run_sweep(make_train(one_update(1e9))).states.params
+    for adv in (ADV_0, ADV_1):
+        assert same(actors(warm, 0, adv), actors(warm, 1, adv))
+    assert not same(actors(warm, 0, 0), actors(warm, 1, 0))  # the heroes see the costs
+    # At full strength (no warm-up) the adversaries minimise the hero's reward: they differ.
+    full = run_sweep(make_train(one_update(0.0))).states.params
+    for adv in (ADV_0, ADV_1):
+        assert not same(actors(full, 0, adv), actors(full, 1, adv))
+
+
+def test_adversary_can_leave_the_shaped_reward_out():
+    # Overcooked, one update; members (shaping horizon, adversary's shaped share):
+    # (0, 1): nobody gets the shaped reward; (big, 0): the heroes do, the adversaries do not;
+    # (big, 1): everybody does. At update 0 every member has the same parameters and rollouts.
+    cfg = config.from_dict({
+        "method": "srpo", "tau": 1.0, "eps": 0.01, "num_seeds": 1,
+        "env": {"name": "overcooked", "kwargs": {"layout": "cramped_room"}},
+        "srpo": {"adv_shaped_reward": [1.0, 0.0, 1.0]},
+        "sweep": {"zip": [["train.reward_shaping_horizon", "srpo.adv_shaped_reward"]]},
+        "train": {"total_env_steps": 16 * 128, "num_envs": 16, "num_steps": 128,
+                  "update_epochs": 2, "num_minibatches": 2, "lr": 1e-3,
+                  "reward_shaping_horizon": [0.0, 1e9, 1e9]},
+        "log": {"interval": 1, "eval_envs": 2, "final_eval_envs": 2, "progress": False}})
+    params = run_sweep(make_train(cfg)).states.params
+    for adv in (ADV_0, ADV_1):
+        # (r + s) - s rounds differently from r: equal up to float rounding.
+        assert same(actors(params, 0, adv), actors(params, 1, adv), rtol=1e-4, atol=1e-6)
+        assert not same(actors(params, 0, adv), actors(params, 2, adv), rtol=1e-3, atol=1e-5)
+    assert not same(actors(params, 0, 0), actors(params, 1, 0), rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("key", ["srpo.adv_warmup", "srpo.adv_shaped_reward"])
+def test_adversary_options_need_an_adversary_to_sweep(key):
+    section, name = key.split(".")
+    with pytest.raises(config.ConfigError, match=f"{key}: .*it has no adversary"):
+        config.from_dict({"method": "ippo", section: {name: [0.0, 1.0]}})
+
+
+def test_zipped_keys_may_repeat_values_but_not_combinations():
+    base = {"method": "srpo", "sweep": {"zip": [["srpo.adv_warmup", "srpo.adv_shaped_reward"]]}}
+    cfg = config.from_dict({**base, "srpo": {"adv_warmup": [1e6, 1e6, 0.0],
+                                             "adv_shaped_reward": [1.0, 0.0, 0.0]}})
+    assert cfg.srpo.adv_warmup == (1e6, 1e6, 0.0)
+    with pytest.raises(config.ConfigError, match=r"sweep.zip\[0\]: .*never repeat a combination"):
+        config.from_dict({**base, "srpo": {"adv_warmup": [1e6, 1e6],
+                                           "adv_shaped_reward": [1.0, 1.0]}})
+    with pytest.raises(config.ConfigError, match="srpo.adv_warmup: .*without repeated values"):
+        config.from_dict({"method": "srpo", "srpo": {"adv_warmup": [1e6, 1e6]}})
+    with pytest.raises(config.ConfigError, match=r"srpo.adv_shaped_reward: got 2.*\[0, 1\]"):
+        config.from_dict({"method": "srpo", "srpo": {"adv_shaped_reward": 2}})
