@@ -63,3 +63,4 @@ def test_background_load_ends_when_the_benchmark_is_killed():
     while _running(pid) and time.time() < deadline:
         time.sleep(0.1)
     assert not _running(pid)
+

@@ -1,0 +1,260 @@
+"""SRPO against IPPO and self-play on the five Overcooked layouts, with and without private
+costs: training, pooled cross-play with held-out scripted partners, free-riding, a tau ablation.
+
+    python experiments/overcooked_study.py [--stages select main ablation] [--layouts ...]
+        [--seeds 8] [--runs DIR] [--out DIR] [--list]
+
+The study runs in resumable *pieces*, each skipped when its result file exists, so it can be
+stopped at any time and started again (an interrupted training piece resumes from its newest
+checkpoint). Pieces, in order:
+
+- ``select/<layout>``: IPPO with every cost scale in ``COST_SCALES`` (2 seeds each, one program)
+  and the choice of the layout's cost scale (``select/<layout>/choice.json``, rule in
+  ``choose_cost``);
+- ``<setting>/<layout>/<method>``: the shipped config ``configs/overcooked/<layout>_<method>.yaml``
+  with ``--seeds`` seeds in one program, for ``setting`` ``control`` (no private cost) and
+  ``costs`` (the layout's chosen scale; waits for its select piece);
+- ``<setting>/<layout>/crossplay``: every method's seeds pooled, with the held-out partners
+  ``PARTNERS`` in both seats (waits for the layout's training pieces);
+- ``ablation/<layout>``: SRPO at the taus ``ABLATION_TAUS`` (fewer seeds, one program) with the
+  layout's costs, and its cross-play, on ``ABLATION_LAYOUTS``.
+
+Run directories (with checkpoints) go under ``--runs`` (default runs/overcooked_study, not
+committed); summaries, learning curves and cross-play results under ``--out`` (default
+experiments/results/overcooked_study), which ``experiments/report.py`` turns into
+docs/results.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+LAYOUTS = ("cramped_room", "asymm_advantages", "coord_ring", "forced_coord", "counter_circuit")
+METHODS = ("ippo", "self_play", "srpo")
+SETTINGS = ("control", "costs")
+#: Private cost scales c tried per layout (0: the reference): every move and every interact
+#: costs the acting seat c, a blocked move (into a wall, counter or the other agent) c more.
+COST_SCALES = (0.0, 0.02, 0.05, 0.1, 0.2)
+COST_SEEDS = 2
+#: A cost scale qualifies when IPPO still delivers at least this share of its sparse return
+#: without costs (costs that stop the team altogether show no free-riding, only idleness).
+KEEP_RETURN = 0.5
+PARTNERS = "stay,random,onion,dish,onion:epsilon=0.2,dish:epsilon=0.2"
+ABLATION_LAYOUTS = ("cramped_room", "coord_ring")
+ABLATION_TAUS = (0.3, 1.0, 3.0)
+ABLATION_SEEDS = 4
+WORK = ("onions_in_pot", "plates_picked", "soups_picked", "deliveries")
+
+
+def cost_overrides(scale: float) -> list[str]:
+    """``jsrpo train`` overrides of a cost scale (see ``COST_SCALES``)."""
+    return [f"env.kwargs.move_cost={scale}", f"env.kwargs.interact_cost={scale}",
+            f"env.kwargs.collision_cost={scale}"]
+
+
+def work_share(row: dict) -> tuple[float, float]:
+    """Each seat's share of the team's work (pot fills, plate and soup pickups, deliveries)
+    in a summary row; (0.5, 0.5) when nobody works."""
+    w = np.array([sum(row[k][i] for k in WORK) for i in (0, 1)], float)
+    return (0.5, 0.5) if w.sum() <= 0 else tuple(float(x) for x in w / w.sum())
+
+
+def free_riding_degree(row: dict) -> float:
+    """How unevenly the pair shares the work: ``|share_0 - share_1|``, 0 (even) to 1 (one seat
+    does everything)."""
+    s = work_share(row)
+    return abs(s[0] - s[1])
+
+
+def sparse_return(row: dict) -> float:
+    """The delivery return of a summary row: 20 per soup delivered by either seat."""
+    return 20.0 * float(sum(row["deliveries"]))
+
+
+def choose_cost(rows: list[dict]) -> dict:
+    """The cost scale of a layout from its cost sweep's summary rows (one per member, with
+    its ``env.kwargs.move_cost``; scale 0 among them): among the scales c > 0 at which IPPO's
+    mean sparse return keeps at least ``KEEP_RETURN`` of its return at c = 0, the one with the
+    largest mean free-riding degree (ties: the smaller scale); ``scale`` None when none does."""
+    by_scale: dict = {}
+    for r in rows:
+        by_scale.setdefault(float(r["env.kwargs.move_cost"]), []).append(r)
+    if 0.0 not in by_scale:
+        raise ValueError("choose_cost: the rows need the reference scale 0")
+    table = []
+    for scale in sorted(by_scale):
+        rs = by_scale[scale]
+        table.append(dict(scale=scale,
+                          sparse_return=float(np.mean([sparse_return(r) for r in rs])),
+                          free_riding=float(np.mean([free_riding_degree(r) for r in rs])),
+                          seeds=len(rs)))
+    floor = KEEP_RETURN * table[0]["sparse_return"]
+    ok = [t for t in table[1:] if t["sparse_return"] >= floor and t["sparse_return"] > 0]
+    best = max(ok, key=lambda t: (t["free_riding"], -t["scale"])) if ok else None
+    return dict(scale=None if best is None else best["scale"], table=table,
+                rule=f"largest free-riding degree among the scales > 0 keeping >= {KEEP_RETURN} "
+                     "of the sparse return without costs")
+
+
+@dataclass
+class Piece:
+    name: str
+    done: Callable[[], bool]
+    ready: Callable[[], bool]
+    run: Callable[[], None]
+
+
+def train(run_dir: Path, config: Path, overrides: list[str]) -> None:
+    """``jsrpo train`` into ``run_dir``: resumes it when an earlier attempt left checkpoints."""
+    from jsrpo.cli import main as jsrpo
+    from jsrpo.rundir import RunDir
+
+    state = RunDir(run_dir).state
+    if (run_dir / "config.yaml").exists() and state.is_dir() and any(state.iterdir()):
+        # an earlier attempt was interrupted: continue it
+        rc = jsrpo(["train", "--resume", str(run_dir)])
+    else:
+        rc = jsrpo(["train", "--config", str(config), "--out", str(run_dir), "--overwrite",
+                    "log.progress=false"] + overrides)
+    if rc != 0:
+        raise SystemExit(f"jsrpo train {run_dir} failed with exit code {rc}")
+
+
+def keep(run_dir: Path, dest: Path, prefix: str) -> None:
+    """Copy a run's summary and learning curve into the results directory."""
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(run_dir / "summary.json", dest / f"{prefix}summary.json")
+    shutil.copy(run_dir / "learning_curve.png", dest / f"{prefix}learning_curve.png")
+
+
+def pieces(args) -> list[Piece]:
+    from jsrpo.cli import main as jsrpo
+
+    runs, out = args.runs, args.out
+    config = lambda layout, method: ROOT / "configs" / "overcooked" / f"{layout}_{method}.yaml"
+    choice = lambda layout: out / "select" / layout / "choice.json"
+    scale = lambda layout: json.loads(choice(layout).read_text())["scale"]
+    common = [f"num_seeds={args.seeds}", "seed=0", "checkpoint.every_updates=500",
+              "checkpoint.snapshots=[]"]
+    tr = lambda run, cfg, overrides: train(run, cfg, overrides + args.override)
+    ps: list[Piece] = []
+
+    for layout in args.layouts:
+        def run_costs(layout=layout):
+            run = runs / "select" / layout
+            scales = "[" + ", ".join(str(c) for c in COST_SCALES) + "]"
+            zipped = "sweep.zip=[[env.kwargs.move_cost, env.kwargs.interact_cost, " \
+                     "env.kwargs.collision_cost]]"
+            tr(run, config(layout, "ippo"), [
+                f"num_seeds={COST_SEEDS}", "seed=100", "checkpoint.every_updates=500",
+                "checkpoint.snapshots=[]", zipped] + [
+                f"env.kwargs.{k}={scales}" for k in ("move_cost", "interact_cost",
+                                                      "collision_cost")])
+            keep(run, out / "select" / layout, "ippo_")
+            rows = json.loads((run / "summary.json").read_text())["members"]
+            choice(layout).write_text(json.dumps(choose_cost(rows), indent=2) + "\n")
+        ps.append(Piece(f"select/{layout}", choice(layout).exists, lambda: True, run_costs))
+
+    for setting in SETTINGS:
+        for layout in args.layouts:
+            ready = (lambda: True) if setting == "control" else (
+                lambda layout=layout: choice(layout).exists() and scale(layout) is not None)
+            extra = (lambda: []) if setting == "control" else (
+                lambda layout=layout: cost_overrides(scale(layout)))
+            for method in args.methods:
+                dest = out / setting / layout
+                run = runs / setting / layout / method
+
+                def run_train(run=run, dest=dest, layout=layout, method=method, extra=extra):
+                    tr(run, config(layout, method), common + extra())
+                    keep(run, dest, f"{method}_")
+                ps.append(Piece(f"{setting}/{layout}/{method}",
+                                (dest / f"{method}_summary.json").exists, ready, run_train))
+            xp = out / setting / layout / "crossplay"
+
+            def run_xp(setting=setting, layout=layout, xp=xp):
+                rc = jsrpo(["crossplay"] + [str(runs / setting / layout / m) for m in args.methods]
+                           + ["--partners", PARTNERS, "--episodes", str(args.episodes),
+                              "--out", str(xp)])
+                if rc != 0:
+                    raise SystemExit(f"crossplay {setting}/{layout} failed with exit code {rc}")
+            trained = lambda setting=setting, layout=layout: all(
+                (out / setting / layout / f"{m}_summary.json").exists() for m in args.methods)
+            ps.append(Piece(f"{setting}/{layout}/crossplay",
+                            (xp / "crossplay.json").exists, trained, run_xp))
+
+    for layout in ABLATION_LAYOUTS:
+        if layout not in args.layouts:
+            continue
+        dest = out / "ablation" / layout
+        run = runs / "ablation" / layout
+
+        def run_ablation(layout=layout, dest=dest, run=run):
+            taus = "[" + ", ".join(str(t) for t in ABLATION_TAUS) + "]"
+            tr(run, config(layout, "srpo"), [
+                f"num_seeds={ABLATION_SEEDS}", "seed=0", f"tau={taus}",
+                "checkpoint.every_updates=500", "checkpoint.snapshots=[]"]
+                + cost_overrides(scale(layout)))
+            keep(run, dest, "srpo_")
+            rc = jsrpo(["crossplay", str(run), "--partners", PARTNERS, "--episodes",
+                        str(args.episodes), "--out", str(dest / "crossplay")])
+            if rc != 0:
+                raise SystemExit(f"crossplay ablation/{layout} failed with exit code {rc}")
+        ps.append(Piece(f"ablation/{layout}", (dest / "crossplay" / "crossplay.json").exists,
+                        lambda layout=layout: choice(layout).exists()
+                        and scale(layout) is not None, run_ablation))
+    stages = set(args.stages)
+    return [p for p in ps if p.name.split("/")[0] in stages
+            or (p.name.split("/")[0] in SETTINGS and "main" in stages)]
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--stages", nargs="+", default=["select", "main", "ablation"],
+                    choices=["select", "main", "ablation"])
+    ap.add_argument("--layouts", nargs="+", default=list(LAYOUTS), choices=LAYOUTS)
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    ap.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=SETTINGS)
+    ap.add_argument("--seeds", type=int, default=8)
+    ap.add_argument("--episodes", type=int, default=64, help="cross-play episodes per pair")
+    ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "overcooked_study")
+    ap.add_argument("--out", type=Path, default=ROOT / "experiments" / "results" /
+                    "overcooked_study")
+    ap.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="extra `jsrpo train` overrides for every training piece (smoke runs)")
+    ap.add_argument("--list", action="store_true", help="list the pieces and their state")
+    args = ap.parse_args(argv)
+    todo = [p for p in pieces(args) if p.name.split("/")[0] not in SETTINGS
+            or p.name.split("/")[0] in args.settings]
+    if args.list:
+        for p in todo:
+            print(f"{'done' if p.done() else 'ready' if p.ready() else 'waiting':8s} {p.name}")
+        return
+    timing_file = args.out / "timing.json"
+    for p in todo:
+        if p.done():
+            continue
+        if not p.ready():
+            print(f"[study] {p.name}: waiting for an earlier piece")
+            continue
+        print(f"[study] {p.name}: running", flush=True)
+        t0 = time.perf_counter()
+        p.run()
+        timing = json.loads(timing_file.read_text()) if timing_file.exists() else {}
+        timing[p.name] = round(time.perf_counter() - t0, 1)
+        timing_file.parent.mkdir(parents=True, exist_ok=True)
+        timing_file.write_text(json.dumps(timing, indent=2, sort_keys=True) + "\n")
+        print(f"[study] {p.name}: done in {timing[p.name]:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
