@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -36,6 +37,9 @@ from typing import Callable
 
 import numpy as np
 
+# As `python -m jsrpo` does: XLA's C++ warnings off (the cache loader's machine-feature notes)
+# unless the user set a level. Before JAX is imported (the pieces import jsrpo when they run).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parent.parent
 LAYOUTS = ("cramped_room", "asymm_advantages", "coord_ring", "forced_coord", "counter_circuit")
 METHODS = ("ippo", "self_play", "srpo")

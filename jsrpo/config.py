@@ -19,6 +19,7 @@ from jsrpo.networks import ACTIVATIONS
 
 METHODS = ("ippo", "self_play", "srpo", "pure_adversarial")
 KL_DIRECTIONS = ("adv_partner", "partner_adv")
+KL_PENALTIES = ("loss", "reward")
 ON_NONFINITE = ("stop", "continue")
 NETWORK_KINDS = ("mlp", "cnn")
 
@@ -90,6 +91,11 @@ class SRPOConfig:
     # Weight of the hero's shaped reward (train.reward_shaping_horizon) in the reward the
     # adversary minimises: 1 = the hero's whole training reward, 0 = its unshaped reward only.
     adv_shaped_reward: float = 1.0
+    # Where the adversary pays (1/tau) KL: "loss", a term of its loss on the states it visited;
+    # "reward", a per-step cost (1/tau) log(adv(a|s) / anchor(a|s)) in its reward, so that it
+    # is traded against the hero's return in the return's own units (advantage normalisation
+    # rescales both alike). "reward" needs kl_direction adv_partner.
+    kl_penalty: str = "loss"
     # The authors' grid code runs a full rollout per phase (twice the env steps of IPPO).
     full_rollout_per_phase: bool = False
 
@@ -444,6 +450,7 @@ _FIELD_CHECKS = {
         "adv_warmup": _nonneg_num,
         "adv_shaped_reward": _unit,
         "kl_direction": lambda p, v: _choice(p, v, KL_DIRECTIONS),
+        "kl_penalty": lambda p, v: _choice(p, v, KL_PENALTIES),
         "full_rollout_per_phase": _bool,
     },
     "network": {
@@ -666,6 +673,10 @@ def _check_consistency(cfg: Config) -> None:
     if cfg.method in ("ippo", "self_play", "pure_adversarial") and "tau" in cfg.swept():
         _fail("tau", list(cfg.taus) if len(cfg.taus) > 1 else "a random parameter",
               f"a single value for method {cfg.method!r} (tau only acts in 'srpo')")
+    if cfg.srpo.kl_penalty == "reward" and cfg.srpo.kl_direction != "adv_partner":
+        _fail("srpo.kl_penalty", "reward", "'loss' with srpo.kl_direction "
+              f"{cfg.srpo.kl_direction!r} (a sampled log-ratio in the reward estimates "
+              "KL(adversary || anchor) only)")
     for key in ADVERSARY_KEYS:
         if cfg.method in ("ippo", "self_play") and key in cfg.swept():
             _fail(key, list(cfg.values(key)),

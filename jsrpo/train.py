@@ -143,6 +143,19 @@ def adversary_strength(env_steps_done: chex.Array, warmup: chex.Array) -> chex.A
     return jnp.where(warmup > 0, jnp.clip(env_steps_done / safe, 0.0, 1.0), 1.0)
 
 
+def kl_reward(reward: chex.Array, strength: chex.Array, inv_tau: chex.Array, logp: chex.Array,
+              anchor_logits: chex.Array, action: chex.Array) -> chex.Array:
+    """An adversary's reward with its KL paid per step (``srpo.kl_penalty: reward``):
+    ``strength * reward - inv_tau * (logp - log anchor(action))``, where ``reward`` is already
+    the negated hero reward and ``logp`` the log-probability of ``action`` under the adversary's
+    behaviour policy; the log-ratio's expectation over the adversary's actions is
+    ``KL(adversary || anchor)``. ``anchor_logits`` ``[..., A]``; the others ``[...]`` (or
+    broadcastable)."""
+    anchor_logp = jnp.take_along_axis(jax.nn.log_softmax(anchor_logits), action[..., None],
+                                      -1)[..., 0]
+    return strength * reward - inv_tau * (logp - anchor_logp)
+
+
 def num_learners(method: str) -> int:
     return {"self_play": 1, "ippo": 2, "srpo": 4, "pure_adversarial": 4}[method]
 
@@ -327,6 +340,7 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
     # weights at each step, and the critics run as large matrix products. (The CNN's torso is
     # shared, so its values stay inside the step.)
     values_after = cfg.network.kind == "mlp"
+    kl_in_reward = has_anchor and cfg.srpo.kl_penalty == "reward"
 
     def rollout(state: LearnerState, table, hyper: Hyper):
         member_venv = venv_of(hyper)
@@ -405,8 +419,9 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
             else:
                 kl = losses.categorical_kl(mb.anchor_logits, logits)
             kl = jnp.mean(kl)
-            loss = loss + kl_coef * kl
-            kl = jnp.where(kl_coef > 0, kl, 0.0)  # hero streams have no anchor to report
+            # kl_coef < 0 marks an adversary that pays its KL in the reward (kl_penalty reward)
+            loss = loss + jnp.maximum(kl_coef, 0.0) * kl
+            kl = jnp.where(kl_coef != 0, kl, 0.0)  # hero streams have no anchor to report
         else:
             kl = jnp.zeros(())
         return loss, dict(pg=pg, value=vl, entropy=ent, kl=kl)
@@ -466,6 +481,14 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
             adv_reward = reward[partner] - (1.0 - hyper.adv_shaped_reward) * traj["shaped"][partner]
             reward = jnp.where(is_adv[:, None, None], adv_reward, reward)
         reward = reward * sign
+        if kl_in_reward:
+            # The adversary's reward: w * (-r_hero) - (1/tau) log(adv(a|s) / anchor(a|s)), the
+            # sampled log-ratio of the action it took (its expectation is the KL); the strength
+            # w weights the hero's part (the policy gradient then keeps weight 1).
+            b = lambda x: x[:, None, None]
+            reward = kl_reward(reward, b(jnp.where(is_adv, pg, 1.0)), b(kl), traj["logp"],
+                               traj["anchor"], traj["action"])
+            pg = jnp.ones_like(pg)
         gae = jax.vmap(jax.vmap(losses.gae_advantages, in_axes=(1, 1, 1, 0, None, None),
                                 out_axes=1), in_axes=(0, 0, 0, 0, None, None))
         adv, target = gae(reward, traj["done"], traj["value"], last_value, hyper.gamma,
@@ -478,7 +501,9 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
         # The update's stream order (see ``order``); each stream keeps its own shuffling key.
         reorder = (lambda x: x) if order is None else (lambda x: x[order])
         batch = jax.tree.map(reorder, batch)
-        args = tuple(map(reorder, (table, pg, ent, kl, weight, mask)))
+        # With the KL in the reward the loss has no KL term; its value is still reported.
+        kl_loss = jnp.where(kl > 0, -1.0, 0.0) if kl_in_reward else kl
+        args = tuple(map(reorder, (table, pg, ent, kl_loss, weight, mask)))
 
         def epoch(carry, key):
             params, opt_state = carry

@@ -6,7 +6,7 @@ import pytest
 
 from jsrpo import config
 from jsrpo.sweep import run_sweep
-from jsrpo.train import ADV_0, ADV_1, adversary_strength, make_train
+from jsrpo.train import ADV_0, ADV_1, adversary_strength, kl_reward, make_train
 
 
 def actors(params, member, learner):
@@ -91,3 +91,38 @@ def test_zipped_keys_may_repeat_values_but_not_combinations():
         config.from_dict({"method": "srpo", "srpo": {"adv_warmup": [1e6, 1e6]}})
     with pytest.raises(config.ConfigError, match=r"srpo.adv_shaped_reward: got 2.*\[0, 1\]"):
         config.from_dict({"method": "srpo", "srpo": {"adv_shaped_reward": 2}})
+
+
+def test_kl_reward_charges_the_sampled_log_ratio():
+    # Adversary took action 1 with probability 0.5; the anchor gives it 0.25: log-ratio log 2.
+    anchor = np.log(np.array([[0.5, 0.25, 0.25]], np.float32))
+    r = kl_reward(np.float32(-3.0), np.float32(0.5), np.float32(2.0),
+                  np.log(np.float32([0.5])), anchor, np.array([1]))
+    np.testing.assert_allclose(r, [0.5 * -3.0 - 2.0 * np.log(2.0)], rtol=1e-6)
+    # Its expectation under the adversary's policy is -(1/tau) KL(adversary || anchor).
+    adv = np.array([0.2, 0.5, 0.3], np.float32)
+    per_action = kl_reward(np.float32(0.0), np.float32(1.0), np.float32(2.0), np.log(adv),
+                           np.repeat(anchor, 3, 0), np.arange(3))
+    kl = np.sum(adv * np.log(adv / np.exp(anchor[0])))
+    np.testing.assert_allclose(np.sum(adv * per_action), -2.0 * kl, rtol=1e-5)
+
+
+def test_kl_in_the_reward_trains_and_reports_the_kl():
+    base = dict(method="srpo", tau=1.0, eps=0.2, num_seeds=1, env={"name": "coop_grid"},
+                train={"total_env_steps": 8 * 16, "num_envs": 8, "num_steps": 16,
+                       "lr": 0.01, "normalize_advantages": True},
+                log={"interval": 1, "eval_envs": 4, "final_eval_envs": 4, "progress": False})
+    loss = run_sweep(make_train(config.from_dict(base)))
+    rew = run_sweep(make_train(config.from_dict({**base, "srpo": {"kl_penalty": "reward"}})))
+    kl = np.asarray(rew.metrics["loss/kl"])  # [updates, member, stream]
+    assert np.all(kl[..., [1, 2]] > 0) and np.all(kl[..., [0, 3]] == 0)  # adversary streams
+    # One update: the same rollout in both; the heroes learn alike, the adversaries do not.
+    assert not same(actors(loss.states.params, 0, ADV_0), actors(rew.states.params, 0, ADV_0),
+                    rtol=1e-4, atol=1e-6)
+    assert same(actors(loss.states.params, 0, 0), actors(rew.states.params, 0, 0))
+
+
+def test_kl_in_the_reward_needs_the_papers_direction():
+    with pytest.raises(config.ConfigError, match="srpo.kl_penalty: got 'reward'; allowed: 'loss'"):
+        config.from_dict({"method": "srpo", "srpo": {"kl_penalty": "reward",
+                                                     "kl_direction": "partner_adv"}})

@@ -1,4 +1,5 @@
-"""Learning test: SRPO with the shipped collab_defect config reaches the exact RQE (slow)."""
+"""Learning test: SRPO with the shipped collab_defect config reaches the exact RQE, with the KL
+in the loss and in the reward (slow)."""
 import numpy as np
 import pytest
 from learning_run import CONFIGS, train
@@ -9,10 +10,13 @@ RQE_P_COLLAB = {1.0: 0.6082, 10.0: 0.7942}
 
 
 @pytest.mark.slow
-def test_srpo_collab_defect_reaches_rqe(optimised_env, tmp_path):
+@pytest.mark.parametrize("kl_penalty", ["loss", "reward"])
+def test_srpo_collab_defect_reaches_rqe(kl_penalty, optimised_env, tmp_path):
+    # The KL as a loss term or as a per-step cost in the adversary's reward: the same RQE.
     members = train(optimised_env, tmp_path / "run", "--config",
                     str(CONFIGS / "collab_defect_srpo.yaml"), "tau=[1.0, 10.0]", "num_seeds=2",
-                    "checkpoint.every_updates=0", "checkpoint.snapshots=[]")
+                    "checkpoint.every_updates=0", "checkpoint.snapshots=[]",
+                    f"srpo.kl_penalty={kl_penalty}")
     assert len(members) == 4
     for m in members:
         p_collab = np.asarray(m["action_probs"])[:, 0]  # [seat], P(C) of each hero
