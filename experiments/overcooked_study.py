@@ -173,7 +173,7 @@ def pieces(args) -> list[Piece]:
                 lambda layout=layout: choice(layout).exists() and scale(layout) is not None)
             extra = (lambda: []) if setting == "control" else (
                 lambda layout=layout: cost_overrides(scale(layout)))
-            for method in args.methods:
+            for method in METHODS:
                 dest = out / setting / layout
                 run = runs / setting / layout / method
 
@@ -185,13 +185,13 @@ def pieces(args) -> list[Piece]:
             xp = out / setting / layout / "crossplay"
 
             def run_xp(setting=setting, layout=layout, xp=xp):
-                rc = jsrpo(["crossplay"] + [str(runs / setting / layout / m) for m in args.methods]
+                rc = jsrpo(["crossplay"] + [str(runs / setting / layout / m) for m in METHODS]
                            + ["--partners", PARTNERS, "--episodes", str(args.episodes),
                               "--out", str(xp)])
                 if rc != 0:
                     raise SystemExit(f"crossplay {setting}/{layout} failed with exit code {rc}")
             trained = lambda setting=setting, layout=layout: all(
-                (out / setting / layout / f"{m}_summary.json").exists() for m in args.methods)
+                (out / setting / layout / f"{m}_summary.json").exists() for m in METHODS)
             ps.append(Piece(f"{setting}/{layout}/crossplay",
                             (xp / "crossplay.json").exists, trained, run_xp))
 
@@ -226,7 +226,8 @@ def main(argv=None) -> None:
     ap.add_argument("--stages", nargs="+", default=["select", "main", "ablation"],
                     choices=["select", "main", "ablation"])
     ap.add_argument("--layouts", nargs="+", default=list(LAYOUTS), choices=LAYOUTS)
-    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS,
+                    help="training pieces to run (a layout's cross-play waits for all methods)")
     ap.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=SETTINGS)
     ap.add_argument("--seeds", type=int, default=8)
     ap.add_argument("--episodes", type=int, default=64, help="cross-play episodes per pair")
@@ -237,8 +238,12 @@ def main(argv=None) -> None:
                     help="extra `jsrpo train` overrides for every training piece (smoke runs)")
     ap.add_argument("--list", action="store_true", help="list the pieces and their state")
     args = ap.parse_args(argv)
-    todo = [p for p in pieces(args) if p.name.split("/")[0] not in SETTINGS
-            or p.name.split("/")[0] in args.settings]
+    def wanted(name: str) -> bool:
+        parts = name.split("/")
+        if parts[0] not in SETTINGS:
+            return True
+        return parts[0] in args.settings and (parts[2] == "crossplay" or parts[2] in args.methods)
+    todo = [p for p in pieces(args) if wanted(p.name)]
     if args.list:
         for p in todo:
             print(f"{'done' if p.done() else 'ready' if p.ready() else 'waiting':8s} {p.name}")
