@@ -16,13 +16,15 @@ checkpoint). Pieces, in order:
   ``costs`` (the layout's chosen scale; waits for its select piece);
 - ``<setting>/<layout>/crossplay``: every method's seeds pooled, with the held-out partners
   ``PARTNERS`` in both seats (waits for the layout's training pieces);
+- ``<setting>/<layout>/gifs``: seed 0 of IPPO and SRPO with a held-out partner, as GIFs;
 - ``ablation/<layout>``: SRPO at the taus ``ABLATION_TAUS`` (fewer seeds, one program) with the
   layout's costs, and its cross-play, on ``ABLATION_LAYOUTS``.
 
 Run directories (with checkpoints) go under ``--runs`` (default runs/overcooked_study, not
-committed); summaries, learning curves and cross-play results under ``--out`` (default
-experiments/results/overcooked_study), which ``experiments/report.py`` turns into
-docs/results.md.
+committed); summaries, learning curves, cross-play results, GIFs and the figure
+``tp_cp_layouts.png`` (TP and CP per layout and method, redrawn at the end of every invocation)
+under ``--out`` (default experiments/results/overcooked_study), which
+``experiments/report.py`` turns into docs/results.md.
 """
 from __future__ import annotations
 
@@ -52,6 +54,8 @@ COST_SEEDS = 2
 #: without costs (costs that stop the team altogether show no free-riding, only idleness).
 KEEP_RETURN = 0.5
 PARTNERS = "stay,random,onion,dish,onion:epsilon=0.2,dish:epsilon=0.2"
+#: GIFs: seed 0 of these methods with a held-out partner in seat 1, the first frames only.
+GIF_METHODS, GIF_PARTNER, GIF_FRAMES = ("ippo", "srpo"), "onion", 120
 ABLATION_LAYOUTS = ("cramped_room", "coord_ring")
 ABLATION_TAUS = (0.3, 1.0, 3.0)
 ABLATION_SEEDS = 4
@@ -194,6 +198,20 @@ def pieces(args) -> list[Piece]:
                 (out / setting / layout / f"{m}_summary.json").exists() for m in METHODS)
             ps.append(Piece(f"{setting}/{layout}/crossplay",
                             (xp / "crossplay.json").exists, trained, run_xp))
+            gifs = out / setting / layout / "gifs"
+
+            def run_gifs(setting=setting, layout=layout, gifs=gifs):
+                gifs.mkdir(parents=True, exist_ok=True)
+                for method in GIF_METHODS:
+                    rc = jsrpo(["render", str(runs / setting / layout / method), "--partner",
+                                GIF_PARTNER, "--frames", str(GIF_FRAMES), "--out",
+                                str(gifs / f"{method}_with_{GIF_PARTNER}.gif")])
+                    if rc != 0:
+                        raise SystemExit(f"render {setting}/{layout}/{method}: exit code {rc}")
+            ps.append(Piece(f"{setting}/{layout}/gifs",
+                            lambda gifs=gifs: all((gifs / f"{m}_with_{GIF_PARTNER}.gif").exists()
+                                                  for m in GIF_METHODS),
+                            trained, run_gifs))
 
     for layout in ABLATION_LAYOUTS:
         if layout not in args.layouts:
@@ -220,6 +238,45 @@ def pieces(args) -> list[Piece]:
             or (p.name.split("/")[0] in SETTINGS and "main" in stages)]
 
 
+def tp_cp_figure(out: Path) -> Path | None:
+    """``tp_cp_layouts.png``: TP and CP (IQM, 95% bootstrap interval) per layout and method,
+    one panel per setting, from whatever cross-play results exist; None when there are none."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    found = {(st, lay): json.loads(f.read_text())["summary"]["team_return"]["methods"]
+             for st in SETTINGS for lay in LAYOUTS
+             if (f := out / st / lay / "crossplay" / "crossplay.json").exists()}
+    if not found:
+        return None
+    fig, axes = plt.subplots(len(SETTINGS), 1, figsize=(11, 3.6 * len(SETTINGS)), squeeze=False)
+    for ax, setting in zip(axes[:, 0], SETTINGS):
+        labels = sorted({m for (st, _), ms in found.items() if st == setting for m in ms})
+        width = 0.8 / max(2 * len(labels), 1)
+        for i, lay in enumerate(LAYOUTS):
+            ms = found.get((setting, lay), {})
+            for j, label in enumerate(labels):
+                for k, stat in enumerate(("tp", "cp")):
+                    if label not in ms:
+                        continue
+                    v = ms[label][stat]
+                    x = i - 0.4 + width * (2 * j + k + 0.5)
+                    ax.bar(x, v["iqm"], width, color=f"C{j}", alpha=1.0 if stat == "tp" else 0.45,
+                           yerr=[[v["iqm"] - v["ci"][0]], [v["ci"][1] - v["iqm"]]], capsize=2,
+                           label=f"{label} {stat.upper()}" if i == 0 else None)
+        ax.set_xticks(range(len(LAYOUTS)), LAYOUTS)
+        ax.set_ylabel("team return (IQM)")
+        ax.set_title(f"{setting}: training pair (TP, solid) and cross-play (CP, light)")
+        if labels:
+            ax.legend(fontsize=7, ncol=len(labels), loc="upper right")
+    fig.tight_layout()
+    path = out / "tp_cp_layouts.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -242,7 +299,8 @@ def main(argv=None) -> None:
         parts = name.split("/")
         if parts[0] not in SETTINGS:
             return True
-        return parts[0] in args.settings and (parts[2] == "crossplay" or parts[2] in args.methods)
+        return parts[0] in args.settings and (parts[2] in ("crossplay", "gifs")
+                                              or parts[2] in args.methods)
     todo = [p for p in pieces(args) if wanted(p.name)]
     if args.list:
         for p in todo:
@@ -263,6 +321,9 @@ def main(argv=None) -> None:
         timing_file.parent.mkdir(parents=True, exist_ok=True)
         timing_file.write_text(json.dumps(timing, indent=2, sort_keys=True) + "\n")
         print(f"[study] {p.name}: done in {timing[p.name]:.0f} s", flush=True)
+    figure = tp_cp_figure(args.out)
+    if figure is not None:
+        print(f"[study] wrote {figure}")
 
 
 if __name__ == "__main__":

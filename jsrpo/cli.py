@@ -514,6 +514,8 @@ def _render_parser(sub) -> None:
     p.add_argument("--seed", type=_seed, default=0, help="episode seed")
     p.add_argument("--fps", type=_fps, default=4.0,
                    help=f"frames per second, {FPS_RANGE[0]:g} to {FPS_RANGE[1]:g} (default 4)")
+    p.add_argument("--frames", type=_positive_int, default=None,
+                   help="draw only the first N frames (default: the whole episode, T + 1)")
     p.set_defaults(run=run_render)
 
 
@@ -545,7 +547,7 @@ def run_render(args) -> int:
     member_env = meta.member_env(args.member)
     env = envs.make(member_env.name, **member_env.kwargs)
     episode = render.record_episode(env, hero, partner, jax.random.PRNGKey(args.seed))
-    n = render.write_gif(env, episode, (hero.name, partner.name), gif, args.fps)
+    n = render.write_gif(env, episode, (hero.name, partner.name), gif, args.fps, args.frames)
     ret = episode["rewards"].sum(0)
     print(f"[jsrpo] {hero.name} with {partner.name}: returns {[round(float(r), 2) for r in ret]}, "
           f"team return {ret.mean():.2f}; wrote {args.out} ({n} frames)")

@@ -53,7 +53,7 @@ def scenes(env, states, n: int) -> list:
             agent_inv=at(t).agent_inv)) for t in range(n)]
     if name == "overcooked_v2":
         frames = np.asarray(OvercookedV2Visualizer().render_sequence(states))
-        return [Image.fromarray(f) for f in frames]
+        return [Image.fromarray(f) for f in frames[:n]]
     raise ValueError(f"render: nothing to draw for {name}; allowed: {', '.join(DRAWABLE)}")
 
 
@@ -106,12 +106,15 @@ def with_header(scene, episode: dict, t: int, names: tuple[str, str]):
     return img
 
 
-def write_gif(env, episode: dict, names: tuple[str, str], path: Path, fps: float = 4.0) -> int:
-    """Draw every state of ``episode`` (from ``record_episode`` on ``env``) into an animated GIF
-    at ``path`` (atomically). Returns the number of frames (``T + 1``)."""
+def write_gif(env, episode: dict, names: tuple[str, str], path: Path, fps: float = 4.0,
+              max_frames: int | None = None) -> int:
+    """Draw the states of ``episode`` (from ``record_episode`` on ``env``) into an animated GIF
+    at ``path`` (atomically): all ``T + 1`` of them, or the first ``max_frames``. Returns the
+    number of frames."""
+    n = len(episode["actions"]) + 1
+    n = n if max_frames is None else min(n, max_frames)
     frames = [with_header(scene, episode, t, names)
-              for t, scene in enumerate(scenes(env, episode["states"],
-                                               len(episode["actions"]) + 1))]
+              for t, scene in enumerate(scenes(env, episode["states"], n))]
     path = Path(path)
     with atomic_path(path, ".gif") as tmp:
         frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],

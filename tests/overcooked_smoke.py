@@ -44,6 +44,9 @@ def train_checkpoint_crossplay(method, extra, tmp_path, capsys):
         with Image.open(gif) as im:
             assert im.n_frames == 16 + 1 and im.size[1] > 64
         assert "17 frames" in capsys.readouterr().out
+    assert main(["render", str(out), "--out", str(gif), "--frames", "5"]) == 0  # the first 5
+    with Image.open(gif) as im:
+        assert im.n_frames == 5
     if method == "srpo":  # cross-play of the pool and the scripted Overcooked partners
         assert main(["crossplay", str(out), "--episodes", "2", "--bootstrap-reps", "10",
                      "--partners", "onion,dish:epsilon=0.1,stay,random"]) == 0

@@ -151,6 +151,10 @@ def test_render_writes_one_frame_per_state(run_dir, tmp_path, capfd):
     with Image.open(gif) as im:
         assert im.n_frames == 50 + 1 and im.size[0] == 5 * 72
     assert "51 frames" in capfd.readouterr().out
+    assert run_cli(["render", str(run_dir), "--out", str(gif), "--frames", "7"]) == 0
+    with Image.open(gif) as im:
+        assert im.n_frames == 7
+    assert "7 frames" in capfd.readouterr().out
     assert run_cli(["render", str(run_dir), "--partner", "dancer", "--out", str(gif)]) == 2
     assert "--partner: unknown coop_grid partner 'dancer'" in capfd.readouterr().err
 
@@ -179,6 +183,9 @@ def test_bad_arguments_stop_before_anything_is_played(run_dir, tmp_path, capfd):
         with pytest.raises(SystemExit):
             jsrpo_main(["render", str(run_dir), "--fps", fps, "--out", str(tmp_path / "a.gif")])
         assert f"--fps: got '{fps}'; allowed: a number from 0.1 to 50" in capfd.readouterr().err
+    with pytest.raises(SystemExit):
+        jsrpo_main(["render", str(run_dir), "--frames", "0", "--out", str(tmp_path / "a.gif")])
+    assert "--frames: got '0'; allowed: an integer from 1" in capfd.readouterr().err
     for out, message in [(tmp_path, "is a directory"),
                          (tmp_path / "missing" / "a.gif", "does not exist")]:
         assert jsrpo_main(["render", str(run_dir), "--out", str(out)]) == 2
