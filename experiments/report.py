@@ -28,6 +28,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import overcooked_study as study
+
 ROOT = Path(__file__).resolve().parent.parent
 RES = ROOT / "experiments" / "results"
 DOCS = ROOT / "docs"
@@ -730,6 +732,119 @@ def sec_srpo_options() -> str:
     ])
 
 
+STUDY_CMD = "python experiments/overcooked_study.py"
+
+
+def _study_rows(summary: dict) -> tuple[float, tuple, dict]:
+    """Mean free-riding degree, mean work share per seat and mean contributions per seat of a
+    study run's members."""
+    ms = summary["members"]
+    fr = statistics.mean(study.free_riding_degree(m) for m in ms)
+    share = tuple(statistics.mean(study.work_share(m)[i] for m in ms) for i in (0, 1))
+    contrib = {k: [statistics.mean(m[k][i] for m in ms) for i in (0, 1)]
+               for k in ("onions_in_pot", "plates_picked", "soups_picked", "deliveries")}
+    return fr, share, contrib
+
+
+def sec_study() -> str:
+    title = "## Overcooked: SRPO against IPPO and self-play, with and without private costs"
+    root = RES / D_STUDY
+    parts = [title]
+    if not root.is_dir():
+        return f"{title}\n\nNot measured yet (no result file)."
+    parts.append(
+        "Every layout, every method: the shipped config `configs/overcooked/<layout>_<method>"
+        ".yaml` (JaxMARL's IPPO hyper-parameters, 5e6 env steps per member), the seeds of a "
+        "method in one program; `control`: no private cost; `costs`: the layout's cost scale "
+        "chosen below. TP: the team return of each run's own pair; CP: of pairs from different "
+        "runs (all methods of the layout pooled); IQM over pairs with a 95% bootstrap "
+        "interval. Free-riding degree: `|share_0 - share_1|` of the work (pots filled, plates "
+        "and soups picked up, deliveries) in the trained pair's own evaluation, 0 = even, 1 = one "
+        "seat does everything. Held-out partners: the scripted partners "
+        f"`{study.PARTNERS}`, team return IQM over the method's seeds, averaged over the partners, "
+        "with the partner in seat 1 / in seat 0.")
+    # cost choice
+    sel = sorted(p.parent.name for p in root.glob("select/*/choice.json"))
+    if sel:
+        rows = []
+        for lay in LAYOUTS:
+            if lay not in sel:
+                continue
+            ch = load(f"{D_STUDY}/select/{lay}/choice.json")
+            for t in ch["table"]:
+                rows.append([lay, g(t["scale"]), f1(t["sparse_return"]), f2(t["free_riding"]),
+                             t["seeds"], "**chosen**" if t["scale"] == ch["scale"] else ""])
+        parts += ["### Choosing the private costs",
+                  ("IPPO on each layout with cost scales "
+                   f"{', '.join(g(c) for c in study.COST_SCALES)} "
+                   f"({study.COST_SEEDS} seeds each, one program per layout): every move and "
+                   "every "
+                   "interact costs the acting seat c, a blocked move c more. Chosen: the scale "
+                   f"with the largest free-riding degree among those keeping at least "
+                   f"{study.KEEP_RETURN:.0%} of the sparse return without costs."),
+                  table(["layout", "cost scale", "sparse return", "free-riding degree", "seeds",
+                         ""], rows, right={1, 2, 3, 4}),
+                  measured(f"{STUDY_CMD} --stages select", f"{D_STUDY}/select")]
+    for setting in ("control", "costs"):
+        rows = []
+        for lay in LAYOUTS:
+            xp_f = root / setting / lay / "crossplay" / "crossplay.json"
+            xp = json.loads(xp_f.read_text()) if xp_f.exists() else None
+            for method in ("ippo", "self_play", "srpo"):
+                f = root / setting / lay / f"{method}_summary.json"
+                if not f.exists():
+                    continue
+                summ = json.loads(f.read_text())
+                fr, share, contrib = _study_rows(summ)
+                tp = cp = held = ""
+                if xp is not None:
+                    label = next(k for k in xp["summary"]["team_return"]["methods"]
+                                 if k.split()[0] == method)
+                    st = xp["summary"]["team_return"]["methods"][label]
+                    tp, cp = iqm_ci(st["tp"]), iqm_ci(st["cp"])
+                    ps = xp["partners"]["summary"][label]
+                    held = " / ".join(f1(statistics.mean(v[side]["iqm"] for v in ps.values()))
+                                      for side in ("partner_in_seat1", "partner_in_seat0"))
+                else:
+                    label = method
+                rows.append([lay, label, len(summ["members"]), tp, cp, held, f2(fr),
+                             f"{share[0]:.2f} / {share[1]:.2f}",
+                             " / ".join(f"{x:.1f}" for x in contrib["deliveries"])])
+        if not rows:
+            continue
+        parts += [f"### {setting}" + (" (no private costs)" if setting == "control" else
+                                      " (the chosen cost scale per layout)"),
+                  table(["layout", "method", "seeds", "TP", "CP", "held-out partners",
+                         "free-riding degree", "work share seat 0 / 1",
+                         "deliveries seat 0 / 1"], rows, right={2, 3, 4, 5, 6, 7, 8}),
+                  measured(f"{STUDY_CMD} --stages main --settings {setting}",
+                           f"{D_STUDY}/{setting}",
+                           note="Figures: `tp_cp_layouts.png`, and per layout "
+                                "`crossplay/crossplay_heatmap.png` and `gifs/` (seed 0 of IPPO "
+                                f"and SRPO with the `{study.GIF_PARTNER}` partner, the first "
+                                f"{study.GIF_FRAMES} frames).")]
+    ab = sorted(p.parent.parent.name for p in root.glob("ablation/*/crossplay/crossplay.json"))
+    if ab:
+        rows = []
+        for lay in ab:
+            xp = load(f"{D_STUDY}/ablation/{lay}/crossplay/crossplay.json")
+            summ = load(f"{D_STUDY}/ablation/{lay}/srpo_summary.json")
+            for label, st in xp["summary"]["team_return"]["methods"].items():
+                tau = float(label.split("tau=")[1].split()[0])
+                ms = [m for m in summ["members"] if float(m["tau"]) == tau]
+                rows.append([lay, g(tau), len(ms), iqm_ci(st["tp"]), iqm_ci(st["cp"]),
+                             f2(statistics.mean(study.free_riding_degree(m) for m in ms))])
+        parts += ["### SRPO's tau with private costs",
+                  (f"SRPO at tau {', '.join(g(t) for t in study.ABLATION_TAUS)} with the layout's "
+                   "chosen costs, all taus and seeds in one program; cross-play within the "
+                   "ablation's pool."),
+                  table(["layout", "tau", "seeds", "TP", "CP", "free-riding degree"], rows),
+                  measured(f"{STUDY_CMD} --stages ablation", f"{D_STUDY}/ablation")]
+    if len(parts) == 2:
+        parts.append("Not measured yet (no result file).")
+    return "\n\n".join(parts)
+
+
 # ------------------------------------------------------------------ docs/benchmarks.md sections
 
 def paired_ratio(ref_ms, sys_ms) -> float:
@@ -1087,7 +1202,8 @@ def build() -> tuple[dict, dict]:
         "commit."),
         sec_gridworld16(blocks), sec_gridworld8(), sec_short_budget(), sec_learners_vs_solvers(),
         sec_matrix_grid(),
-        sec_solvers(), sec_overcooked(blocks), sec_tau_study(), sec_srpo_options()]) + "\n"
+        sec_solvers(), sec_overcooked(blocks), sec_tau_study(), sec_srpo_options(),
+        sec_study()]) + "\n"
     bench = "\n\n".join([
         GENERATED, "# Benchmarks",
         ("Speed of jsrpo against JaxMARL's IPPO on Overcooked and of its sweeps. Every table is "
