@@ -10,14 +10,14 @@ RQE_P_COLLAB = {1.0: 0.6082, 10.0: 0.7942}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kl_penalty", ["loss", "reward"])
-def test_srpo_collab_defect_reaches_rqe(kl_penalty, optimised_env, tmp_path):
+@pytest.mark.parametrize("kl_penalty, seeds", [("loss", 2), ("reward", 1)])
+def test_srpo_collab_defect_reaches_rqe(kl_penalty, seeds, optimised_env, tmp_path):
     # The KL as a loss term or as a per-step cost in the adversary's reward: the same RQE.
     members = train(optimised_env, tmp_path / "run", "--config",
-                    str(CONFIGS / "collab_defect_srpo.yaml"), "tau=[1.0, 10.0]", "num_seeds=2",
-                    "checkpoint.every_updates=0", "checkpoint.snapshots=[]",
+                    str(CONFIGS / "collab_defect_srpo.yaml"), "tau=[1.0, 10.0]",
+                    f"num_seeds={seeds}", "checkpoint.every_updates=0", "checkpoint.snapshots=[]",
                     f"srpo.kl_penalty={kl_penalty}")
-    assert len(members) == 4
+    assert len(members) == 2 * seeds
     for m in members:
         p_collab = np.asarray(m["action_probs"])[:, 0]  # [seat], P(C) of each hero
         np.testing.assert_allclose(p_collab, RQE_P_COLLAB[m["tau"]], atol=0.03,
