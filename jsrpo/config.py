@@ -91,6 +91,10 @@ class SRPOConfig:
     # Weight of the hero's shaped reward (train.reward_shaping_horizon) in the reward the
     # adversary minimises: 1 = the hero's whole training reward, 0 = its unshaped reward only.
     adv_shaped_reward: float = 1.0
+    # Env steps during which SRPO trains as IPPO (the heroes play each other, as at tau = 0);
+    # when they end, each adversary starts from its anchor's parameters (adv_0 from hero_1,
+    # adv_1 from hero_0). 0: SRPO from the start.
+    ippo_warmup: float = 0.0
     # Where the adversary pays (1/tau) KL: "loss", a term of its loss on the states it visited;
     # "reward", a per-step cost (1/tau) log(adv(a|s) / anchor(a|s)) in its reward, so that it
     # is traded against the hero's return in the return's own units (advantage normalisation
@@ -141,9 +145,11 @@ SWEEPABLE = {
     "srpo.adv_entropy_coef": ("srpo", "adv_entropy_coef"),
     "srpo.adv_warmup": ("srpo", "adv_warmup"),
     "srpo.adv_shaped_reward": ("srpo", "adv_shaped_reward"),
+    "srpo.ippo_warmup": ("srpo", "ippo_warmup"),
 }
 #: Sweepable keys that act on the adversaries only.
-ADVERSARY_KEYS = ("srpo.adv_entropy_coef", "srpo.adv_warmup", "srpo.adv_shaped_reward")
+ADVERSARY_KEYS = ("srpo.adv_entropy_coef", "srpo.adv_warmup", "srpo.adv_shaped_reward",
+                  "srpo.ippo_warmup")
 DISTRIBUTIONS = ("uniform", "log_uniform", "choice")
 #: Sweep keys of the env's traced constructor arguments: ``env.kwargs.<name>``.
 ENV_PREFIX = "env.kwargs."
@@ -449,6 +455,7 @@ _FIELD_CHECKS = {
         "adv_entropy_coef": _nonneg_num,
         "adv_warmup": _nonneg_num,
         "adv_shaped_reward": _unit,
+        "ippo_warmup": _nonneg_num,
         "kl_direction": lambda p, v: _choice(p, v, KL_DIRECTIONS),
         "kl_penalty": lambda p, v: _choice(p, v, KL_PENALTIES),
         "full_rollout_per_phase": _bool,

@@ -65,6 +65,7 @@ class Hyper:
     adv_entropy_coef: chex.Array
     adv_warmup: chex.Array  # env steps over which the adversaries' strength ramps 0 -> 1
     adv_shaped_reward: chex.Array  # weight of the hero's shaped reward in the adversary's
+    ippo_warmup: chex.Array  # env steps of IPPO before SRPO starts (adversaries from anchors)
     # The env's traced constructor arguments (``env.kwargs.<name>`` keys, ``sweep.env_keys``):
     # name -> value, set in each member's env params (``ParamEnv.params_with``).
     env: dict = struct.field(default_factory=dict)
@@ -247,8 +248,10 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
 
     # SRPO's table depends on tau only through tau > 0, so a sweep whose taus are all positive
     # has a fixed table too (``run_sweep`` refuses members with tau <= 0 for such a trainer).
+    # An IPPO warm-up (srpo.ippo_warmup) switches the table at run time too.
+    warmup = has_anchor and cfg.value_range("srpo.ippo_warmup")[1] > 0
     fixed = None
-    if method != "srpo" or cfg.value_range("tau")[0] > 0:
+    if method != "srpo" or (cfg.value_range("tau")[0] > 0 and not warmup):
         fixed = np.asarray(stream_table(method, jnp.ones(()), G))
     table_of = (lambda tau: stream_table(method, tau, G)) if fixed is None else (
         lambda tau: jnp.asarray(fixed))
@@ -468,7 +471,20 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
     # ------------------------------------------------------------------ update
     def update(state: LearnerState, hyper: Hyper):
         """One iteration: rollout of E x T env steps, GAE, epochs of minibatch updates."""
-        table = table_of(hyper.tau)
+        if warmup:
+            # IPPO's table (tau = 0) until ippo_warmup env steps are done; at the first update
+            # after it each adversary starts from its anchor's parameters. (Its Adam moments are
+            # still zero: at tau = 0 the adversaries get no gradient.)
+            done = state.update.astype(jnp.float32) * lay.env_steps_per_update
+            table = table_of(jnp.where(done < hyper.ippo_warmup, 0.0, hyper.tau))
+            start = ((hyper.ippo_warmup > 0) & (done >= hyper.ippo_warmup)
+                     & (done - lay.env_steps_per_update < hyper.ippo_warmup))
+            anchors = _gather(state.params, jnp.array([HERO_1, HERO_0]))
+            state = dataclasses.replace(state, params=jax.tree.map(
+                lambda p, a: p.at[ADV_0:].set(jnp.where(start, a, p[ADV_0:])),
+                state.params, anchors))
+        else:
+            table = table_of(hyper.tau)
         pg, ent, kl, weight = coefficients(hyper, table, state.update)
         state, traj, last_value = rollout(state, table, hyper)
         tx = optimiser(hyper)

@@ -1,11 +1,12 @@
-"""SRPO's adversary options: the warm-up of its strength (``srpo.adv_warmup``) and the share of
-the hero's shaped reward it minimises (``srpo.adv_shaped_reward``)."""
+"""SRPO's adversary options: the warm-up of its strength (``srpo.adv_warmup``), the share of the
+hero's shaped reward it minimises (``srpo.adv_shaped_reward``), the KL in its reward
+(``srpo.kl_penalty``) and an IPPO warm-up (``srpo.ippo_warmup``)."""
 import jax
 import numpy as np
 import pytest
 
 from jsrpo import config
-from jsrpo.sweep import run_sweep
+from jsrpo.sweep import member_hyper, run_sweep
 from jsrpo.train import ADV_0, ADV_1, adversary_strength, kl_reward, make_train
 
 
@@ -72,7 +73,8 @@ def test_adversary_can_leave_the_shaped_reward_out():
     assert not same(actors(params, 0, 0), actors(params, 1, 0), rtol=1e-3, atol=1e-5)
 
 
-@pytest.mark.parametrize("key", ["srpo.adv_warmup", "srpo.adv_shaped_reward"])
+@pytest.mark.parametrize("key", ["srpo.adv_warmup", "srpo.adv_shaped_reward",
+                                 "srpo.ippo_warmup"])
 def test_adversary_options_need_an_adversary_to_sweep(key):
     section, name = key.split(".")
     with pytest.raises(config.ConfigError, match=f"{key}: .*it has no adversary"):
@@ -126,3 +128,40 @@ def test_kl_in_the_reward_needs_the_papers_direction():
     with pytest.raises(config.ConfigError, match="srpo.kl_penalty: got 'reward'; allowed: 'loss'"):
         config.from_dict({"method": "srpo", "srpo": {"kl_penalty": "reward",
                                                      "kl_direction": "partner_adv"}})
+
+
+def small_srpo(**over):
+    raw = {"method": "srpo", "tau": 1.0, "eps": 0.2, "num_seeds": 1,
+           "env": {"name": "collab_defect"},
+           "train": {"total_env_steps": 3 * 8 * 4, "num_envs": 8, "num_steps": 4, "lr": 0.01,
+                     "update_epochs": 2, "num_minibatches": 2},
+           "log": {"interval": 1, "eval_envs": 8, "final_eval_envs": 8, "progress": False}}
+    for k, v in over.items():
+        raw[k] = {**raw.get(k, {}), **v} if isinstance(v, dict) else v
+    return config.from_dict(raw)
+
+
+def test_an_ippo_warmup_longer_than_the_run_is_ippo():
+    ippo = run_sweep(make_train(small_srpo(method="ippo"), group_streams=False))
+    warm = run_sweep(make_train(small_srpo(srpo={"ippo_warmup": 1e9})))
+    heroes = jax.tree.map(lambda x: x[:, :2], warm.states.params)
+    assert same(ippo.states.params, heroes)
+    init = make_train(small_srpo()).init(jax.random.PRNGKey(0), member_hyper(small_srpo()))
+    assert same(jax.tree.map(lambda x: x[0, 2:], warm.states.params),
+                jax.tree.map(lambda x: x[2:], init.params))  # the adversaries never trained
+
+
+def test_after_the_ippo_warmup_each_adversary_starts_from_its_anchor():
+    # One update of IPPO, then SRPO; a tiny step size keeps every learner where it started.
+    cfg = small_srpo(srpo={"ippo_warmup": 8 * 4}, train={"lr": 1e-9})
+    trainer = make_train(cfg)
+    hyper = member_hyper(cfg)
+    state = trainer.init(jax.random.PRNGKey(0), hyper)
+    one, _ = jax.jit(trainer.update)(state, hyper)  # IPPO: the adversaries are untouched
+    assert same(actors(jax.tree.map(lambda x: x[None], one.params), 0, ADV_0),
+                actors(jax.tree.map(lambda x: x[None], state.params), 0, ADV_0))
+    two, _ = jax.jit(trainer.update)(one, hyper)
+    p = jax.tree.map(lambda x: x[None], two.params)
+    for adv, anchor in ((ADV_0, 1), (ADV_1, 0)):
+        assert same(actors(p, 0, adv), actors(p, 0, anchor), rtol=0, atol=1e-6)
+    assert not same(actors(p, 0, ADV_0), actors(p, 0, ADV_1), rtol=0, atol=1e-3)
