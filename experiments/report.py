@@ -675,11 +675,19 @@ def study_ippo(layout: str) -> list | None:
     return [20.0 * sum(m["deliveries"]) for m in json.loads(f.read_text())["members"]]
 
 
+#: SRPO's traced adversary options and their defaults (config.SRPOConfig).
+OPTION_KEYS = ("ippo_warmup", "adv_warmup", "adv_shaped_reward")
+OPTION_DEFAULTS = {"ippo_warmup": 0.0, "adv_warmup": 0.0, "adv_shaped_reward": 1.0}
+
+
 def sec_srpo_options() -> str:
     title = "## SRPO's adversary options on the layouts where it failed"
     root = RES / D_OPTIONS
-    dirs = sorted(p.name for p in root.iterdir() if (p / "summary.json").exists()) \
+    dirs = [p.name for p in root.iterdir() if (p / "summary.json").exists()] \
         if root.is_dir() else []
+    # layouts in their usual order, then the screens of a layout by name
+    dirs.sort(key=lambda n: (LAYOUTS.index(load_yaml(f"{D_OPTIONS}/{n}/config.yaml")["env"][
+        "kwargs"]["layout"]), n))
     if not dirs:
         return f"{title}\n\nNot measured yet (no result file)."
     rows, cmds, used = [], [], []
@@ -692,22 +700,21 @@ def sec_srpo_options() -> str:
         bar = 0.8 * statistics.mean(ippo) if ippo else None
         groups: dict = {}
         for m in load(f"{d}/summary.json")["members"]:
-            key = (m.get("srpo.adv_warmup", sr.get("adv_warmup", 0.0)),
-                   m.get("srpo.adv_shaped_reward", sr.get("adv_shaped_reward", 1.0)))
+            key = tuple(m.get(f"srpo.{k}", sr.get(k, OPTION_DEFAULTS[k])) for k in OPTION_KEYS)
             groups.setdefault(key, []).append(20.0 * sum(m["deliveries"]))
-        for (warm, shaped), rets in groups.items():
-            rows.append([layout, penalty, g(warm), g(shaped), " / ".join(f1(r) for r in rets),
-                         f1(statistics.mean(rets)),
-                         "" if bar is None else f"{sum(r >= bar for r in rets)}/{len(rets)}"])
-        swept = [k for k in ("adv_warmup", "adv_shaped_reward") if isinstance(sr.get(k), list)]
+        for key, rets in groups.items():
+            rows.append([layout, penalty] + [g(v) for v in key]
+                        + [" / ".join(f1(r) for r in rets), f1(statistics.mean(rets)),
+                           "" if bar is None else f"{sum(r >= bar for r in rets)}/{len(rets)}"])
+        swept = [k for k in OPTION_KEYS if isinstance(sr.get(k), list)]
         zips = ["sweep.zip=[[" + ", ".join(f"srpo.{k}" for k in swept) + "]]"] if len(
             swept) > 1 else []
         cmds.append(" ".join(
             [f"jsrpo train --config configs/overcooked/{layout}_srpo.yaml tau={g(cfg['tau'])}",
              f"num_seeds={cfg['num_seeds']}", f"srpo.kl_penalty={penalty}"]
             + [f"\"srpo.{k}=[{', '.join(g(v) for v in _listed(sr.get(k)))}]\""
-               if k in swept else f"srpo.{k}={g(sr.get(k, 0.0 if k == 'adv_warmup' else 1.0))}"
-               for k in ("adv_warmup", "adv_shaped_reward")] + [f"\"{z}\"" for z in zips]))
+               if k in swept else f"srpo.{k}={g(sr.get(k, OPTION_DEFAULTS[k]))}"
+               for k in OPTION_KEYS] + [f"\"{z}\"" for z in zips]))
         used.append(d)
     refs = {r[0] for r in rows}
     ref_text = "; ".join(
@@ -720,13 +727,15 @@ def sec_srpo_options() -> str:
          "Sparse return of the hero pair's final evaluation per seed, and how many seeds reach "
          "80% of jsrpo IPPO's mean sparse return on the layout (IPPO without private costs, "
          "the study's control runs below). `kl_penalty`: the KL as a loss term or as a "
-         "per-step cost in the adversary's reward; `adv_warmup`: env steps over which the "
+         "per-step cost in the adversary's reward; `ippo_warmup`: env steps of IPPO before SRPO "
+         "starts, its adversaries from their anchors; `adv_warmup`: env steps over which the "
          "adversary's strength ramps up; `adv_shaped_reward`: the share of the hero's shaped "
          "reward the adversary minimises ([algorithm.md](algorithm.md#adversary-warm-up-shaped-"
          "reward-and-the-kl-in-the-reward)). Before these options, SRPO at tau 1 delivered "
          "nothing on forced_coord and in 1 of 4 seeds on counter_circuit (tables above)."),
-        table(["layout", "kl_penalty", "adv_warmup", "adv_shaped_reward", "sparse return per seed",
-               "mean", "seeds >= 80% of IPPO"], rows, right={2, 3, 4, 5, 6}),
+        table(["layout", "kl_penalty"] + list(OPTION_KEYS)
+              + ["sparse return per seed", "mean", "seeds >= 80% of IPPO"], rows,
+              right={2, 3, 4, 5, 6, 7}),
         f"jsrpo IPPO's sparse return per seed: {ref_text}.",
         measured(cmds, used),
     ])
