@@ -21,3 +21,36 @@ def test_overcooked_study_chooses_the_most_free_riding_cost_that_keeps_deliverin
     assert choose_cost(rows[:1] + rows[3:])["scale"] is None
     with pytest.raises(ValueError, match="reference scale 0"):
         choose_cost(rows[1:])
+
+
+def states(tmp_path, capsys, *extra):
+    from overcooked_study import main
+    main(["--list", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out"),
+          "--layouts", "cramped_room", *extra])
+    return dict(reversed(line.split()) for line in capsys.readouterr().out.splitlines())
+
+
+def test_overcooked_study_pieces_wait_for_what_they_need(tmp_path, capsys):
+    s = states(tmp_path, capsys)
+    assert s["select/cramped_room"] == "ready" and s["control/cramped_room/ippo"] == "ready"
+    assert s["control/cramped_room/crossplay"] == "waiting"  # no method trained yet
+    assert s["costs/cramped_room/srpo"] == "waiting"  # no cost scale chosen yet
+    assert s["ablation/cramped_room"] == "waiting"
+    out = tmp_path / "out"
+    (out / "control" / "cramped_room").mkdir(parents=True)
+    for m in ("ippo", "self_play"):
+        (out / "control" / "cramped_room" / f"{m}_summary.json").write_text("{}")
+    s = states(tmp_path, capsys)
+    assert s["control/cramped_room/ippo"] == "done"
+    assert s["control/cramped_room/crossplay"] == "waiting"  # srpo is missing
+    (out / "control" / "cramped_room" / "srpo_summary.json").write_text("{}")
+    s = states(tmp_path, capsys, "--methods", "ippo")  # a layout's cross-play pools all three
+    assert s["control/cramped_room/crossplay"] == "ready"
+    assert "control/cramped_room/self_play" not in s
+    (out / "select" / "cramped_room").mkdir(parents=True)
+    (out / "select" / "cramped_room" / "choice.json").write_text('{"scale": null}')
+    s = states(tmp_path, capsys)  # no scale qualified: the cost setting cannot run
+    assert s["select/cramped_room"] == "done" and s["costs/cramped_room/ippo"] == "waiting"
+    (out / "select" / "cramped_room" / "choice.json").write_text('{"scale": 0.05}')
+    s = states(tmp_path, capsys)
+    assert s["costs/cramped_room/ippo"] == "ready" and s["ablation/cramped_room"] == "ready"
