@@ -700,7 +700,8 @@ def sec_srpo_options() -> str:
         bar = 0.8 * statistics.mean(ippo) if ippo else None
         groups: dict = {}
         for m in load(f"{d}/summary.json")["members"]:
-            key = tuple(m.get(f"srpo.{k}", sr.get(k, OPTION_DEFAULTS[k])) for k in OPTION_KEYS)
+            key = (m["tau"],) + tuple(m.get(f"srpo.{k}", sr.get(k, OPTION_DEFAULTS[k]))
+                                      for k in OPTION_KEYS)
             groups.setdefault(key, []).append(20.0 * sum(m["deliveries"]))
         for key, rets in groups.items():
             rows.append([layout, penalty] + [g(v) for v in key]
@@ -710,7 +711,9 @@ def sec_srpo_options() -> str:
         zips = ["sweep.zip=[[" + ", ".join(f"srpo.{k}" for k in swept) + "]]"] if len(
             swept) > 1 else []
         cmds.append(" ".join(
-            [f"jsrpo train --config configs/overcooked/{layout}_srpo.yaml tau={g(cfg['tau'])}",
+            [f"jsrpo train --config configs/overcooked/{layout}_srpo.yaml "
+             + (f"\"tau=[{', '.join(g(t) for t in cfg['tau'])}]\"" if isinstance(cfg["tau"], list)
+                else f"tau={g(cfg['tau'])}"),
              f"num_seeds={cfg['num_seeds']}", f"srpo.kl_penalty={penalty}"]
             + [f"\"srpo.{k}=[{', '.join(g(v) for v in _listed(sr.get(k)))}]\""
                if k in swept else f"srpo.{k}={g(sr.get(k, OPTION_DEFAULTS[k]))}"
@@ -722,7 +725,7 @@ def sec_srpo_options() -> str:
                       "not measured yet") for lay in sorted(refs))
     return "\n\n".join([
         title,
-        ("SRPO at tau 1 with JaxMARL's IPPO hyper-parameters otherwise (the shipped configs), "
+        ("SRPO with JaxMARL's IPPO hyper-parameters otherwise (the shipped configs), "
          "5e6 env steps per member, the members of a layout and KL form in one program. "
          "Sparse return of the hero pair's final evaluation per seed, and how many seeds reach "
          "80% of jsrpo IPPO's mean sparse return on the layout (IPPO without private costs, "
@@ -733,9 +736,9 @@ def sec_srpo_options() -> str:
          "reward the adversary minimises ([algorithm.md](algorithm.md#adversary-warm-up-shaped-"
          "reward-and-the-kl-in-the-reward)). Before these options, SRPO at tau 1 delivered "
          "nothing on forced_coord and in 1 of 4 seeds on counter_circuit (tables above)."),
-        table(["layout", "kl_penalty"] + list(OPTION_KEYS)
+        table(["layout", "kl_penalty", "tau"] + list(OPTION_KEYS)
               + ["sparse return per seed", "mean", "seeds >= 80% of IPPO"], rows,
-              right={2, 3, 4, 5, 6, 7}),
+              right={2, 3, 4, 5, 6, 7, 8}),
         f"jsrpo IPPO's sparse return per seed: {ref_text}.",
         measured(cmds, used),
     ])
