@@ -570,6 +570,12 @@ def sec_overcooked(blocks: dict) -> str:
     ])
 
 
+def _no_warmup(cfg: dict) -> str:
+    """The override that turns the shipped SRPO configs' IPPO warm-up off for a result trained
+    without one (its config.yaml has no ``srpo.ippo_warmup``, or 0)."""
+    return "" if cfg.get("srpo", {}).get("ippo_warmup") else " srpo.ippo_warmup=0"
+
+
 def sec_tau_study() -> str:
     fr = full_runs()
     cells: dict = {}  # (layout, tau) -> (value, dir)
@@ -587,7 +593,7 @@ def sec_tau_study() -> str:
         taus = cfg["tau"] if isinstance(cfg["tau"], list) else [cfg["tau"]]
         cmds.append(f"jsrpo train --config configs/overcooked/{layout}_srpo.yaml "
                     f"\"tau=[{', '.join(g(t) for t in taus)}]\" seed={cfg['seed']} "
-                    f"num_seeds={cfg['num_seeds']}")
+                    f"num_seeds={cfg['num_seeds']}" + _no_warmup(cfg))
     tau_cols = sorted({t for (_, t) in cells})
     rows = []
     for layout in LAYOUTS:
@@ -614,7 +620,8 @@ def sec_tau_study() -> str:
         kcmds.append(f"jsrpo train --config configs/overcooked/{layout}_srpo.yaml "
                      f"tau={g(cfg['tau'])} "
                      f"seed={cfg['seed']} num_seeds={cfg['num_seeds']}"
-                     + (f" srpo.kl_direction={kl}" if kl != "adv_partner" else ""))
+                     + (f" srpo.kl_direction={kl}" if kl != "adv_partner" else "")
+                     + _no_warmup(cfg))
 
     # cramped_room cross-play with scripted partners
     xp = load(f"{D_CRAMPED_XP}/crossplay/crossplay.json")
@@ -719,6 +726,21 @@ def sec_srpo_options() -> str:
                if k in swept else f"srpo.{k}={g(sr.get(k, OPTION_DEFAULTS[k]))}"
                for k in OPTION_KEYS] + [f"\"{z}\"" for z in zips]))
         used.append(d)
+    # screens cross-played with the scripted partners
+    xrows, xdirs, xspecs = [], [], set()
+    for name in dirs:
+        f = RES / D_OPTIONS / name / "crossplay" / "crossplay.json"
+        if not f.exists():
+            continue
+        xp = json.loads(f.read_text())
+        part, labels = xp["partners"]["summary"], xp["partners"]["labels"]
+        tp = xp["summary"]["team_return"]["methods"]
+        xspecs.add((",".join(xp["partners"]["specs"]), xp["episodes"]))
+        for m in part:
+            xrows.append([name, m, tp[m]["tp"]["n"], f1(tp[m]["tp"]["iqm"])]
+                         + [f"{part[m][q]['partner_in_seat1']['iqm']:.1f} / "
+                            f"{part[m][q]['partner_in_seat0']['iqm']:.1f}" for q in labels])
+        xdirs.append(f"{D_OPTIONS}/{name}")
     refs = {r[0] for r in rows}
     ref_text = "; ".join(
         f"{lay}: " + (" / ".join(f1(x) for x in study_ippo(lay)) if study_ippo(lay) else
@@ -741,7 +763,15 @@ def sec_srpo_options() -> str:
               right={2, 3, 4, 5, 6, 7, 8}),
         f"jsrpo IPPO's sparse return per seed: {ref_text}.",
         measured(cmds, used),
-    ])
+    ] + ([
+        "With the scripted partners (team return IQM over the seeds, partner in seat 1 / in "
+        "seat 0; to compare with the SRPO and IPPO pairs trained without a warm-up in the "
+        "cramped_room table above):",
+        table(["screen", "method", "seeds", "TP"] + labels, xrows),
+        measured([f"jsrpo crossplay RUN --partners {sp} --episodes {ep}"
+                  for sp, ep in sorted(xspecs)], xdirs,
+                 note="RUN: the screen's run directory."),
+    ] if xrows else []))
 
 
 STUDY_CMD = "python experiments/overcooked_study.py"

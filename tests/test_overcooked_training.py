@@ -22,6 +22,10 @@ def test_every_layout_and_method_has_a_valid_config():
         assert (cfg.train.num_envs, cfg.train.num_steps, cfg.train.update_epochs,
                 cfg.train.num_minibatches) == (16, 128, 4, 4)
         assert cfg.train.reward_shaping_horizon == 2.5e6 and cfg.train.anneal_lr
+    # SRPO: one setting for every layout (no per-layout tuning): tau 1 after an IPPO warm-up
+    srpo = {(config.load(p).tau, config.load(p).srpo) for p in CONFIGS if p.stem.endswith("_srpo")}
+    assert len(srpo) == 1 and next(iter(srpo))[0] == 1.0
+    assert next(iter(srpo))[1].ippo_warmup == 2.5e6
 
 
 @pytest.mark.parametrize("method, extra", [("ippo", ["network.kind=cnn"]), ("self_play", [])])
