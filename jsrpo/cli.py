@@ -259,6 +259,20 @@ def _make_trainer(cfg):
         raise ConfigError(msg) from None
 
 
+def _warn_unfinished_warmup(cfg) -> None:
+    """Say so when an SRPO run never leaves its IPPO warm-up (a shipped Overcooked config with a
+    shortened budget, say): it would train IPPO only, its adversaries never."""
+    if cfg.method != "srpo":
+        return
+    warmup = cfg.value_range("srpo.ippo_warmup")[1]
+    last_start = (cfg.layout.num_updates - 1) * cfg.layout.env_steps_per_update
+    if warmup > last_start:
+        print(f"[jsrpo] warning: srpo.ippo_warmup {warmup:g} is longer than this run "
+              f"({cfg.layout.num_updates * cfg.layout.env_steps_per_update:,} env steps per "
+              "member): it trains as IPPO throughout and its adversaries never train; "
+              "lower srpo.ippo_warmup (0: SRPO from the start) or raise train.total_env_steps")
+
+
 def run_train(args) -> int:
     several = args.several_processes  # joined in ``main`` before anything touched JAX
     main_process = distributed.is_main()
@@ -279,6 +293,8 @@ def run_train(args) -> int:
     trackers_mod.check(cfg)  # a requested tracker without its library stops here
     trainer = _make_trainer(cfg)  # builds the env: bad env arguments stop here, nothing written
     rd = RunDir(run_dir)
+    if main_process and not finished:
+        _warn_unfinished_warmup(cfg)
     if finished:
         print(f"[jsrpo] {rd.path} is complete (update {last}); nothing to do. To continue "
               f"training pass --total-env-steps N (now {cfg.train.total_env_steps})")

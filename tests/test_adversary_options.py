@@ -1,6 +1,8 @@
 """SRPO's adversary options: the warm-up of its strength (``srpo.adv_warmup``), the share of the
 hero's shaped reward it minimises (``srpo.adv_shaped_reward``), the KL in its reward
 (``srpo.kl_penalty``) and an IPPO warm-up (``srpo.ippo_warmup``)."""
+from pathlib import Path
+
 import jax
 import numpy as np
 import pytest
@@ -8,6 +10,8 @@ import pytest
 from jsrpo import config
 from jsrpo.sweep import member_hyper, run_sweep
 from jsrpo.train import ADV_0, ADV_1, adversary_strength, kl_reward, make_train
+
+ROOT = Path(__file__).parent.parent
 
 
 def actors(params, member, learner):
@@ -165,3 +169,16 @@ def test_after_the_ippo_warmup_each_adversary_starts_from_its_anchor():
     for adv, anchor in ((ADV_0, 1), (ADV_1, 0)):
         assert same(actors(p, 0, adv), actors(p, 0, anchor), rtol=0, atol=1e-6)
     assert not same(actors(p, 0, ADV_0), actors(p, 0, ADV_1), rtol=0, atol=1e-3)
+
+
+def test_a_run_that_never_leaves_its_ippo_warmup_says_so(tmp_path, capsys):
+    from jsrpo.cli import main
+    base = ["tau=1", "num_seeds=1", "train.total_env_steps=2048", "log.interval=1",
+            "log.progress=false", "checkpoint.every_updates=0", "checkpoint.snapshots=[]"]
+    cmd = lambda out: ["train", "--config", str(ROOT / "configs" / "collab_defect_srpo.yaml"),
+                       "--out", str(tmp_path / out)]
+    assert main(cmd("a") + base + ["srpo.ippo_warmup=1e9"]) == 0
+    assert "warning: srpo.ippo_warmup 1e+09 is longer than this run" in capsys.readouterr().out
+    # 2 updates of 1024 env steps: the second one starts after a warm-up of 1024
+    assert main(cmd("b") + base + ["srpo.ippo_warmup=1024"]) == 0
+    assert "warning" not in capsys.readouterr().out
