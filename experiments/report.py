@@ -727,19 +727,18 @@ def sec_srpo_options() -> str:
                for k in OPTION_KEYS] + [f"\"{z}\"" for z in zips]))
         used.append(d)
     # screens cross-played with the scripted partners
-    xrows, xdirs, xspecs = [], [], set()
+    xrows, xdirs, xspecs, labels = [], [], set(), []
     for name in dirs:
         f = RES / D_OPTIONS / name / "crossplay" / "crossplay.json"
         if not f.exists():
             continue
         xp = json.loads(f.read_text())
-        part, labels = xp["partners"]["summary"], xp["partners"]["labels"]
+        part = xp["partners"]["summary"]
+        labels += [q for q in xp["partners"]["labels"] if q not in labels]
         tp = xp["summary"]["team_return"]["methods"]
         xspecs.add((",".join(xp["partners"]["specs"]), xp["episodes"]))
         for m in part:
-            xrows.append([name, m, tp[m]["tp"]["n"], f1(tp[m]["tp"]["iqm"])]
-                         + [f"{part[m][q]['partner_in_seat1']['iqm']:.1f} / "
-                            f"{part[m][q]['partner_in_seat0']['iqm']:.1f}" for q in labels])
+            xrows.append([name, m, tp[m]["tp"]["n"], f1(tp[m]["tp"]["iqm"]), part[m]])
         xdirs.append(f"{D_OPTIONS}/{name}")
     refs = {r[0] for r in rows}
     ref_text = "; ".join(
@@ -767,7 +766,10 @@ def sec_srpo_options() -> str:
         "With the scripted partners (team return IQM over the seeds, partner in seat 1 / in "
         "seat 0; to compare with the SRPO and IPPO pairs trained without a warm-up in the "
         "cramped_room table above):",
-        table(["screen", "method", "seeds", "TP"] + labels, xrows),
+        table(["screen", "method", "seeds", "TP"] + labels,
+              [r[:4] + [f"{r[4][q]['partner_in_seat1']['iqm']:.1f} / "
+                        f"{r[4][q]['partner_in_seat0']['iqm']:.1f}" if q in r[4] else ""
+                        for q in labels] for r in xrows]),
         measured([f"jsrpo crossplay RUN --partners {sp} --episodes {ep}"
                   for sp, ep in sorted(xspecs)], xdirs,
                  note="RUN: the screen's run directory."),

@@ -688,6 +688,9 @@ def _check_consistency(cfg: Config) -> None:
         if cfg.method in ("ippo", "self_play") and key in cfg.swept():
             _fail(key, list(cfg.values(key)),
                   f"a single value for method {cfg.method!r} (it has no adversary)")
+    if cfg.method != "srpo" and "srpo.ippo_warmup" in cfg.swept():
+        _fail("srpo.ippo_warmup", list(cfg.values("srpo.ippo_warmup")),
+              f"a single value for method {cfg.method!r} (the IPPO warm-up acts in 'srpo' only)")
     for i, group in enumerate(cfg.sweep.zip):
         lengths = {k: len(cfg.values(k)) for k in group}
         if len(set(lengths.values())) != 1 or min(lengths.values()) < 2:

@@ -468,21 +468,37 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
                 jnp.where(fails_now, state.update + 1, state.failed_at),
                 jnp.where(fails_now, code, state.failure).astype(jnp.int32))
 
+    def start_adversaries(state: LearnerState, start, hyper: Hyper) -> LearnerState:
+        """Where ``start`` (a traced bool), each adversary becomes its anchor: adv_0 <- hero_1,
+        adv_1 <- hero_0, with the critic's output layer negated (an adversary's return is about
+        minus its hero's, so its value starts at -V instead of a wrong-signed V) and a fresh
+        Adam state (moments and step count; the learning-rate schedule keeps the run's count).
+        Unchanged where ``start`` is false."""
+        anchors = _gather(state.params, jnp.array([HERO_1, HERO_0]))
+        inner = dict(anchors["params"])
+        inner["critic_head"] = jax.tree.map(jnp.negative, inner["critic_head"])
+        anchors = {**anchors, "params": inner}
+        params = jax.tree.map(lambda p, a: p.at[ADV_0:].set(jnp.where(start, a, p[ADV_0:])),
+                              state.params, anchors)
+        fresh = jax.vmap(optimiser(hyper).init)(params)
+        is_adam = lambda x: isinstance(x, optax.ScaleByAdamState)
+        opt_state = jax.tree.map(
+            lambda o, f: jax.tree.map(lambda a, b: a.at[ADV_0:].set(
+                jnp.where(start, b[ADV_0:], a[ADV_0:])), o, f) if is_adam(o) else o,
+            state.opt_state, fresh, is_leaf=is_adam)
+        return dataclasses.replace(state, params=params, opt_state=opt_state)
+
     # ------------------------------------------------------------------ update
     def update(state: LearnerState, hyper: Hyper):
         """One iteration: rollout of E x T env steps, GAE, epochs of minibatch updates."""
         if warmup:
             # IPPO's table (tau = 0) until ippo_warmup env steps are done; at the first update
-            # after it each adversary starts from its anchor's parameters. (Its Adam moments are
-            # still zero: at tau = 0 the adversaries get no gradient.)
+            # after it each adversary starts from its anchor (``start_adversaries``).
             done = state.update.astype(jnp.float32) * lay.env_steps_per_update
             table = table_of(jnp.where(done < hyper.ippo_warmup, 0.0, hyper.tau))
             start = ((hyper.ippo_warmup > 0) & (done >= hyper.ippo_warmup)
                      & (done - lay.env_steps_per_update < hyper.ippo_warmup))
-            anchors = _gather(state.params, jnp.array([HERO_1, HERO_0]))
-            state = dataclasses.replace(state, params=jax.tree.map(
-                lambda p, a: p.at[ADV_0:].set(jnp.where(start, a, p[ADV_0:])),
-                state.params, anchors))
+            state = start_adversaries(state, start, hyper)
         else:
             table = table_of(hyper.tau)
         pg, ent, kl, weight = coefficients(hyper, table, state.update)

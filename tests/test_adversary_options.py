@@ -157,7 +157,7 @@ def test_an_ippo_warmup_longer_than_the_run_is_ippo():
 
 def test_after_the_ippo_warmup_each_adversary_starts_from_its_anchor():
     # One update of IPPO, then SRPO; a tiny step size keeps every learner where it started.
-    cfg = small_srpo(srpo={"ippo_warmup": 8 * 4}, train={"lr": 1e-9})
+    cfg = small_srpo(srpo={"ippo_warmup": 8 * 4}, train={"lr": 1e-9, "anneal_lr": True})
     trainer = make_train(cfg)
     hyper = member_hyper(cfg)
     state = trainer.init(jax.random.PRNGKey(0), hyper)
@@ -168,7 +168,20 @@ def test_after_the_ippo_warmup_each_adversary_starts_from_its_anchor():
     p = jax.tree.map(lambda x: x[None], two.params)
     for adv, anchor in ((ADV_0, 1), (ADV_1, 0)):
         assert same(actors(p, 0, adv), actors(p, 0, anchor), rtol=0, atol=1e-6)
+        # the critic too, with its output negated (an adversary's return is minus its hero's)
+        tree = p["params"]
+        assert same(jax.tree.map(lambda x: x[0, adv], tree["critic_torso"]),
+                    jax.tree.map(lambda x: x[0, anchor], tree["critic_torso"]), rtol=0, atol=1e-6)
+        assert same(jax.tree.map(lambda x: x[0, adv], tree["critic_head"]),
+                    jax.tree.map(lambda x: -x[0, anchor], tree["critic_head"]), rtol=0, atol=1e-6)
     assert not same(actors(p, 0, ADV_0), actors(p, 0, ADV_1), rtol=0, atol=1e-3)
+    # Adam starts afresh for the adversaries (its step count was one update's minibatch steps
+    # old, counting the warm-up); the heroes' state and every learning-rate schedule go on.
+    counts = [x for x in jax.tree.leaves(two.opt_state) if x.dtype.kind == "i"]
+    adam_count, schedule_count = counts[0], counts[1]
+    steps = cfg.train.update_epochs * cfg.train.num_minibatches
+    np.testing.assert_array_equal(adam_count, [2 * steps, 2 * steps, steps, steps])
+    np.testing.assert_array_equal(schedule_count, [2 * steps] * 4)
 
 
 def test_a_run_that_never_leaves_its_ippo_warmup_says_so(tmp_path, capsys):
@@ -182,3 +195,8 @@ def test_a_run_that_never_leaves_its_ippo_warmup_says_so(tmp_path, capsys):
     # 2 updates of 1024 env steps: the second one starts after a warm-up of 1024
     assert main(cmd("b") + base + ["srpo.ippo_warmup=1024"]) == 0
     assert "warning" not in capsys.readouterr().out
+
+
+def test_only_srpo_sweeps_the_ippo_warmup():
+    with pytest.raises(config.ConfigError, match="srpo.ippo_warmup: .*acts in 'srpo' only"):
+        config.from_dict({"method": "pure_adversarial", "srpo": {"ippo_warmup": [0, 1e6]}})
