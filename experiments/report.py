@@ -68,7 +68,7 @@ D_CRAMPED_XP = "overcooked_srpo_tau_cramped_room"
 D_OPTIONS = "overcooked_srpo_options"  # one subdirectory per (layout, KL form) screen
 D_STUDY = "overcooked_study"
 
-LAYOUTS = ["cramped_room", "asymm_advantages", "coord_ring", "forced_coord", "counter_circuit"]
+LAYOUTS = list(study.LAYOUTS)
 SYSTEM = {"jaxmarl": "JaxMARL IPPO", "ippo": "jsrpo ippo", "srpo": "jsrpo srpo",
           "self_play": "jsrpo self_play"}
 PARTNER_TEXT = {"stay": "stays put", "random": "random actions",
@@ -590,7 +590,7 @@ def sec_tau_study() -> str:
             tau_eps.add(m["eval_episodes"])
             if (layout, float(m["tau"])) not in cells:
                 cells[(layout, float(m["tau"]))] = (m["team_return"], d)
-        taus = cfg["tau"] if isinstance(cfg["tau"], list) else [cfg["tau"]]
+        taus = _listed(cfg["tau"])
         cmds.append(f"jsrpo train --config configs/overcooked/{layout}_srpo.yaml "
                     f"\"tau=[{', '.join(g(t) for t in taus)}]\" seed={cfg['seed']} "
                     f"num_seeds={cfg['num_seeds']}" + _no_warmup(cfg))

@@ -18,13 +18,12 @@ into the options table of docs/results.md. Run directories go under ``--runs``.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # as `python -m jsrpo` does
-ROOT = Path(__file__).resolve().parent.parent
-LAYOUTS = ("cramped_room", "asymm_advantages", "coord_ring", "forced_coord", "counter_circuit")
+# (importing the study also sets XLA's C++ log level before JAX loads, as `python -m jsrpo` does)
+from overcooked_study import LAYOUTS, ROOT
+
 HALF = 2_500_000  # half the 5e6 budget, the shaped reward's horizon
 DEFAULTS = {"srpo.kl_penalty": "loss", "srpo.ippo_warmup": 0, "srpo.adv_warmup": 0,
             "srpo.adv_shaped_reward": 1}

@@ -284,11 +284,10 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
         x = x.reshape((G, 2, Eg) + x.shape[2:])
         return jnp.swapaxes(x, 1, 2).reshape((E, 2) + x.shape[3:])
 
-    def coefficients(hyper: Hyper, table, update):
+    def coefficients(hyper: Hyper, table, done):
         """Per-stream (policy-gradient weight, entropy coefficient, KL coefficient, loss
-        weight), each ``[S]``."""
+        weight), each ``[S]``, ``done`` env steps into the run."""
         is_adv = table >= ADV_0
-        done = update.astype(jnp.float32) * lay.env_steps_per_update
         pg = jnp.where(is_adv, adversary_strength(done, hyper.adv_warmup), 1.0)
         ent = jnp.where(is_adv, hyper.adv_entropy_coef, hyper.eps)
         if has_anchor:
@@ -491,17 +490,17 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
     # ------------------------------------------------------------------ update
     def update(state: LearnerState, hyper: Hyper):
         """One iteration: rollout of E x T env steps, GAE, epochs of minibatch updates."""
+        done = state.update.astype(jnp.float32) * lay.env_steps_per_update  # at its start
         if warmup:
             # IPPO's table (tau = 0) until ippo_warmup env steps are done; at the first update
             # after it each adversary starts from its anchor (``start_adversaries``).
-            done = state.update.astype(jnp.float32) * lay.env_steps_per_update
             table = table_of(jnp.where(done < hyper.ippo_warmup, 0.0, hyper.tau))
             start = ((hyper.ippo_warmup > 0) & (done >= hyper.ippo_warmup)
                      & (done - lay.env_steps_per_update < hyper.ippo_warmup))
             state = start_adversaries(state, start, hyper)
         else:
             table = table_of(hyper.tau)
-        pg, ent, kl, weight = coefficients(hyper, table, state.update)
+        pg, ent, kl, weight = coefficients(hyper, table, done)
         state, traj, last_value = rollout(state, table, hyper)
         tx = optimiser(hyper)
 
