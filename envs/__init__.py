@@ -43,7 +43,7 @@ def _import_jaxmarl_quietly() -> None:
 
 _import_jaxmarl_quietly()
 
-from envs import coop_grid, matrix_games, overcooked  # noqa: E402
+from envs import coop_grid, matrix_games, overcooked, relay  # noqa: E402
 from envs.base import ParamEnv  # noqa: E402
 
 _REGISTRY: Dict[str, Callable[..., ParamEnv]] = {
@@ -55,6 +55,7 @@ _REGISTRY: Dict[str, Callable[..., ParamEnv]] = {
     "coop_grid": coop_grid.make_coop_grid,
     "overcooked": overcooked.make_overcooked,
     "overcooked_v2": overcooked.make_overcooked_v2,
+    "relay": relay.make_relay,
 }
 
 #: name -> the constructor arguments a sweep may vary per member (``ParamEnv.traced_kwargs``).
@@ -68,13 +69,31 @@ _TRACED: Dict[str, tuple] = {
 MATRIX_GAMES = ("collab_defect", "stag_hunt", "car_overtake", "coordination", "bimatrix")
 
 
-def register(name: str, factory: Callable[..., ParamEnv], traced: tuple = ()) -> None:
+#: name -> the keyword argument that sets the number of seats (envs without one have two).
+_SEATS_KWARG: Dict[str, str] = {"relay": "num_agents"}
+
+
+def register(name: str, factory: Callable[..., ParamEnv], traced: tuple = (),
+             seats_kwarg: str | None = None) -> None:
     """Add an environment factory under ``name`` (overwrites nothing: names are unique);
-    ``traced``: its ``traced_kwargs``, the arguments a sweep may vary in one program."""
+    ``traced``: its ``traced_kwargs``, the arguments a sweep may vary in one program;
+    ``seats_kwarg``: the argument that sets its number of seats, if it has one."""
     if name in _REGISTRY:
         raise ValueError(f"environment {name!r} is already registered")
     _REGISTRY[name] = factory
     _TRACED[name] = tuple(traced)
+    if seats_kwarg is not None:
+        _SEATS_KWARG[name] = seats_kwarg
+
+
+def num_seats(name: str, kwargs: dict) -> int:
+    """The number of seats (agents) environment ``name`` has with constructor ``kwargs``, known
+    without building it (configs derive their layout from it)."""
+    key = _SEATS_KWARG.get(name)
+    if key is None:
+        return 2
+    value = kwargs.get(key, kwarg_default(name, key))
+    return value if isinstance(value, int) and not isinstance(value, bool) else 2
 
 
 def registered() -> tuple[str, ...]:

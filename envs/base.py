@@ -6,7 +6,8 @@ optional params pytree (payoffs, costs, ...) so variants of one environment can 
 
 Every environment also reports, per step, ``infos["private_cost"]`` of shape ``[num_agents]``
 (the cost each seat paid this step, >= 0) and the per-seat contribution counters named in
-``contribution_keys`` (each ``[num_agents]``); free-riding is measured from these.
+``contribution_keys`` (each ``[num_agents]``); free-riding is measured from these. Envs with
+``has_legal_moves`` also give each seat's legal actions (``legal_moves``).
 """
 from __future__ import annotations
 
@@ -31,6 +32,15 @@ class ParamEnv(MultiAgentEnv):
     #: constructor arguments that only set numbers in the params pytree (costs, rewards): a
     #: sweep may give each member its own value in one compiled program (``params_with``).
     traced_kwargs: Tuple[str, ...] = ()
+    #: turn-based games and games with state-dependent actions: ``legal_moves`` says which
+    #: actions each seat may take (learners mask the rest; a seat whose only legal action is
+    #: its no-op is not acting and its transitions do not train).
+    has_legal_moves: bool = False
+
+    def legal_moves(self, state, params) -> jax.Array:
+        """``[num_agents, num_actions]`` bool: each seat's legal actions in ``state`` (envs with
+        ``has_legal_moves``)."""
+        raise NotImplementedError
 
     @property
     def default_params(self) -> Any:

@@ -64,12 +64,13 @@ def check_agent(agent: Agent, env_name: str, obs_shape: Sequence[int], num_actio
 
 
 def network_agent(name: str, network: ActorCritic, params: Any, seat_id=None,
-                  obs_shape: Optional[tuple] = None) -> Agent:
+                  obs_shape: Optional[tuple] = None, num_seats: int = 2) -> Agent:
     """A learned actor (critic unused) as an ``Agent``; rebuilt from the saved network config.
 
     ``seat_id``: for self-play networks, the seat whose one-hot id is appended to the
     observation (as in training); None for networks trained without it. ``obs_shape``: the
-    environment observation it was trained on (without the seat id), if known.
+    environment observation it was trained on (without the seat id), if known; ``num_seats``:
+    the length of the one-hot seat id (the env's number of seats).
     """
     if seat_id is None:
         def policy(p, state, obs, key):
@@ -79,7 +80,7 @@ def network_agent(name: str, network: ActorCritic, params: Any, seat_id=None,
         def policy(p, state, obs, key):
             obs = jnp.concatenate([obs.astype(jnp.float32), p["seat_id"]], axis=-1)
             return network.apply(p["net"], obs, method=ActorCritic.policy), state
-        params = {"net": params, "seat_id": jax.nn.one_hot(seat_id, 2)}
+        params = {"net": params, "seat_id": jax.nn.one_hot(seat_id, num_seats)}
     kind = f"network:{network!r}:seat_id={seat_id is not None}"
     return Agent(name=name, params=params, policy=policy, kind=kind,
                  obs_shape=None if obs_shape is None else tuple(obs_shape),

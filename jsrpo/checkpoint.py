@@ -77,8 +77,9 @@ class RunCheckpoint:
         m = self.members[member]
         name = m.label(seat) + ("" if step is None else f"-u{step}")
         return network_agent(name, self.network,
-                             self.learner_params(member, self.meta.hero_pair[seat]),
-                             seat if self.meta.seat_id_in_obs else None, self.meta.env_obs_shape)
+                             self.learner_params(member, self.meta.hero_seats[seat]),
+                             seat if self.meta.seat_id_in_obs else None, self.meta.env_obs_shape,
+                             num_seats=self.meta.num_seats)
 
 
 def _local_target(metadata):

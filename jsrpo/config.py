@@ -20,6 +20,7 @@ from jsrpo.networks import ACTIVATIONS
 METHODS = ("ippo", "self_play", "srpo", "pure_adversarial")
 KL_DIRECTIONS = ("adv_partner", "partner_adv")
 KL_PENALTIES = ("loss", "reward")
+SRPO_SCHEMES = ("pair", "shared")
 ON_NONFINITE = ("stop", "continue")
 NETWORK_KINDS = ("mlp", "cnn")
 
@@ -102,6 +103,11 @@ class SRPOConfig:
     kl_penalty: str = "loss"
     # The authors' grid code runs a full rollout per phase (twice the env steps of IPPO).
     full_rollout_per_phase: bool = False
+    # How adversaries replace partners. "pair" (two seats): a hero per seat and an adversary
+    # per hero, each anchored to the hero it replaces (two groups, one per phase). "shared"
+    # (any number of seats): one hero network plays every seat and one adversary network, in
+    # every env of every rollout, takes one seat drawn at random, anchored to the hero.
+    scheme: str = "pair"
 
 
 @dataclass(frozen=True)
@@ -260,13 +266,14 @@ class Config:
 class Layout:
     """Sizes every part of a run derives from its config, computed in one place.
 
-    A rollout runs ``rollout_envs`` envs in ``num_groups`` groups of ``envs_per_group``; each
-    (group, seat) pair is a stream of ``samples_per_stream = envs_per_group x num_steps``
-    samples per update. SRPO's two phases are its two groups; every other method uses the same
-    two-group layout whenever ``num_envs`` is even, so that SRPO at tau = 0 runs the very same
-    computation as IPPO. ``num_updates`` divides the budget by ``num_envs x num_steps``, so a
-    member's env steps are ``num_updates x env_steps_per_update``: the budget, except with
-    ``srpo.full_rollout_per_phase`` (a full rollout per phase: twice the env steps per update).
+    A rollout runs ``rollout_envs`` envs with ``num_seats`` seats in ``num_groups`` groups of
+    ``envs_per_group``; each (group, seat) pair is a stream of ``samples_per_stream = envs_per_group
+    x num_steps`` samples per update. SRPO's two phases (scheme "pair") are its two groups; every
+    other method uses the same two-group layout whenever ``num_envs`` is even, so that SRPO at tau =
+    0 runs the very same computation as IPPO. ``num_updates`` divides the budget by ``num_envs x
+    num_steps``, so a member's env steps are ``num_updates x env_steps_per_update``: the budget,
+    except with ``srpo.full_rollout_per_phase`` (a full rollout per phase: twice the env steps per
+    update).
     Updates are logged in ``num_periods`` periods of ``log_interval`` (the last may be partial).
     """
 
@@ -275,21 +282,23 @@ class Layout:
     num_steps: int
     num_updates: int
     log_interval: int
+    num_seats: int = 2
 
     @classmethod
     def of(cls, cfg: "Config") -> "Layout":
         t = cfg.train
-        adversarial = cfg.method in ("srpo", "pure_adversarial")
-        groups = 2 if adversarial or t.num_envs % 2 == 0 else 1
-        per_group = (t.num_envs if adversarial and cfg.srpo.full_rollout_per_phase
+        paired = cfg.method in ("srpo", "pure_adversarial") and cfg.srpo.scheme == "pair"
+        groups = 2 if paired or t.num_envs % 2 == 0 else 1
+        per_group = (t.num_envs if paired and cfg.srpo.full_rollout_per_phase
                      else t.num_envs // groups)
         updates = t.total_env_steps // (t.num_envs * t.num_steps)
         return cls(num_groups=groups, envs_per_group=per_group, num_steps=t.num_steps,
-                   num_updates=updates, log_interval=max(min(cfg.log.interval, updates), 1))
+                   num_updates=updates, log_interval=max(min(cfg.log.interval, updates), 1),
+                   num_seats=envs.num_seats(cfg.env.name, cfg.env.base_kwargs))
 
     @property
     def num_streams(self) -> int:
-        return 2 * self.num_groups
+        return self.num_seats * self.num_groups
 
     @property
     def rollout_envs(self) -> int:
@@ -459,6 +468,7 @@ _FIELD_CHECKS = {
         "kl_direction": lambda p, v: _choice(p, v, KL_DIRECTIONS),
         "kl_penalty": lambda p, v: _choice(p, v, KL_PENALTIES),
         "full_rollout_per_phase": _bool,
+        "scheme": lambda p, v: _choice(p, v, SRPO_SCHEMES),
     },
     "network": {
         "kind": lambda p, v: _choice(p, v, NETWORK_KINDS),
@@ -651,7 +661,15 @@ def from_dict(raw: dict) -> Config:
 
 def _check_consistency(cfg: Config) -> None:
     t = cfg.train
-    if cfg.method in ("srpo", "pure_adversarial") and t.num_envs % 2:
+    adversarial = cfg.method in ("srpo", "pure_adversarial")
+    seats = envs.num_seats(cfg.env.name, cfg.env.base_kwargs)
+    if adversarial and cfg.srpo.scheme == "pair" and seats != 2:
+        _fail("srpo.scheme", "pair", f"'shared' for {cfg.env.name} with {seats} seats (the pair "
+              "scheme gives each of two seats its own hero and adversary)")
+    if adversarial and cfg.srpo.scheme == "shared" and cfg.srpo.full_rollout_per_phase:
+        _fail("srpo.full_rollout_per_phase", True, "false with srpo.scheme 'shared' (it has no "
+              "phases)")
+    if adversarial and cfg.srpo.scheme == "pair" and t.num_envs % 2:
         _fail("train.num_envs", t.num_envs,
               f"an even number for method {cfg.method!r} (half the envs run each SRPO phase)")
     if t.num_envs * t.num_steps > MAX_SAMPLES:

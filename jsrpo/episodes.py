@@ -1,9 +1,9 @@
-"""Playing episodes with two agents, no learning: the one place that does it.
+"""Playing episodes with an agent in every seat, no learning: the one place that does it.
 
-Training-time evaluation (``train``), cross-play (``crossplay``) and rendering (``render``)
-all play their episodes through ``play_episode``, so they measure the same thing: sampled
-actions, ``venv.max_steps`` steps without auto-reset, totals counted up to the first episode
-end. ``play_pairs`` plays every (seat-0 agent, seat-1 agent) pair of two stacks over shared
+Training-time evaluation (``train``), cross-play (``crossplay``) and rendering (``render``) all play
+their episodes through ``play_seats`` (``play_episode`` for two seats), so they measure the same
+thing: sampled actions, ``venv.max_steps`` steps without auto-reset, totals counted up to the first
+episode end. ``play_pairs`` plays every (seat-0 agent, seat-1 agent) pair of two stacks over shared
 episode keys as one compiled call.
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ class Recording:
     """Every state of one episode (``record=True``), leading axis over time.
 
     ``states``: the env states ``[T + 1, ...]`` (index 0 = the reset state);
-    ``actions``, ``rewards``: ``[T, 2]``.
+    ``actions``, ``rewards``: ``[T, P]``.
     """
 
     states: Any
@@ -35,31 +35,49 @@ class Recording:
 
 def play_episode(venv: VecEnv, agent0: Agent, agent1: Agent, params0, params1, key,
                  record: bool = False):
-    """One episode of ``agent0`` (seat 0, reading ``params0``) with ``agent1`` (seat 1).
+    """One episode of ``agent0`` (seat 0, reading ``params0``) with ``agent1`` (seat 1): the
+    two-seat case of ``play_seats``."""
+    return play_seats(venv, (agent0, agent1), (params0, params1), key, record)
+
+
+def play_seats(venv: VecEnv, agents: Sequence[Agent], params: Sequence[Any], key,
+               record: bool = False):
+    """One episode with ``agents[i]`` (reading ``params[i]``) in seat i, for every seat.
 
     Sampled actions for ``venv.max_steps`` steps with ``env.step_env`` (no auto-reset); totals
-    stop at the first episode end. ``agentX.params`` is not read (so the agents may carry
-    stacked params); pass one member's. Actions a seat does not have are masked out.
+    stop at the first episode end. ``agents[i].params`` is not read (so the agents may carry
+    stacked params); pass one member's. Actions a seat does not have, or may not take in the
+    current state (envs with legal moves), are masked out.
 
-    Returns ``EpisodeTotals`` (``ret``, ``cost`` and each contribution ``[2]``, ``length []``);
+    Returns ``EpisodeTotals`` (``ret``, ``cost`` and each contribution ``[P]``, ``length []``);
     with ``record=True``, ``(totals, Recording)``.
     """
     env, seats = venv.env, venv.agents
+    P = len(seats)
+    if len(agents) != P or len(params) != P:
+        name = getattr(env, "registry_name", type(env).__name__)
+        raise ValueError(f"play_seats: {name} "
+                         f"has {P} seats; got {len(agents)} agents and {len(params)} params")
     mask = None if venv.action_mask is None else jnp.asarray(venv.action_mask)
-    k_reset, k_init0, k_init1, k_run = jax.random.split(key, 4)
+    k_reset, *k_init, k_run = jax.random.split(key, P + 2)
     obs, state = env.reset(k_reset, venv.params)
-    agent_states = (agent0.init_state(k_init0), agent1.init_state(k_init1))
+    agent_states = tuple(a.init_state(k) for a, k in zip(agents, k_init))
 
     def step(carry, key):
-        state, obs, (s0, s1), alive, tot = carry
-        k0, k1, k_env = jax.random.split(key, 3)
-        l0, s0 = agent0.policy(params0, s0, obs[seats[0]], k0)
-        l1, s1 = agent1.policy(params1, s1, obs[seats[1]], k1)
-        if mask is not None:
-            l0, l1 = jnp.where(mask[0], l0, MASKED_LOGIT), jnp.where(mask[1], l1, MASKED_LOGIT)
-        a0, a1 = jax.random.categorical(k0, l0), jax.random.categorical(k1, l1)
-        obs, state, rew, dones, infos = env.step_env(k_env, state, {seats[0]: a0, seats[1]: a1},
-                                                     venv.params)
+        state, obs, agent_states, alive, tot = carry
+        *k_seat, k_env = jax.random.split(key, P + 1)
+        legal = env.legal_moves(state, venv.params) if venv.has_legal_moves else None
+        actions, new_states = [], []
+        for i in range(P):
+            logits, s_i = agents[i].policy(params[i], agent_states[i], obs[seats[i]], k_seat[i])
+            if mask is not None:
+                logits = jnp.where(mask[i], logits, MASKED_LOGIT)
+            if legal is not None:
+                logits = jnp.where(legal[i], logits, MASKED_LOGIT)
+            actions.append(jax.random.categorical(k_seat[i], logits))
+            new_states.append(s_i)
+        obs, state, rew, dones, infos = env.step_env(
+            k_env, state, {a: actions[i] for i, a in enumerate(seats)}, venv.params)
         live = alive.astype(jnp.float32)  # steps after the first episode end are not counted
         reward = jnp.stack([rew[a] for a in seats]).astype(jnp.float32)
         tot = EpisodeTotals(
@@ -67,8 +85,8 @@ def play_episode(venv: VecEnv, agent0: Agent, agent1: Agent, params0, params1, k
             cost=tot.cost + live * infos["private_cost"].astype(jnp.float32),
             contrib={k: v + live * infos[k].astype(jnp.float32) for k, v in tot.contrib.items()},
             length=tot.length + alive.astype(jnp.int32))
-        out = (state, jnp.stack([a0, a1]), reward) if record else None
-        return (state, obs, (s0, s1), alive & ~dones["__all__"], tot), out
+        out = (state, jnp.stack(actions), reward) if record else None
+        return (state, obs, tuple(new_states), alive & ~dones["__all__"], tot), out
 
     zeros = jax.tree.map(lambda x: x[0], venv.zero_totals(1))
     carry = (state, obs, agent_states, jnp.ones((), bool), zeros)

@@ -11,8 +11,18 @@ import jax
 import jax.numpy as jnp
 
 
+def masked_mean(x_t: chex.Array, w_t: chex.Array | None = None) -> chex.Array:
+    """``mean(x_t)``, or with 0/1 weights ``w_t`` the mean over the rows that count
+    (``sum(w x) / max(sum(w), 1)``: 0 when none does). ``[B]`` -> ``[]``."""
+    if w_t is None:
+        return jnp.mean(x_t)
+    chex.assert_equal_shape([x_t, w_t])
+    return jnp.sum(w_t * x_t) / jnp.maximum(jnp.sum(w_t), 1.0)
+
+
 def clipped_surrogate(
-    logp_t: chex.Array, old_logp_t: chex.Array, adv_t: chex.Array, clip_eps: float
+    logp_t: chex.Array, old_logp_t: chex.Array, adv_t: chex.Array, clip_eps: float,
+    w_t: chex.Array | None = None,
 ) -> chex.Array:
     """PPO's clipped surrogate objective (to be maximised), averaged over the batch.
 
@@ -21,6 +31,8 @@ def clipped_surrogate(
       old_logp_t: ``[B]`` the same under the behaviour policy.
       adv_t: ``[B]`` advantages.
       clip_eps: clipping range of the probability ratio.
+      w_t: optional ``[B]`` 0/1 weights: the mean is over the rows with weight 1 (turn-based
+        games: the rows where the seat acted).
     Returns:
       scalar ``mean(min(ratio * adv, clip(ratio, 1 - eps, 1 + eps) * adv))``.
     """
@@ -28,7 +40,7 @@ def clipped_surrogate(
     chex.assert_equal_shape([logp_t, old_logp_t, adv_t])
     ratio = jnp.exp(logp_t - old_logp_t)
     clipped = jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps)
-    return jnp.mean(jnp.minimum(ratio * adv_t, clipped * adv_t))
+    return masked_mean(jnp.minimum(ratio * adv_t, clipped * adv_t), w_t)
 
 
 def value_loss(
@@ -36,8 +48,10 @@ def value_loss(
     target_t: chex.Array,
     old_v_t: chex.Array | None = None,
     clip_eps: float | None = None,
+    w_t: chex.Array | None = None,
 ) -> chex.Array:
-    """Mean squared error of the critic, optionally PPO-clipped around the behaviour values.
+    """Mean squared error of the critic, optionally PPO-clipped around the behaviour values
+    (over the rows with weight 1 when 0/1 weights ``w_t [B]`` are given).
 
     Args:
       v_t: ``[B]`` current value predictions.
@@ -51,12 +65,12 @@ def value_loss(
     chex.assert_equal_shape([v_t, target_t])
     sq = jnp.square(v_t - target_t)
     if clip_eps is None:
-        return jnp.mean(sq)
+        return masked_mean(sq, w_t)
     if old_v_t is None:
         raise ValueError("value_loss: old_v_t is required when clip_eps is given")
     chex.assert_equal_shape([v_t, old_v_t])
     v_clipped = old_v_t + jnp.clip(v_t - old_v_t, -clip_eps, clip_eps)
-    return jnp.mean(jnp.maximum(sq, jnp.square(v_clipped - target_t)))
+    return masked_mean(jnp.maximum(sq, jnp.square(v_clipped - target_t)), w_t)
 
 
 def entropy(logits_t: chex.Array) -> chex.Array:
@@ -121,7 +135,59 @@ def gae_advantages(
     return adv, adv + v_t
 
 
-def normalize_by_learner(adv_s: chex.Array, learner_s: chex.Array) -> chex.Array:
+def turn_based_gae(
+    r_t: chex.Array,
+    done_t: chex.Array,
+    v_t: chex.Array,
+    acting_t: chex.Array,
+    v_T: chex.Array,
+    gamma: float,
+    lam: float,
+) -> tuple[chex.Array, chex.Array]:
+    """GAE over one seat's trajectory in a turn-based game, where the seat decides only at the
+    steps with ``acting_t``.
+
+    The seat's decisions form their own trajectory: from a decision at t to its next decision
+    at t' the seat receives the discounted rewards of every step in between,
+    ``R = sum_{k=t}^{t'-1} gamma^(k-t) r_k``, and bootstraps from ``gamma^(t'-t) v_t'``, so
+    ``delta_t = R + gamma^(t'-t) v_t' - v_t`` and ``A_t = delta_t + lam gamma^(t'-t) A_t'``
+    (cut where an episode ends). After the last decision of the trajectory it bootstraps from
+    ``v_T``. With every step acting this is ``gae_advantages``. Steps where the seat does not act
+    get advantage 0 and target ``v_t`` (their weight in the loss is 0).
+
+    Args:
+      r_t, done_t, v_t: ``[T]`` as in ``gae_advantages``.
+      acting_t: ``[T]`` bool (or 0/1): the seat chose its action at t.
+      v_T: ``[]`` bootstrap value of the state after the last step.
+    Returns:
+      ``(advantages [T], targets [T])``.
+    """
+    chex.assert_rank([r_t, done_t, v_t, acting_t, v_T], [1, 1, 1, 1, 0])
+    chex.assert_equal_shape([r_t, done_t, v_t, acting_t])
+    not_done = 1.0 - done_t.astype(v_t.dtype)
+    acting = acting_t.astype(bool)
+
+    def backward(carry, xs):
+        # carry: value and advantage of the next decision, and the discounted reward sum and
+        # discount from the step after this one up to it.
+        v_next, a_next, ret, disc = carry
+        r, nd, v, act = xs
+        ret = r + gamma * nd * ret
+        disc = gamma * nd * disc
+        delta = ret + disc * v_next - v
+        a = delta + lam * disc * a_next
+        zero = jnp.zeros_like(ret)
+        carry = jax.tree.map(lambda x, y: jnp.where(act, x, y),
+                             (v, a, zero, jnp.ones_like(disc)), (v_next, a_next, ret, disc))
+        return carry, jnp.where(act, a, 0.0)
+
+    init = (v_T, jnp.zeros_like(v_T), jnp.zeros_like(v_T), jnp.ones_like(v_T))
+    _, adv = jax.lax.scan(backward, init, (r_t, not_done, v_t, acting), reverse=True)
+    return adv, adv + v_t
+
+
+def normalize_by_learner(adv_s: chex.Array, learner_s: chex.Array,
+                         w_s: chex.Array | None = None) -> chex.Array:
     """Standardise advantages over each learner's minibatch, which may span several streams.
 
     PPO normalises over the minibatch a learner's gradient is taken on; when that minibatch is
@@ -132,14 +198,23 @@ def normalize_by_learner(adv_s: chex.Array, learner_s: chex.Array) -> chex.Array
     Args:
       adv_s: ``[S, n]`` advantages, one row of ``n`` samples per stream.
       learner_s: ``[S]`` learner index of each stream (streams with equal index are pooled).
+      w_s: optional ``[S, n]`` 0/1 weights: the statistics pool only the rows with weight 1
+        (turn-based games: the acting rows).
     Returns:
       ``[S, n]`` ``(adv - mean) / (std + 1e-8)`` with the pooled (population) mean and std.
     """
     chex.assert_rank([adv_s, learner_s], [2, 1])
     chex.assert_equal_shape_prefix([adv_s, learner_s], 1)
     same = (learner_s[:, None] == learner_s[None, :]).astype(adv_s.dtype)  # [S, S]
-    count = same.sum(axis=1) * adv_s.shape[1]
-    mean = same @ adv_s.sum(axis=1) / count
+    if w_s is None:
+        count = same.sum(axis=1) * adv_s.shape[1]
+        mean = same @ adv_s.sum(axis=1) / count
+        dev = adv_s - mean[:, None]
+        std = jnp.sqrt(same @ jnp.square(dev).sum(axis=1) / count)
+        return dev / (std[:, None] + 1e-8)
+    chex.assert_equal_shape([adv_s, w_s])
+    count = jnp.maximum(same @ w_s.sum(axis=1), 1.0)
+    mean = same @ (w_s * adv_s).sum(axis=1) / count
     dev = adv_s - mean[:, None]
-    std = jnp.sqrt(same @ jnp.square(dev).sum(axis=1) / count)
+    std = jnp.sqrt(same @ (w_s * jnp.square(dev)).sum(axis=1) / count)
     return dev / (std[:, None] + 1e-8)

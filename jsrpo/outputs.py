@@ -64,7 +64,7 @@ def run_meta(cfg: Config, trainer: Trainer, ms: list[Member]) -> RunMeta:
                    network=NetworkSpec.of(trainer.network),
                    obs_shape=tuple(trainer.venv.obs_shape),
                    seat_id_in_obs=bool(trainer.venv.seat_id),
-                   hero_pair=(int(trainer.hero_pair[0]), int(trainer.hero_pair[1])),
+                   hero_seats=tuple(int(h) for h in trainer.hero_seats),
                    num_learners=trainer.num_learners,
                    members=tuple(member_spec(cfg, m) for m in ms))
 

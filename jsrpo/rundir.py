@@ -31,7 +31,7 @@ from jsrpo.files import write_json
 from jsrpo.networks import ActorCritic
 
 #: version of the run-directory format written by this code; readers accept 1 .. this.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: learners.hero_seats (any number of seats) instead of hero_pair
 
 
 class RunFormatError(ValueError):
@@ -287,7 +287,7 @@ class RunMeta:
     """What a run's saved policies are: the typed content of ``checkpoint/final_meta.json``.
 
     ``params[member, learner, ...]`` in the orbax checkpoints; the deployed policy of seat s is
-    learner ``hero_pair[s]``. ``obs_shape`` is the networks' input (with the one-hot seat id
+    learner ``hero_seats[s]``. ``obs_shape`` is the networks' input (with the one-hot seat id
     when ``seat_id_in_obs``, which self-play on flat observations uses).
     """
 
@@ -295,7 +295,7 @@ class RunMeta:
     network: NetworkSpec
     obs_shape: Tuple[int, ...]
     seat_id_in_obs: bool
-    hero_pair: Tuple[int, int]
+    hero_seats: Tuple[int, ...]
     num_learners: int
     members: Tuple[MemberSpec, ...]
     format_version: int = FORMAT_VERSION
@@ -307,11 +307,15 @@ class RunMeta:
         return EnvSpec(name=self.env.name, kwargs={**self.env.kwargs, **own})
 
     @property
+    def num_seats(self) -> int:
+        return len(self.hero_seats)
+
+    @property
     def env_obs_shape(self) -> Tuple[int, ...]:
         """The environment's observation shape (the network input minus the seat id)."""
         shape = list(self.obs_shape)
         if self.seat_id_in_obs:
-            shape[-1] -= 2
+            shape[-1] -= self.num_seats
         return tuple(shape)
 
     def to_json(self) -> dict:
@@ -321,7 +325,7 @@ class RunMeta:
             "obs_shape": list(self.obs_shape),
             "seat_id_in_obs": self.seat_id_in_obs,
             "env": {"name": self.env.name, "kwargs": self.env.kwargs},
-            "learners": {"hero_pair": list(self.hero_pair), "num_learners": self.num_learners},
+            "learners": {"hero_seats": list(self.hero_seats), "num_learners": self.num_learners},
             "members": [dataclasses.asdict(m) for m in self.members],
             "params_layout": "params[member, learner, ...]",
         }
@@ -352,9 +356,13 @@ class RunMeta:
                           kind=n.get("kind", "mlp"))
         env = need(raw, "env", dict, "")
         learners = need(raw, "learners", dict, "")
-        hero_pair = tuple(need(learners, "hero_pair", list, "learners."))
-        if len(hero_pair) != 2:
-            raise RunFormatError(f"{where}: learners.hero_pair must name two learners")
+        # format 1 wrote two-seat runs' heroes as hero_pair
+        seats_key = "hero_seats" if "hero_seats" in learners or version > 1 else "hero_pair"
+        hero_seats = tuple(need(learners, seats_key, list, "learners."))
+        if len(hero_seats) < 2 or not all(isinstance(h, int) and not isinstance(h, bool)
+                                          for h in hero_seats):
+            raise RunFormatError(f"{where}: learners.{seats_key} must name a learner (an "
+                                 "integer) for each of at least two seats")
         members = []
         for i, m in enumerate(need(raw, "members", list, "")):
             p = f"members[{i}]."
@@ -370,6 +378,6 @@ class RunMeta:
                                kwargs=dict(env.get("kwargs") or {})),
                    network=net, obs_shape=tuple(need(raw, "obs_shape", list, "")),
                    seat_id_in_obs=bool(raw.get("seat_id_in_obs", False)),
-                   hero_pair=(int(hero_pair[0]), int(hero_pair[1])),
+                   hero_seats=tuple(int(h) for h in hero_seats),
                    num_learners=need(learners, "num_learners", int, "learners."),
                    members=tuple(members), format_version=version)

@@ -1,7 +1,8 @@
 """``make_train``: IPPO, self-play, SRPO and pure-adversarial as one compiled program.
 
-Every method is the same machinery. A rollout runs E envs split into G groups (G = 2 when E is
-even); each (group, seat) pair is a *stream* of ``E/G`` envs played by one *learner*:
+Every method is the same machinery. A rollout runs E envs with P seats split into G groups
+(G = 2 when E is even); each (group, seat) pair is a *stream* of ``E/G`` envs played by one
+*learner*. With two seats:
 
     learners: 0 = hero_0, 1 = hero_1, 2 = adv_0, 3 = adv_1    (self-play: 0 only)
     streams:  k = 2 * group + seat
@@ -9,13 +10,18 @@ even); each (group, seat) pair is a *stream* of ``E/G`` envs played by one *lear
     srpo:       (A,0)->hero_0  (A,1)->adv_0   (B,0)->adv_1   (B,1)->hero_1
 
 so SRPO's equal-budget split is just a different stream table, and SRPO at tau = 0 (a traced
-value) selects the IPPO table: the very same computation as IPPO. When the table is fixed
-(every method but an SRPO sweep that includes tau = 0), the update and the rollout evaluate
-each learner's streams in one batch (IPPO: two networks on 512 samples instead of four gathered
-copies on 256; self-play: one network on all), the same values with larger matrix products
-and each network's weights read once per step. With MLP networks the rollout steps run only the
-actors; the behaviour values come after the rollout in one batch. A learner's
-loss is the mean of its streams' losses; an adversary's stream learns from the negated reward
+value) selects the IPPO table: the very same computation as IPPO. With P seats IPPO has a
+learner per seat and self-play one; SRPO's "shared" scheme (``srpo.scheme``) has a hero (0) and
+an adversary (1), and its streams are *roles* rather than seats: in every rollout each env
+draws the seat its adversary takes, role 0 is that seat and roles 1..P-1 the seats after it,
+so the table ``(g, 0)->adv, (g, r>0)->hero`` puts the adversary in a random seat of every env.
+
+When the table is fixed (every method but an SRPO sweep that includes tau = 0), the update and the
+rollout evaluate each learner's streams in one batch (IPPO: two networks on 512 samples instead of
+four gathered copies on 256; self-play: one network on all), the same values with larger matrix
+products and each network's weights read once per step. With MLP networks the rollout steps run only
+the actors; the behaviour values come after the rollout in one batch. A learner's loss is the mean
+of its streams' losses; an adversary's stream learns from the negated reward
 of the hero it plays against and pays ``(1/tau) KL`` to its anchor, the real partner's policy
 recorded at rollout time (frozen during the update, as the spec's stop-gradient requires).
 """
@@ -36,11 +42,13 @@ import envs as envs_pkg
 from jsrpo import losses
 from jsrpo.agents import network_agent
 from jsrpo.config import ENV_PREFIX, Config, ConfigError
-from jsrpo.episodes import play_episode
+from jsrpo.episodes import play_seats
 from jsrpo.networks import ActorCritic
 from jsrpo.vec_env import MASKED_LOGIT, VecEnv, VecState
 
 HERO_0, HERO_1, ADV_0, ADV_1 = 0, 1, 2, 3
+#: learners of SRPO's shared scheme (any number of seats)
+HERO, ADV = 0, 1
 #: what turned non-finite first in a failed member (checked in this order within an update).
 FAILURES = ("none", "rollout return", "loss", "parameters")
 
@@ -93,7 +101,7 @@ class LearnerState:
     params: Any  # learner-stacked network params, leading axis L
     opt_state: Any  # learner-stacked optimiser state
     vec_state: VecState  # E envs
-    obs: chex.Array  # [E, 2, *obs_shape]
+    obs: chex.Array  # [E, P, *obs_shape]
     key: chex.PRNGKey  # training randomness
     eval_key: chex.PRNGKey  # evaluation randomness (kept apart so eval never changes training)
     update: chex.Array  # [] int32, updates done
@@ -114,6 +122,9 @@ class Batch:
     adv: chex.Array  # [S, N]
     target: chex.Array  # [S, N]
     anchor_logits: chex.Array  # [S, N, A] (uniform placeholder on hero streams)
+    # [S, N, A] bool legal actions and [S, N] float 1/0 acting rows (turn-based envs), or None
+    legal: Any = None
+    acting: Any = None
 
 
 @dataclass(frozen=True)
@@ -127,7 +138,7 @@ class Trainer:
     init: Callable  # (key, hyper) -> LearnerState
     update: Callable  # (state, hyper) -> (state, metrics)
     evaluate: Callable  # (state, hyper, num_envs) -> (state, eval metrics)
-    hero_pair: tuple  # learner index of the deployed policy in seat 0 and seat 1
+    hero_seats: tuple  # learner index of the deployed policy in each seat
     # Stream order of the update, learner-major (None: per-stream computation, as for SRPO
     # sweeps that include tau = 0).
     stream_order: tuple | None = None
@@ -157,21 +168,51 @@ def kl_reward(reward: chex.Array, strength: chex.Array, inv_tau: chex.Array, log
     return strength * reward - inv_tau * (logp - anchor_logp)
 
 
-def num_learners(method: str) -> int:
-    return {"self_play": 1, "ippo": 2, "srpo": 4, "pure_adversarial": 4}[method]
+def num_learners(method: str, num_seats: int = 2, scheme: str = "pair") -> int:
+    if method in ("srpo", "pure_adversarial"):
+        return 4 if scheme == "pair" else 2
+    return {"self_play": 1, "ippo": num_seats}[method]
 
 
-def stream_table(method: str, tau: chex.Array, num_groups: int) -> chex.Array:
-    """Learner index of each stream, ``[2 * num_groups]`` int32 (traced when tau is)."""
-    ippo = jnp.array([HERO_0, HERO_1] * num_groups, jnp.int32)
+def first_adversary(method: str, scheme: str = "pair", num_seats: int = 2) -> int:
+    """Learners from this index on are adversaries (none for IPPO and self-play)."""
+    if method in ("srpo", "pure_adversarial"):
+        return ADV_0 if scheme == "pair" else ADV
+    return num_learners(method, num_seats)
+
+
+def stream_table(method: str, tau: chex.Array, num_groups: int, num_seats: int = 2,
+                 scheme: str = "pair") -> chex.Array:
+    """Learner index of each stream, ``[num_seats * num_groups]`` int32 (traced when tau is).
+    With scheme "shared" the streams are roles (role 0: the adversary's seat)."""
+    ippo = jnp.array(list(range(num_seats)) * num_groups, jnp.int32)
     if method == "self_play":
         return jnp.zeros_like(ippo)
     if method == "ippo":
         return ippo
+    if scheme == "shared":  # at tau = 0 the shared hero plays every seat: self-play
+        adv = jnp.array(([ADV] + [HERO] * (num_seats - 1)) * num_groups, jnp.int32)
+        return adv if method == "pure_adversarial" else jnp.where(tau > 0, adv, 0 * adv)
     srpo = jnp.array([HERO_0, ADV_0, ADV_1, HERO_1], jnp.int32)
     if method == "pure_adversarial":
         return srpo
     return jnp.where(tau > 0, srpo, ippo)
+
+
+def seat_rotation(shift: chex.Array, num_seats: int) -> tuple[chex.Array, chex.Array]:
+    """Roles of SRPO's shared scheme: ``shift [E]`` (the adversary's seat in each env) ->
+    ``(seat_of_role, role_of_seat)``, each ``[E, P]`` int32: role r plays seat
+    ``(shift + r) % P``."""
+    r = jnp.arange(num_seats, dtype=jnp.int32)
+    shift = shift.astype(jnp.int32)[:, None]
+    return (shift + r) % num_seats, (r - shift) % num_seats
+
+
+def rotate(x: chex.Array, index: chex.Array) -> chex.Array:
+    """``x [E, P, ...]`` with its seat axis gathered by ``index [E, P]``: ``out[e, j] =
+    x[e, index[e, j]]``."""
+    idx = index.reshape(index.shape + (1,) * (x.ndim - 2))
+    return jnp.take_along_axis(x, idx, axis=1)
 
 
 def minibatch_indices(keys: chex.PRNGKey, num_samples: int, num_minibatches: int) -> chex.Array:
@@ -215,27 +256,56 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
         check_env_values(cfg)
         env = envs_pkg.make(cfg.env.name, **cfg.env.base_kwargs)
     method = cfg.method
-    # Self-play tells the seats apart by a one-hot seat id on flat observations; grid
-    # observations (Overcooked) are ego-centric, so one network plays either seat without it.
+    adversarial = method in ("srpo", "pure_adversarial")
+    scheme = cfg.srpo.scheme if adversarial else "pair"
+    shared = scheme == "shared"  # SRPO's shared hero and adversary (any number of seats)
+    # A network that plays several seats (self-play, the shared scheme) tells them apart by a
+    # one-hot seat id on flat observations; grid observations (Overcooked) and envs that say
+    # their observations are ego-centric (``egocentric_obs``) need none.
     obs_ndim = len(jax.eval_shape(env.reset, jax.random.PRNGKey(0))[0][env.agents[0]].shape)
-    venv = VecEnv(env, seat_id=(method == "self_play" and obs_ndim == 1))
+    seat_id = ((method == "self_play" or shared) and obs_ndim == 1
+               and not getattr(env, "egocentric_obs", False))
+    venv = VecEnv(env, seat_id=seat_id)
+    if shared and venv.action_mask is not None:
+        raise ConfigError(f"srpo.scheme: 'shared' needs seats with equal action counts; "
+                          f"{cfg.env.name} has {[int(m.sum()) for m in venv.action_mask]} "
+                          "(use 'pair')")
     if cfg.network.kind == "cnn" and len(venv.obs_shape) != 3:
         raise ConfigError(f"network.kind: 'cnn' needs grid observations [H, W, C]; "
                           f"{cfg.env.name} observations have shape {venv.obs_shape} (use 'mlp')")
     net = ActorCritic(num_actions=venv.num_actions, obs_ndim=len(venv.obs_shape),
                       hidden_sizes=tuple(cfg.network.hidden_sizes),
                       activation=cfg.network.activation, kind=cfg.network.kind)
-    L = num_learners(method)
+    P = venv.num_seats
+    if P != lay.num_seats:
+        raise ConfigError(f"env.name: {cfg.env.name} has {P} seats; the config's layout has "
+                          f"{lay.num_seats}")
+    L = num_learners(method, P, scheme)
+    first_adv = first_adversary(method, scheme, P)
     G, Eg, T = lay.num_groups, lay.envs_per_group, lay.num_steps
     S, E = lay.num_streams, lay.rollout_envs
     M = t.num_minibatches
     N = lay.samples_per_stream
     A = venv.num_actions
     has_anchor = method == "srpo"
-    stream_seat = np.arange(S) % 2
-    mask = (np.ones((2, A), bool) if venv.action_mask is None else venv.action_mask)[stream_seat]
-    masked = venv.action_mask is not None
-    hero_pair = (HERO_0, HERO_0 if method == "self_play" else HERO_1)
+    stream_seat = np.arange(S) % P
+    mask = (np.ones((P, A), bool) if venv.action_mask is None else venv.action_mask)[stream_seat]
+    masked = venv.action_mask is not None or venv.has_legal_moves
+    turn_based = venv.has_legal_moves  # rows store legal actions; only acting rows train
+    if method == "self_play" or shared:
+        hero_seats = (HERO_0,) * P
+    elif method == "ippo":
+        hero_seats = tuple(range(P))
+    else:
+        hero_seats = (HERO_0, HERO_1)
+    # Adversary streams and the learners that are their anchors (the partner each replaces):
+    # pair: (A,1) <- hero_1, (B,0) <- hero_0; shared: every group's role 0 <- the hero.
+    if shared:
+        anchor_streams, anchor_learners = np.arange(G) * P, np.full(G, HERO)
+        adv_sources = np.array([HERO])  # start_adversaries: adv <- hero
+    else:
+        anchor_streams, anchor_learners = np.array([1, 2]), np.array([HERO_1, HERO_0])
+        adv_sources = np.array([HERO_1, HERO_0])  # adv_0 <- hero_1, adv_1 <- hero_0
 
     def venv_of(hyper: Hyper) -> VecEnv:
         """The envs as this member plays them: its swept env arguments set in the params."""
@@ -252,13 +322,15 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
     warmup = has_anchor and cfg.value_range("srpo.ippo_warmup")[1] > 0
     fixed = None
     if method != "srpo" or (cfg.value_range("tau")[0] > 0 and not warmup):
-        fixed = np.asarray(stream_table(method, jnp.ones(()), G))
-    table_of = (lambda tau: stream_table(method, tau, G)) if fixed is None else (
+        fixed = np.asarray(stream_table(method, jnp.ones(()), G, P, scheme))
+    table_of = (lambda tau: stream_table(method, tau, G, P, scheme)) if fixed is None else (
         lambda tau: jnp.asarray(fixed))
-    # Learner-major stream order for the update when the table is fixed: ``order`` lists each
-    # learner's streams in turn, K per learner, so ``[S, n] -> [L, K * n]`` is a reshape.
+    # Learner-major stream order for the update when the table is fixed and every learner has
+    # the same number K of streams: ``order`` lists each learner's streams in turn, so
+    # ``[S, n] -> [L, K * n]`` is a reshape.
     order, K = None, S // L
-    if group_streams and fixed is not None:
+    if (group_streams and fixed is not None
+            and np.array_equal(np.bincount(fixed, minlength=L), np.full(L, K))):
         order = np.argsort(fixed, kind="stable")
         assert np.array_equal(fixed[order], np.repeat(np.arange(L), K)), fixed
 
@@ -275,19 +347,29 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
         return tx
 
     def to_streams(x):
-        """``[E, 2, ...]`` -> ``[S, Eg, ...]``."""
-        x = x.reshape((G, Eg, 2) + x.shape[2:])
+        """``[E, P, ...]`` -> ``[S, Eg, ...]``."""
+        x = x.reshape((G, Eg, P) + x.shape[2:])
         return jnp.swapaxes(x, 1, 2).reshape((S, Eg) + x.shape[3:])
 
     def from_streams(x):
-        """``[S, Eg, ...]`` -> ``[E, 2, ...]``."""
-        x = x.reshape((G, 2, Eg) + x.shape[2:])
-        return jnp.swapaxes(x, 1, 2).reshape((E, 2) + x.shape[3:])
+        """``[S, Eg, ...]`` -> ``[E, P, ...]``."""
+        x = x.reshape((G, P, Eg) + x.shape[2:])
+        return jnp.swapaxes(x, 1, 2).reshape((E, P) + x.shape[3:])
+
+    def partner_mean(x):
+        """What each stream's adversary minimises, from per-stream ``x [S, ...]``: pair, the
+        other seat of its group; shared, the mean over the hero roles (1..P-1) of its group,
+        for every stream of the group."""
+        if not shared:
+            return x[np.arange(S) ^ 1]
+        g = x.reshape((G, P) + x.shape[1:])
+        heroes = jnp.mean(g[:, 1:], axis=1, keepdims=True)
+        return jnp.broadcast_to(heroes, g.shape).reshape(x.shape)
 
     def coefficients(hyper: Hyper, table, done):
         """Per-stream (policy-gradient weight, entropy coefficient, KL coefficient, loss
         weight), each ``[S]``, ``done`` env steps into the run."""
-        is_adv = table >= ADV_0
+        is_adv = table >= first_adv
         pg = jnp.where(is_adv, adversary_strength(done, hyper.adv_warmup), 1.0)
         ent = jnp.where(is_adv, hyper.adv_entropy_coef, hyper.eps)
         if has_anchor:
@@ -303,9 +385,10 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
         tx = optimiser(hyper)
         key, k_net, k_env, k_eval = jax.random.split(key, 4)
         dummy = jnp.zeros((1,) + venv.obs_shape, jnp.float32)
-        heroes = jax.vmap(lambda k: net.init(k, dummy))(jax.random.split(k_net, min(L, 2)))
+        num_heroes = first_adv if adversarial else L
+        heroes = jax.vmap(lambda k: net.init(k, dummy))(jax.random.split(k_net, num_heroes))
         # Adversaries start as copies of the heroes' initial parameters.
-        params = heroes if L <= 2 else jax.tree.map(
+        params = heroes if not adversarial else jax.tree.map(
             lambda h: jnp.concatenate([h, h], axis=0), heroes)
         obs, vec_state = venv_of(hyper).reset(k_env, E)
         return LearnerState(params=params, opt_state=jax.vmap(tx.init)(params),
@@ -348,57 +431,76 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
         member_venv = venv_of(hyper)
         coef = shaping_coef(state.update, hyper.reward_shaping_horizon)
         stream_params = _gather(state.params, table)
-        anchor_params = _gather(state.params, jnp.array([HERO_1, HERO_0])) if has_anchor else None
+        anchor_params = _gather(state.params, anchor_learners) if has_anchor else None
+        key = state.key
+        if shared:
+            # The seat each env's adversary takes in this rollout (role 0); roles 1..P-1 are
+            # the seats after it. Seat-indexed arrays become role-indexed and back.
+            key, k_seat = jax.random.split(key)
+            seat_of_role, role_of_seat = seat_rotation(
+                jax.random.randint(k_seat, (E,), 0, P), P)
+            to_roles = lambda x: rotate(x, seat_of_role)
+            to_seats = lambda x: rotate(x, role_of_seat)
+        else:
+            to_roles = to_seats = lambda x: x
 
         def step(carry, _):
             vec_state, obs, key = carry
             key, k_act, k_env = jax.random.split(key, 3)
-            obs_s = to_streams(obs)
+            obs_s = to_streams(to_roles(obs))
             if values_after:
                 logits = streams_apply(state.params, stream_params, obs_s, ActorCritic.policy)
             else:
                 logits, value = streams_apply(state.params, stream_params, obs_s)
-            logits = mask_logits(logits, mask[:, None, :])
+            if turn_based:
+                legal = to_streams(to_roles(vec_state.legal))  # [S, Eg, A]
+                logits = mask_logits(logits, legal)
+            else:
+                logits = mask_logits(logits, mask[:, None, :])
             action = jax.random.categorical(k_act, logits)
             logp = jnp.take_along_axis(jax.nn.log_softmax(logits), action[..., None], -1)[..., 0]
-            obs_next, vec_state, out = member_venv.step(k_env, vec_state, from_streams(action))
-            done = jnp.broadcast_to(out.done[:, None], (E, 2))
+            obs_next, vec_state_next, out = member_venv.step(
+                k_env, vec_state, to_seats(from_streams(action)))
+            done = jnp.broadcast_to(out.done[:, None], (E, P))
             data = dict(obs=obs_s, action=action, logp=logp,
-                        reward=to_streams(out.reward + coef * out.shaped), done=to_streams(done),
-                        ep_ret=to_streams(out.episode.ret))
-            if L == 4:  # adversaries may leave the shaped part out (srpo.adv_shaped_reward)
-                data["shaped"] = to_streams(coef * out.shaped)
+                        reward=to_streams(to_roles(out.reward + coef * out.shaped)),
+                        done=to_streams(done), ep_ret=to_streams(to_roles(out.episode.ret)))
+            if adversarial:  # adversaries may leave the shaped part out (srpo.adv_shaped_reward)
+                data["shaped"] = to_streams(to_roles(coef * out.shaped))
+            if turn_based:
+                data["legal"] = legal
             if not values_after:
                 data["value"] = value
-            return (vec_state, obs_next, key), data
+            return (vec_state_next, obs_next, key), data
 
         (vec_state, obs, key), traj = jax.lax.scan(
-            step, (state.vec_state, state.obs, state.key), None, length=T)
+            step, (state.vec_state, state.obs, key), None, length=T)
         # [T, S, Eg, ...] -> [S, T, Eg, ...]
         traj = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), traj)
         if has_anchor:
-            # Anchors of the adversary slots (A,1) and (B,0): hero_1's and hero_0's policy on the
-            # states visited. Their params are the ones the rollout played with (frozen for the
-            # update), so the anchors are computed here in one batch of T x Eg states per slot
-            # instead of inside every rollout step.
+            # Anchors of the adversary streams: the policy of the hero each one replaces on the
+            # states it visited. Their params are the ones the rollout played with (frozen for
+            # the update), so the anchors are computed here in one batch of T x Eg states per
+            # stream instead of inside every rollout step.
             # (``apply`` without ``mutable`` returns just the method's output: the logits.)
             anc = cast(jax.Array, jax.vmap(lambda p, o: net.apply(p, o, method=ActorCritic.policy))(
-                anchor_params, traj["obs"][1:3]))
-            placeholder = jnp.zeros((1, T, Eg, A))
-            anchor = jnp.concatenate([placeholder, anc, placeholder], axis=0)
-            traj["anchor"] = mask_logits(anchor, mask[:, None, None, :])
+                anchor_params, traj["obs"][anchor_streams]))
+            anchor = jnp.zeros((S, T, Eg, A)).at[anchor_streams].set(anc)
+            traj["anchor"] = mask_logits(anchor, traj["legal"] if turn_based
+                                         else mask[:, None, None, :])
         else:
             traj["anchor"] = jnp.zeros((S, T, Eg, A))
+        last_obs = to_streams(to_roles(obs))
         if values_after:
             # [S, T * Eg + Eg] states: the visited ones, then the bootstrap states.
             flat_obs = traj["obs"].reshape((S, T * Eg) + traj["obs"].shape[3:])
             values = streams_apply(state.params, stream_params,
-                                   jnp.concatenate([flat_obs, to_streams(obs)], axis=1),
+                                   jnp.concatenate([flat_obs, last_obs], axis=1),
                                    ActorCritic.value)
             traj["value"] = values[:, :T * Eg].reshape((S, T, Eg))
             last_value = values[:, T * Eg:]
         else:
-            _, last_value = streams_apply(state.params, stream_params, to_streams(obs))
+            _, last_value = streams_apply(state.params, stream_params, last_obs)
         return dataclasses.replace(state, vec_state=vec_state, obs=obs, key=key), traj, last_value
 
     # ------------------------------------------------------------------ loss
@@ -407,20 +509,24 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
         """Loss of one stream's minibatch (hero: PPO; adversary: PPO with its policy gradient
         weighted by its strength, + (1/tau) KL), given the learner's outputs on it: logits
         ``[n, A]``, value ``[n]``. ``mb.adv`` comes already normalised over the learner's
-        minibatch when the config asks for it."""
-        logits = mask_logits(logits, seat_mask)
+        minibatch when the config asks for it. In turn-based envs the logits are masked to
+        each row's legal actions (so entropy and KL are over legal actions) and every term is
+        a mean over the rows where the seat acted: a row where it could not act contributes
+        nothing."""
+        w = mb.acting  # None unless turn-based
+        logits = mask_logits(logits, mb.legal if turn_based else seat_mask)
         logp = jnp.take_along_axis(jax.nn.log_softmax(logits), mb.action[:, None], -1)[:, 0]
-        pg = losses.clipped_surrogate(logp, mb.logp, mb.adv, hyper.clip_eps)
+        pg = losses.clipped_surrogate(logp, mb.logp, mb.adv, hyper.clip_eps, w)
         vl = losses.value_loss(value, mb.target, mb.value if t.clip_value_loss else None,
-                               hyper.clip_eps if t.clip_value_loss else None)
-        ent = jnp.mean(losses.entropy(logits))
+                               hyper.clip_eps if t.clip_value_loss else None, w)
+        ent = losses.masked_mean(losses.entropy(logits), w)
         loss = -pg_coef * pg + hyper.vf_coef * vl - ent_coef * ent
         if has_anchor:
             if cfg.srpo.kl_direction == "adv_partner":
                 kl = losses.categorical_kl(logits, mb.anchor_logits)
             else:
                 kl = losses.categorical_kl(mb.anchor_logits, logits)
-            kl = jnp.mean(kl)
+            kl = losses.masked_mean(kl, w)
             # kl_coef < 0 marks an adversary that pays its KL in the reward (kl_penalty reward)
             loss = loss + jnp.maximum(kl_coef, 0.0) * kl
             kl = jnp.where(kl_coef != 0, kl, 0.0)  # hero streams have no anchor to report
@@ -439,7 +545,8 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
                 params, mb.obs.reshape((L, K * n) + mb.obs.shape[2:])))
             logits, value = logits.reshape((S, n, A)), value.reshape((S, n))
         if t.normalize_advantages:  # over each learner's whole minibatch, all its streams
-            mb = dataclasses.replace(mb, adv=losses.normalize_by_learner(mb.adv, table))
+            mb = dataclasses.replace(mb, adv=losses.normalize_by_learner(mb.adv, table,
+                                                                         mb.acting))
         loss_s, aux = jax.vmap(stream_loss, in_axes=(0, 0, 0, 0, 0, 0, 0, None))(
             logits, value, mb, seat_mask, pg, ent, kl, hyper)
         return jnp.sum(weight * loss_s), aux
@@ -468,22 +575,23 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
                 jnp.where(fails_now, code, state.failure).astype(jnp.int32))
 
     def start_adversaries(state: LearnerState, start, hyper: Hyper) -> LearnerState:
-        """Where ``start`` (a traced bool), each adversary becomes its anchor: adv_0 <- hero_1,
-        adv_1 <- hero_0, with the critic's output layer negated (an adversary's return is about
-        minus its hero's, so its value starts at -V instead of a wrong-signed V) and a fresh
-        Adam state (moments and step count; the learning-rate schedule keeps the run's count).
-        Unchanged where ``start`` is false."""
-        anchors = _gather(state.params, jnp.array([HERO_1, HERO_0]))
+        """Where ``start`` (a traced bool), each adversary becomes its anchor (pair: adv_0 <-
+        hero_1, adv_1 <- hero_0; shared: adv <- hero), with the critic's output layer negated
+        (an adversary's return is about minus its hero's, so its value starts at -V instead of
+        a wrong-signed V) and a fresh Adam state (moments and step count; the learning-rate
+        schedule keeps the run's count). Unchanged where ``start`` is false."""
+        a0 = first_adv
+        anchors = _gather(state.params, jnp.asarray(adv_sources))
         inner = dict(anchors["params"])
         inner["critic_head"] = jax.tree.map(jnp.negative, inner["critic_head"])
         anchors = {**anchors, "params": inner}
-        params = jax.tree.map(lambda p, a: p.at[ADV_0:].set(jnp.where(start, a, p[ADV_0:])),
+        params = jax.tree.map(lambda p, a: p.at[a0:].set(jnp.where(start, a, p[a0:])),
                               state.params, anchors)
         fresh = jax.vmap(optimiser(hyper).init)(params)
         is_adam = lambda x: isinstance(x, optax.ScaleByAdamState)
         opt_state = jax.tree.map(
-            lambda o, f: jax.tree.map(lambda a, b: a.at[ADV_0:].set(
-                jnp.where(start, b[ADV_0:], a[ADV_0:])), o, f) if is_adam(o) else o,
+            lambda o, f: jax.tree.map(lambda a, b: a.at[a0:].set(
+                jnp.where(start, b[a0:], a[a0:])), o, f) if is_adam(o) else o,
             state.opt_state, fresh, is_leaf=is_adam)
         return dataclasses.replace(state, params=params, opt_state=opt_state)
 
@@ -504,12 +612,12 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
         state, traj, last_value = rollout(state, table, hyper)
         tx = optimiser(hyper)
 
-        is_adv = table >= ADV_0
-        partner = jnp.arange(S) ^ 1  # the other seat of the same group
+        is_adv = table >= first_adv
         sign = jnp.where(is_adv, -1.0, 1.0)[:, None, None]
         reward = traj["reward"]
-        if L == 4:  # an adversary minimises its hero's reward, with w of the shaped part
-            adv_reward = reward[partner] - (1.0 - hyper.adv_shaped_reward) * traj["shaped"][partner]
+        if adversarial:  # an adversary minimises its heroes' reward, with w of the shaped part
+            adv_reward = (partner_mean(reward)
+                          - (1.0 - hyper.adv_shaped_reward) * partner_mean(traj["shaped"]))
             reward = jnp.where(is_adv[:, None, None], adv_reward, reward)
         reward = reward * sign
         if kl_in_reward:
@@ -520,15 +628,25 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
             reward = kl_reward(reward, b(jnp.where(is_adv, pg, 1.0)), b(kl), traj["logp"],
                                traj["anchor"], traj["action"])
             pg = jnp.ones_like(pg)
-        gae = jax.vmap(jax.vmap(losses.gae_advantages, in_axes=(1, 1, 1, 0, None, None),
-                                out_axes=1), in_axes=(0, 0, 0, 0, None, None))
-        adv, target = gae(reward, traj["done"], traj["value"], last_value, hyper.gamma,
-                          hyper.gae_lambda)
+        if turn_based:  # each seat's decisions are its trajectory (``turn_based_gae``)
+            acting = jnp.sum(traj["legal"], axis=-1) > 1  # [S, T, Eg]: the seat had a choice
+            tb_gae = jax.vmap(jax.vmap(losses.turn_based_gae,
+                                       in_axes=(1, 1, 1, 1, 0, None, None), out_axes=1),
+                              in_axes=(0, 0, 0, 0, 0, None, None))
+            adv, target = tb_gae(reward, traj["done"], traj["value"], acting, last_value,
+                                 hyper.gamma, hyper.gae_lambda)
+        else:
+            gae = jax.vmap(jax.vmap(losses.gae_advantages, in_axes=(1, 1, 1, 0, None, None),
+                                    out_axes=1), in_axes=(0, 0, 0, 0, None, None))
+            adv, target = gae(reward, traj["done"], traj["value"], last_value, hyper.gamma,
+                              hyper.gae_lambda)
 
         flat = lambda x: x.reshape((S, N) + x.shape[3:])
         batch = Batch(obs=flat(traj["obs"]), action=flat(traj["action"]),
                       logp=flat(traj["logp"]), value=flat(traj["value"]), adv=flat(adv),
-                      target=flat(target), anchor_logits=flat(traj["anchor"]))
+                      target=flat(target), anchor_logits=flat(traj["anchor"]),
+                      legal=flat(traj["legal"]) if turn_based else None,
+                      acting=flat(acting).astype(jnp.float32) if turn_based else None)
         # The update's stream order (see ``order``); each stream keeps its own shuffling key.
         reorder = (lambda x: x) if order is None else (lambda x: x[order])
         batch = jax.tree.map(reorder, batch)
@@ -571,43 +689,42 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(state: LearnerState, hyper: Hyper, num_envs: int):
-        """Hero pair, one episode in each of ``num_envs`` envs (the member's, ``hyper.env``),
-        sampled actions, no learning.
+        """The heroes in every seat, one episode in each of ``num_envs`` envs (the member's,
+        ``hyper.env``), sampled actions, no learning.
 
-        The very code cross-play uses (``episodes.play_episode``), so training-time
+        The very code cross-play uses (``episodes.play_seats``), so training-time
         evaluation and the cross-play diagonal measure the same thing.
         """
         eval_key, key = jax.random.split(state.eval_key)
-        seat_ids = (0, 1) if venv.seat_id else (None, None)
-        heroes = [network_agent(f"hero_{i}", net, _gather(state.params, hero_pair[i]), seat_ids[i])
-                  for i in (0, 1)]
+        heroes = [network_agent(f"hero_{i}", net, _gather(state.params, hero_seats[i]),
+                                i if venv.seat_id else None, num_seats=P)
+                  for i in range(P)]
         member_venv = venv_of(hyper)
-        totals = jax.vmap(lambda k: play_episode(member_venv, heroes[0], heroes[1],
-                                                   heroes[0].params, heroes[1].params, k))(
-            jax.random.split(key, num_envs))
+        totals = jax.vmap(lambda k: play_seats(member_venv, heroes, [h.params for h in heroes],
+                                               k))(jax.random.split(key, num_envs))
         recorded = totals.length > 0
         n = jnp.maximum(recorded.sum(), 1)
         mean = lambda x: jnp.sum(jnp.where(recorded[:, None], x, 0.0), axis=0) / n
         ret, cost = mean(totals.ret), mean(totals.cost)
         metrics = {
-            "return": ret,  # [2] per seat
+            "return": ret,  # [P] per seat
             "team_return": ret.mean(),
-            "private_cost": cost,  # [2]
-            "free_riding": jnp.abs(cost[0] - cost[1]),
+            "private_cost": cost,  # [P]
+            "free_riding": jnp.max(cost) - jnp.min(cost),
             "episodes": recorded.sum(),
         }
         for k, v in totals.contrib.items():
             metrics[k] = mean(v)
         if venv.max_steps == 1:  # one-shot games: report the exact mixed strategies
             obs, _ = venv.env.reset(key, member_venv.params)
-            seat_mask = np.ones((2, A), bool) if venv.action_mask is None else venv.action_mask
+            seat_mask = np.ones((P, A), bool) if venv.action_mask is None else venv.action_mask
             probs = [jax.nn.softmax(mask_logits(
                 a.policy(a.params, (), obs[venv.agents[i]], key)[0], seat_mask[i]))
                 for i, a in enumerate(heroes)]
-            metrics["action_probs"] = jnp.stack(probs)  # [2, A]
+            metrics["action_probs"] = jnp.stack(probs)  # [P, A]
         return dataclasses.replace(state, eval_key=eval_key), metrics
 
     return Trainer(config=cfg, venv=venv, network=net, num_learners=L, init=init,
-                   update=update, evaluate=evaluate, hero_pair=hero_pair,
+                   update=update, evaluate=evaluate, hero_seats=hero_seats,
                    stream_order=None if order is None else tuple(int(i) for i in order),
                    needs_positive_tau=method == "srpo" and fixed is not None)

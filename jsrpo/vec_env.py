@@ -1,4 +1,6 @@
-"""A batch of E environments seen as arrays: obs ``[E, 2, *obs_shape]``, actions ``[E, 2]``.
+"""A batch of E environments with P seats seen as arrays: obs ``[E, P, *obs_shape]``, actions
+``[E, P]``, and each seat's legal actions ``[E, P, A]`` for envs that have them (turn-based
+games: a seat whose only legal action is a no-op is not acting).
 
 Also keeps per-episode totals (return, private cost and contributions per seat) so the learner
 and the evaluator can report them without knowing the environment.
@@ -20,9 +22,9 @@ MASKED_LOGIT = -1e9
 
 @struct.dataclass
 class EpisodeTotals:
-    ret: chex.Array  # [..., 2] return per seat
-    cost: chex.Array  # [..., 2] private cost per seat (>= 0)
-    contrib: dict  # name -> [..., 2]
+    ret: chex.Array  # [..., P] return per seat
+    cost: chex.Array  # [..., P] private cost per seat (>= 0)
+    contrib: dict  # name -> [..., P]
     length: chex.Array  # [...] int32
 
 
@@ -30,31 +32,37 @@ class EpisodeTotals:
 class VecState:
     env_state: Any  # batched env state, leading axis E
     running: EpisodeTotals  # totals of the episodes in progress
+    # [E, P, A] bool: each seat's legal actions in the current state (envs with
+    # ``has_legal_moves``; None otherwise).
+    legal: Any = None
 
 
 @struct.dataclass
 class StepOut:
-    reward: chex.Array  # [E, 2]
-    shaped: chex.Array  # [E, 2] the env's shaped reward (infos["shaped_reward"]; 0 if none)
+    reward: chex.Array  # [E, P]
+    shaped: chex.Array  # [E, P] the env's shaped reward (infos["shaped_reward"]; 0 if none)
     done: chex.Array  # [E] bool: an episode ended with this step (the obs is already reset)
-    cost: chex.Array  # [E, 2] private cost paid this step
+    cost: chex.Array  # [E, P] private cost paid this step
     episode: EpisodeTotals  # [E, ...] totals of the episode that ended (valid where done)
 
 
 class VecEnv:
-    """Vectorised two-seat view of a ``ParamEnv``.
+    """Vectorised view of a ``ParamEnv`` with ``num_seats`` (P >= 2) agents.
 
     Args:
-      env: a ``ParamEnv`` with two agents.
+      env: a ``ParamEnv`` with at least two agents.
       params: env params pytree (``env.default_params`` if None).
-      seat_id: append a one-hot seat id to each seat's observation (self-play needs it when
-        both seats see the same observation).
+      seat_id: append a one-hot seat id (P entries) to each seat's observation (a network
+        shared by all seats needs it when the seats see the same observation).
     """
 
     def __init__(self, env, params=None, seat_id: bool = False):
-        if env.num_agents != 2:
-            raise ValueError(f"env.name: jsrpo trains two seats, {env.name} has {env.num_agents}")
+        if env.num_agents < 2:
+            raise ValueError(f"env.name: jsrpo trains at least two seats, "
+                             f"{getattr(env, 'registry_name', env.name)} has {env.num_agents}")
         self.env = env
+        self.num_seats = int(env.num_agents)
+        self.has_legal_moves = bool(getattr(env, "has_legal_moves", False))
         self.params = env.default_params if params is None else params
         self.seat_id = seat_id
         self.agents = tuple(env.agents)
@@ -70,7 +78,7 @@ class VecEnv:
         if seat_id:
             if len(shape) != 1:
                 raise ValueError("seat_id observations need flat (1-D) observations")
-            shape = (shape[0] + 2,)
+            shape = (shape[0] + self.num_seats,)
         self.obs_shape = shape
         # Evaluation runs this many steps so every env finishes (at least) one episode.
         self.max_steps = int(env.max_steps)
@@ -82,31 +90,40 @@ class VecEnv:
         return out
 
     def _obs(self, obs_dict):
-        """Per-agent dict of ``[E, *shape]`` -> ``[E, 2, *shape]`` (plus seat id)."""
+        """Per-agent dict of ``[E, *shape]`` -> ``[E, P, *shape]`` (plus seat id)."""
         obs = jnp.stack([obs_dict[a] for a in self.agents], axis=1)
         # Byte observations (Overcooked grids) stay bytes: rollouts store them at a quarter of the
         # size and the networks cast them; everything else becomes float32.
         if obs.dtype != jnp.uint8 or self.seat_id:
             obs = obs.astype(jnp.float32)
         if self.seat_id:
-            eye = jnp.broadcast_to(jnp.eye(2, dtype=obs.dtype), obs.shape[:1] + (2, 2))
+            P = self.num_seats
+            eye = jnp.broadcast_to(jnp.eye(P, dtype=obs.dtype), obs.shape[:1] + (P, P))
             obs = jnp.concatenate([obs, eye], axis=-1)
         return obs
 
     def zero_totals(self, num_envs):
         """Empty ``EpisodeTotals`` for ``num_envs`` envs."""
-        z = jnp.zeros((num_envs, 2), jnp.float32)
+        z = jnp.zeros((num_envs, self.num_seats), jnp.float32)
         return EpisodeTotals(ret=z, cost=z, contrib={k: z for k in self.contribution_keys},
                              length=jnp.zeros((num_envs,), jnp.int32))
 
+    def legal(self, env_state):
+        """Each seat's legal actions ``[E, P, A]`` bool in batched ``env_state`` (None for envs
+        without legal moves)."""
+        if not self.has_legal_moves:
+            return None
+        return jax.vmap(self.env.legal_moves, in_axes=(0, None))(env_state, self.params)
+
     def reset(self, key, num_envs: int):
-        """-> (obs ``[E, 2, *obs_shape]``, VecState)."""
+        """-> (obs ``[E, P, *obs_shape]``, VecState)."""
         keys = jax.random.split(key, num_envs)
         obs, state = jax.vmap(self.env.reset, in_axes=(0, None))(keys, self.params)
-        return self._obs(obs), VecState(env_state=state, running=self.zero_totals(num_envs))
+        return self._obs(obs), VecState(env_state=state, running=self.zero_totals(num_envs),
+                                        legal=self.legal(state))
 
     def step(self, key, state: VecState, actions):
-        """actions ``[E, 2]`` int -> (obs ``[E, 2, ...]``, VecState, StepOut)."""
+        """actions ``[E, P]`` int -> (obs ``[E, P, ...]``, VecState, StepOut)."""
         num_envs = actions.shape[0]
         keys = jax.random.split(key, num_envs)
         act = {a: actions[:, i] for i, a in enumerate(self.agents)}
@@ -128,4 +145,5 @@ class VecEnv:
         keep = lambda x: jnp.where(done.reshape(done.shape + (1,) * (x.ndim - 1)), 0, x)
         running = jax.tree.map(keep, totals)
         out = StepOut(reward=reward, shaped=shaped, done=done, cost=cost, episode=totals)
-        return self._obs(obs), VecState(env_state=env_state, running=running), out
+        return self._obs(obs), VecState(env_state=env_state, running=running,
+                                        legal=self.legal(env_state)), out

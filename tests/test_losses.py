@@ -98,3 +98,73 @@ def test_shape_checks_reject_mismatch():
         losses.categorical_kl(jnp.zeros((2, 3)), jnp.zeros((2, 4)))
     with pytest.raises(AssertionError):
         losses.normalize_by_learner(jnp.zeros((4, 2)), jnp.zeros(3, jnp.int32))
+
+
+# ----------------------------------------------------------- turn-based games and legal actions
+@pytest.mark.parametrize("variant", VARIANTS, ids=IDS)
+def test_turn_based_gae_by_hand(variant):
+    # The seat acts at t = 0 and t = 2 only; its decision at 0 sees the rewards of steps 0
+    # and 1 and bootstraps from the value at its next decision, two steps later:
+    #   t=2: delta = 2 + .9 * 3 - .2 = 4.5 = A_2
+    #   t=0: R = 1 + .9 * 0.5 = 1.45;  delta = 1.45 + .81 * .2 - .5 = 1.112;
+    #        A_0 = 1.112 + .8 * .81 * 4.5 = 4.028
+    # Step 1 (not acting) gets advantage 0 and target v_1.
+    r = jnp.array([1.0, 0.5, 2.0])
+    done = jnp.array([False, False, False])
+    v = jnp.array([0.5, 7.0, 0.2])
+    acting = jnp.array([True, False, True])
+    f = variant(lambda *a: losses.turn_based_gae(*a, 0.9, 0.8))
+    adv, target = f(r, done, v, acting, jnp.array(3.0))
+    np.testing.assert_allclose(adv, [4.028, 0.0, 4.5], rtol=1e-5)
+    np.testing.assert_allclose(target, [4.528, 7.0, 4.7], rtol=1e-5)
+    # An episode that ends at the non-acting step cuts the decision at 0 off from what follows:
+    # A_0 = 1 + .9 * .5 - .5 = 0.95.
+    adv, _ = f(r, jnp.array([False, True, False]), v, acting, jnp.array(3.0))
+    np.testing.assert_allclose(adv, [0.95, 0.0, 4.5], rtol=1e-5)
+
+
+def test_turn_based_gae_with_every_step_acting_is_gae():
+    rng = np.random.default_rng(1)
+    r, v = (jnp.asarray(rng.normal(size=7), jnp.float32) for _ in range(2))
+    done = jnp.asarray([0, 0, 1, 0, 0, 0, 1], bool)
+    want = losses.gae_advantages(r, done, v, jnp.array(0.3), 0.97, 0.9)
+    got = losses.turn_based_gae(r, done, v, jnp.ones(7, bool), jnp.array(0.3), 0.97, 0.9)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=IDS)
+def test_weighted_terms_leave_out_rows_that_do_not_count(variant):
+    # Row 1 does not count (weight 0): every mean is the mean over rows 0 and 2 only, whatever
+    # row 1 holds.
+    w = jnp.array([1.0, 0.0, 1.0])
+    logp = jnp.log(jnp.array([0.5, 0.9, 0.2]))
+    old = jnp.log(jnp.array([0.25, 0.1, 0.4]))
+    adv = jnp.array([1.0, 100.0, -2.0])
+    pg = variant(lambda *a: losses.clipped_surrogate(*a, 0.2, w))(logp, old, adv)
+    np.testing.assert_allclose(pg, (1.2 - 1.6) / 2, rtol=1e-6)
+    vl = variant(lambda v, y: losses.value_loss(v, y, w_t=w))(jnp.array([1.0, 50.0, 2.0]),
+                                                              jnp.array([0.0, 0.0, 4.0]))
+    np.testing.assert_allclose(vl, 2.5, rtol=1e-6)
+    np.testing.assert_allclose(losses.masked_mean(jnp.ones(3), jnp.zeros(3)), 0.0)
+    # pooled normalisation over the rows that count only: [1, 3] -> [-1, 1]
+    out = variant(losses.normalize_by_learner)(jnp.array([[1.0, 99.0, 3.0]]),
+                                               jnp.array([0]), w[None])
+    np.testing.assert_allclose(out[0, [0, 2]], [-1.0, 1.0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=IDS)
+def test_entropy_and_kl_over_legal_actions(variant):
+    # Logits masked to the legal actions (the third is illegal): the entropy and the KL are
+    # those of the distributions over the two legal actions.
+    legal = jnp.array([[True, True, False]])
+    mask = lambda x: jnp.where(legal, x, -1e9)
+    p = mask(jnp.log(jnp.array([[0.25, 0.75, 0.9]])))
+    q = mask(jnp.log(jnp.array([[0.5, 0.5, 0.1]])))
+    np.testing.assert_allclose(variant(losses.entropy)(p),
+                               [-(0.25 * math.log(0.25) + 0.75 * math.log(0.75))], rtol=1e-6)
+    np.testing.assert_allclose(variant(losses.categorical_kl)(p, q),
+                               [0.25 * math.log(0.5) + 0.75 * math.log(1.5)], rtol=1e-5)
+    # one legal action: no choice, entropy and KL 0
+    only = jnp.where(jnp.array([[True, False, False]]), 0.3, -1e9)
+    np.testing.assert_allclose(variant(losses.entropy)(only), [0.0], atol=1e-7)
+    np.testing.assert_allclose(variant(losses.categorical_kl)(only, only * 2), [0.0], atol=1e-7)

@@ -1,0 +1,173 @@
+"""More than two seats and turn-based games: the relay env, the N-seat stream tables, SRPO's
+shared scheme (an adversary in a random seat of every env), legal actions and acting rows."""
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import yaml
+
+import envs
+from jsrpo import config
+from jsrpo.checkpoint import load_run
+from jsrpo.episodes import play_seats
+from jsrpo.rundir import RunMeta
+from jsrpo.sweep import run_sweep
+from jsrpo.train import ADV, HERO, make_train, rotate, seat_rotation, stream_table
+from jsrpo.vec_env import VecEnv
+
+
+def relay_cfg(method, seats=3, steps=4096, **over):
+    raw = {
+        "method": method, "tau": 1.0, "eps": 0.01, "num_seeds": 2,
+        "env": {"name": "relay", "kwargs": {"num_agents": seats, "length": 6}},
+        "train": {"total_env_steps": steps, "num_envs": 8, "num_steps": 16, "lr": 0.003,
+                  "update_epochs": 4, "num_minibatches": 2},
+        "log": {"interval": 4, "eval_envs": 16, "final_eval_envs": 32, "progress": False},
+    }
+    if method in ("srpo", "pure_adversarial"):
+        raw["srpo"] = {"scheme": "shared"}
+    raw.update(over)
+    return config.from_dict(raw)
+
+
+# ------------------------------------------------------------------ the relay env
+def test_relay_turns_legal_moves_and_rewards():
+    env = envs.make("relay", num_agents=3, length=4)
+    _, state = env.reset(jax.random.PRNGKey(0))
+    holder = int(state.holder)
+    legal = np.asarray(env.legal_moves(state, env.default_params))
+    assert legal.shape == (3, 3)
+    for seat in range(3):  # the holder may pass or drop; everyone else only waits
+        assert legal[seat].tolist() == ([False, True, True] if seat == holder
+                                        else [True, False, False])
+    acts = {a: jnp.int32(1) for a in env.agents}  # everyone "passes": only the holder counts
+    _, state2, rew, dones, infos = env.step_env(jax.random.PRNGKey(1), state, acts,
+                                                env.default_params)
+    assert int(state2.holder) == (holder + 1) % 3 and float(rew["agent_0"]) == 1.0
+    assert np.asarray(infos["passes"]).tolist() == [float(s == holder) for s in range(3)]
+    assert not bool(dones["__all__"])
+    drop = {a: jnp.int32(2) for a in env.agents}
+    _, _, rew, dones, _ = env.step_env(jax.random.PRNGKey(1), state2, drop, env.default_params)
+    assert float(rew["agent_0"]) == 0.0 and bool(dones["__all__"])
+    with pytest.raises(ValueError, match="env.kwargs.num_agents"):
+        envs.make("relay", num_agents=1)
+    assert envs.num_seats("relay", {"num_agents": 4}) == 4
+    assert envs.num_seats("overcooked", {}) == 2
+
+
+def test_vec_env_with_three_seats_keeps_legal_moves_and_seat_ids():
+    venv = VecEnv(envs.make("relay", num_agents=3), seat_id=True)
+    obs, state = venv.reset(jax.random.PRNGKey(0), 5)
+    assert obs.shape == (5, 3, 4 + 3) and state.legal.shape == (5, 3, 3)
+    np.testing.assert_array_equal(obs[:, :, -3:], np.broadcast_to(np.eye(3), (5, 3, 3)))
+    # exactly one seat of each env holds the baton (two legal actions)
+    assert (np.asarray(state.legal).sum(-1) > 1).sum(1).tolist() == [1] * 5
+    obs, state, out = venv.step(jax.random.PRNGKey(1), state, jnp.ones((5, 3), jnp.int32))
+    assert out.reward.shape == (5, 3) and out.episode.contrib["passes"].shape == (5, 3)
+
+
+# ------------------------------------------------------------------ streams and roles
+def test_seat_rotation_maps_roles_to_seats_and_back():
+    shift = jnp.array([0, 1, 2, 2])
+    seat_of_role, role_of_seat = seat_rotation(shift, 3)
+    assert np.asarray(seat_of_role).tolist() == [[0, 1, 2], [1, 2, 0], [2, 0, 1], [2, 0, 1]]
+    x = jnp.arange(4 * 3).reshape(4, 3) * 10
+    roles = rotate(x, seat_of_role)
+    assert np.asarray(roles[:, 0]).tolist() == [0, 40, 80, 110]  # role 0: the adversary's seat
+    np.testing.assert_array_equal(rotate(roles, role_of_seat), x)
+
+
+def test_stream_tables_for_three_seats():
+    one = jnp.ones(())
+    assert stream_table("ippo", one, 2, 3).tolist() == [0, 1, 2, 0, 1, 2]
+    assert stream_table("self_play", one, 2, 3).tolist() == [0] * 6
+    shared = stream_table("srpo", one, 2, 3, "shared").tolist()
+    assert shared == [ADV, HERO, HERO, ADV, HERO, HERO]
+    # at tau = 0 the shared hero plays every seat (self-play)
+    assert stream_table("srpo", 0 * one, 2, 3, "shared").tolist() == [0] * 6
+    assert stream_table("pure_adversarial", 0 * one, 1, 4, "shared").tolist() == [1, 0, 0, 0]
+
+
+def test_config_refuses_the_pair_scheme_beyond_two_seats():
+    with pytest.raises(config.ConfigError, match="srpo.scheme.*'shared'"):
+        relay_cfg("srpo", srpo={"scheme": "pair"})
+    with pytest.raises(config.ConfigError, match="srpo.scheme.*allowed: pair, shared"):
+        relay_cfg("srpo", srpo={"scheme": "both"})
+    with pytest.raises(config.ConfigError, match="srpo.full_rollout_per_phase"):
+        relay_cfg("srpo", srpo={"scheme": "shared", "full_rollout_per_phase": True})
+    cfg = relay_cfg("ippo", seats=4)
+    assert cfg.layout.num_seats == 4 and cfg.layout.num_streams == 8
+
+
+# ------------------------------------------------------------------ training
+@pytest.mark.parametrize("method", ["ippo", "self_play", "srpo"])
+def test_three_seat_relay_is_learned(method):
+    """Every method learns the 3-seat turn-based relay (always pass: return 6); the evaluation
+    plays the heroes in every seat. SRPO's shared adversary pays its KL on the role-0 streams
+    only (streams 0 and 3: one per group)."""
+    cfg = relay_cfg(method)
+    trainer = make_train(cfg)
+    assert len(trainer.hero_seats) == 3
+    res = run_sweep(trainer)
+    ret = np.asarray(res.final["team_return"])
+    assert ret.shape == (2,) and np.all(ret > 5.5), ret
+    assert np.asarray(res.final["return"]).shape == (2, 3)
+    if method == "srpo":
+        kl = np.asarray(res.metrics["loss/kl"])[:, 0]  # [members, streams], first period
+        assert np.all(kl[:, [0, 3]] > 0) and np.all(kl[:, [1, 2, 4, 5]] == 0)
+
+
+def test_only_acting_rows_count_in_the_losses():
+    """At initialisation each acting row has two legal actions of about equal probability, so
+    the entropy over the rows where a seat acted is about ln 2; the two-thirds of the rows
+    where a seat could not act (one legal action, entropy 0) would pull it to ln 2 / 3."""
+    cfg = relay_cfg("ippo", steps=8 * 16, train={
+        "total_env_steps": 8 * 16, "num_envs": 8, "num_steps": 16, "lr": 1e-6,
+        "update_epochs": 1, "num_minibatches": 1})
+    res = run_sweep(make_train(cfg))
+    ent = np.asarray(res.metrics["loss/entropy"])
+    np.testing.assert_allclose(ent, math.log(2), atol=0.02)
+
+
+def test_shared_adversary_learns_to_drop():
+    """Pure-adversarial with the shared scheme: the adversary, in one seat of every env, learns
+    to drop the baton, so the training return falls far below what the heroes reach together
+    (they still pass when evaluated in every seat)."""
+    cfg = relay_cfg("pure_adversarial", steps=12288)
+    res = run_sweep(make_train(cfg))
+    train_ret = np.asarray(res.metrics["train/return"])[:, -1]  # [members, streams] at the end
+    assert np.all(train_ret < 3.0), train_ret
+    assert np.all(np.asarray(res.final["team_return"]) > 5.0)
+
+
+def test_three_seat_run_saves_and_plays_back(tmp_path):
+    from jsrpo.cli import main
+    out = tmp_path / "run"
+    main(["train", "--config", str(_write(tmp_path, relay_cfg("self_play", steps=1024))),
+          "--out", str(out)])
+    run = load_run(out)
+    assert run.meta.hero_seats == (0, 0, 0) and run.meta.seat_id_in_obs
+    heroes = [run.hero(0, s) for s in range(3)]
+    venv = VecEnv(envs.make("relay", num_agents=3, length=6))
+    tot = play_seats(venv, heroes, [h.params for h in heroes], jax.random.PRNGKey(0))
+    assert tot.ret.shape == (3,)
+
+
+def test_format_one_run_meta_still_reads():
+    meta = {"format_version": 1, "network": {"num_actions": 2, "obs_ndim": 1,
+                                             "hidden_sizes": [8], "activation": "tanh"},
+            "obs_shape": [1], "env": {"name": "collab_defect"},
+            "learners": {"hero_pair": [0, 1], "num_learners": 2},
+            "members": [{"member": 0, "method": "ippo", "tau": 0, "eps": 0.1, "seed": 0}]}
+    assert RunMeta.from_json(meta).hero_seats == (0, 1)
+    meta["format_version"] = 2
+    with pytest.raises(Exception, match="learners.*hero_seats"):
+        RunMeta.from_json(meta)
+
+
+def _write(tmp_path, cfg):
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(config.to_dict(cfg)))
+    return path
