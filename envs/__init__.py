@@ -43,7 +43,7 @@ def _import_jaxmarl_quietly() -> None:
 
 _import_jaxmarl_quietly()
 
-from envs import coop_grid, matrix_games, overcooked, relay  # noqa: E402
+from envs import coop_grid, hanabi, matrix_games, overcooked, relay  # noqa: E402
 from envs.base import ParamEnv  # noqa: E402
 
 _REGISTRY: Dict[str, Callable[..., ParamEnv]] = {
@@ -56,6 +56,7 @@ _REGISTRY: Dict[str, Callable[..., ParamEnv]] = {
     "overcooked": overcooked.make_overcooked,
     "overcooked_v2": overcooked.make_overcooked_v2,
     "relay": relay.make_relay,
+    "hanabi": hanabi.make_hanabi,
 }
 
 #: name -> the constructor arguments a sweep may vary per member (``ParamEnv.traced_kwargs``).
@@ -70,7 +71,7 @@ MATRIX_GAMES = ("collab_defect", "stag_hunt", "car_overtake", "coordination", "b
 
 
 #: name -> the keyword argument that sets the number of seats (envs without one have two).
-_SEATS_KWARG: Dict[str, str] = {"relay": "num_agents"}
+_SEATS_KWARG: Dict[str, str] = {"relay": "num_agents", "hanabi": "num_agents"}
 
 
 def register(name: str, factory: Callable[..., ParamEnv], traced: tuple = (),

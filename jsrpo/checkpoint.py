@@ -167,8 +167,8 @@ def load_policy(run_dir, member: int = 0, seat: int = 0, step: Optional[int] = N
     ckpt = load_run(run_dir, step)
     if not 0 <= member < len(ckpt.members):
         raise ValueError(f"member: got {member}; allowed: 0..{len(ckpt.members) - 1}")
-    if seat not in (0, 1):
-        raise ValueError(f"seat: got {seat}; allowed: 0 or 1")
+    if not 0 <= seat < ckpt.meta.num_seats:
+        raise ValueError(f"seat: got {seat}; allowed: 0..{ckpt.meta.num_seats - 1}")
     return ckpt.hero(member, seat, step)
 
 

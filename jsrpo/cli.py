@@ -515,18 +515,20 @@ def run_crossplay(args) -> int:
 
 def _render_parser(sub) -> None:
     listing = "; ".join(f"{', '.join(s.envs)}: {s.describe()}" for s in partners.sets()
-                        if set(s.envs) & set(render.DRAWABLE))
-    p = sub.add_parser("render", help="animated GIF of one coop_grid or Overcooked episode",
-                       description="Play one episode of a member's hero pair (or its seat-0 "
-                                   "hero with a scripted partner) and write a GIF "
-                                   f"({', '.join(render.DRAWABLE)}).")
+                        if set(s.envs) & set(render.DRAWABLE + render.TEXT))
+    p = sub.add_parser("render", help="one episode as a GIF (coop_grid, Overcooked) or as text "
+                                      "(Hanabi)",
+                       description="Play one episode of a member's heroes (or its seat-0 hero "
+                                   "with a scripted partner in the other seats) and write a GIF "
+                                   f"({', '.join(render.DRAWABLE)}) or a text file "
+                                   f"({', '.join(render.TEXT)}).")
     p.add_argument("run_dir", metavar="RUN_DIR", help="run directory written by `jsrpo train`")
     p.add_argument("--member", type=int, default=0,
                    help="sweep member whose heroes play (default 0)")
     p.add_argument("--partner", default=None,
-                   help="scripted partner in seat 1 instead of the member's seat-1 hero, "
-                        f"name[:key=value]... ({listing})")
-    p.add_argument("--out", required=True, help="GIF file to write")
+                   help="scripted partner in every seat but 0 instead of the member's "
+                        f"heroes, name[:key=value]... ({listing})")
+    p.add_argument("--out", required=True, help="GIF (or, for Hanabi, text) file to write")
     p.add_argument("--seed", type=_seed, default=0, help="episode seed")
     p.add_argument("--fps", type=_fps, default=4.0,
                    help=f"frames per second, {FPS_RANGE[0]:g} to {FPS_RANGE[1]:g} (default 4)")
@@ -536,15 +538,18 @@ def _render_parser(sub) -> None:
 
 
 def run_render(args) -> int:
-    """Play one episode and write the GIF."""
+    """Play one episode and write the GIF (or the text)."""
     meta = RunDir(args.run_dir).read_meta()
-    if meta.env.name not in render.DRAWABLE:
+    if meta.env.name not in render.DRAWABLE + render.TEXT:
         raise UsageError(f"RUN_DIR: nothing to draw: this run plays {meta.env.name}, a one-shot "
                          "game (its strategies are action_probs in summary.json); render draws "
-                         + ", ".join(render.DRAWABLE))
+                         + ", ".join(render.DRAWABLE) + " and writes "
+                         + ", ".join(render.TEXT) + " as text")
+    text = meta.env.name in render.TEXT
     gif = Path(args.out)
     if gif.is_dir() or str(args.out).endswith(os.sep):
-        raise UsageError(f"--out {gif}: is a directory; give the GIF file to write")
+        raise UsageError(f"--out {gif}: is a directory; give the {'text' if text else 'GIF'} "
+                         "file to write")
     if not gif.parent.is_dir():
         raise UsageError(f"--out {gif}: the folder {gif.parent} does not exist")
     if not os.access(gif.parent, os.W_OK | os.X_OK):
@@ -555,18 +560,27 @@ def run_render(args) -> int:
     partner = None
     if args.partner is not None:
         try:
-            partner = partners.parse(meta.env.name, args.partner, seat=1)
+            partner = partners.parse(meta.env.name, args.partner, seat=1,
+                                     env_kwargs=meta.member_env(args.member).kwargs)
         except ValueError as e:
             raise UsageError(f"--partner: {e}") from None
-    hero = load_policy(args.run_dir, args.member, seat=0)
-    partner = partner or load_policy(args.run_dir, args.member, seat=1)
+    seats = range(meta.num_seats)
+    agents = [load_policy(args.run_dir, args.member, seat=s) if s == 0 or partner is None
+              else partner for s in seats]
+    names = [a.name for a in agents]
     member_env = meta.member_env(args.member)
     env = envs.make(member_env.name, **member_env.kwargs)
-    episode = render.record_episode(env, hero, partner, jax.random.PRNGKey(args.seed))
-    n = render.write_gif(env, episode, (hero.name, partner.name), gif, args.fps, args.frames)
-    ret = episode["rewards"].sum(0)
-    print(f"[jsrpo] {hero.name} with {partner.name}: returns {[round(float(r), 2) for r in ret]}, "
-          f"team return {ret.mean():.2f}; wrote {args.out} ({n} frames)")
+    episode = render.record_episode(env, agents, jax.random.PRNGKey(args.seed))
+    if text:
+        n = render.write_text(env, episode, names, gif)
+        what = f"{n} turns"
+    else:
+        n = render.write_gif(env, episode, (names[0], names[1]), gif, args.fps, args.frames)
+        what = f"{n} frames"
+    ret = episode["rewards"][:episode["length"]].sum(0)
+    print(f"[jsrpo] {' with '.join(dict.fromkeys(names))}: returns "
+          f"{[round(float(r), 2) for r in ret]}, team return {ret.mean():.2f}; wrote {args.out} "
+          f"({what})")
     return 0
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Any, Sequence, cast
+from typing import Any, Mapping, Optional, Sequence, cast
 
 import jax
 import matplotlib
@@ -157,13 +157,15 @@ def evaluate_pairs(venv: VecEnv, seat0: Sequence[Agent], seat1: Sequence[Agent],
 
 # ---------------------------------------------------------------- the whole evaluation
 
-def partner_agents(env_name: str, specs: Sequence[str]) -> list[tuple[Agent, Agent]]:
+def partner_agents(env_name: str, specs: Sequence[str],
+                   env_kwargs: Optional[Mapping] = None) -> list[tuple[Agent, Agent]]:
     """Scripted partners as ``(seat-0 agent, seat-1 agent)``, one per spec string
-    (``partners.parse``); errors name the ``--partners`` flag."""
+    (``partners.parse``, for the env built with ``env_kwargs``); errors name the
+    ``--partners`` flag."""
     if not specs:
         return []
     try:
-        return partners.parse_all(env_name, specs)
+        return partners.parse_all(env_name, specs, env_kwargs)
     except ValueError as e:
         raise ValueError(f"--partners: {e} (pass --partners none for no partners)") from None
 
@@ -195,7 +197,7 @@ def crossplay(run_dirs: Sequence, partners: Sequence[str] = (), episodes: int = 
     ``[K, P]``, per-method summaries).
     """
     pool = load_pool(run_dirs)
-    partner_pairs = partner_agents(pool["env"]["name"], partners)
+    partner_pairs = partner_agents(pool["env"]["name"], partners, pool["env"]["kwargs"])
     venv = VecEnv(envs.make(pool["env"]["name"], **pool["env"]["kwargs"]))
     keys = jax.random.split(jax.random.PRNGKey(seed), episodes)
 

@@ -129,8 +129,15 @@ def play_pairs(venv: VecEnv, agent0: Agent, agent1: Agent, keys) -> EpisodeTotal
 
 
 def play_recorded(venv: VecEnv, agent0: Agent, agent1: Agent, key):
-    """One recorded episode of the agents' own params (compiled), as numpy:
+    """One recorded episode of two agents' own params (compiled), as numpy:
     ``(EpisodeTotals, Recording)``."""
-    run = jax.jit(lambda k: play_episode(venv, agent0, agent1, agent0.params, agent1.params, k,
-                                         record=True))
+    return play_recorded_seats(venv, (agent0, agent1), key)
+
+
+def play_recorded_seats(venv: VecEnv, agents: Sequence[Agent], key):
+    """One recorded episode with ``agents[i]`` (its own params) in seat i, compiled, as numpy:
+    ``(EpisodeTotals, Recording)``."""
+    agents = tuple(agents)
+    run = jax.jit(lambda k: play_seats(venv, agents, [a.params for a in agents], k,
+                                       record=True))
     return jax.tree.map(np.asarray, run(key))

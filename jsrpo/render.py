@@ -1,7 +1,9 @@
-"""Animated GIF of one episode (``jsrpo render``): a member's hero pair, or its seat-0 hero
-with a scripted partner in seat 1, on coop_grid or Overcooked (v1 and v2).
+"""One episode of a run (``jsrpo render``): a member's heroes in every seat, or its seat-0 hero
+with a scripted partner in the other seats, as an animated GIF (coop_grid, Overcooked v1 and v2)
+or as text (Hanabi: every turn's move, the hands, fireworks and tokens).
 
-The episode is played by ``episodes.play_recorded``, as evaluation and cross-play play theirs.
+The episode is played by ``episodes.play_recorded_seats``, as evaluation and cross-play play
+theirs.
 coop_grid is drawn here with PIL (cells, the solid pot, the two onion sources filled when
 available, the agents with a carry marker); Overcooked with JaxMARL's own visualizers. Every
 frame has a header with the step and the returns so far; frame t shows the state after t
@@ -10,6 +12,7 @@ steps, so an episode of T steps gives T + 1 frames. One-shot matrix games have n
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import jax
 import numpy as np
@@ -19,24 +22,75 @@ from PIL import Image, ImageDraw, ImageFont
 
 from envs.coop_grid import GRID_SIZE, ONION_SOURCES, POT
 from jsrpo.agents import Agent
-from jsrpo.episodes import play_recorded
+from jsrpo.episodes import play_recorded_seats
 from jsrpo.files import atomic_path
 from jsrpo.vec_env import VecEnv
 
-#: environments ``jsrpo render`` can draw.
+#: environments ``jsrpo render`` can draw (GIF) or write as text.
 DRAWABLE = ("coop_grid", "overcooked", "overcooked_v2")
+TEXT = ("hanabi",)
 CELL = 72  # pixels per grid cell
 HEADER = 64  # pixels of text above the grid
 SEAT_COLOURS = ((40, 100, 220), (220, 60, 50))
 ONION = (235, 160, 30)
 
 
-def record_episode(env, agent0: Agent, agent1: Agent, key) -> dict:
-    """One episode with every state kept (``episodes.play_recorded``), as numpy: ``states``
-    (the env's state pytree, leading axis ``T+1``, index 0 = the reset state), ``actions
-    [T, 2]`` and ``rewards [T, 2]`` over ``T = env.max_steps``."""
-    _, rec = play_recorded(VecEnv(env), agent0, agent1, key)
-    return {"states": rec.states, "actions": rec.actions, "rewards": rec.rewards}
+def record_episode(env, agents: Sequence[Agent], key) -> dict:
+    """One episode with every state kept (``episodes.play_recorded_seats``), as numpy:
+    ``states`` (the env's state pytree, leading axis ``T+1``, index 0 = the reset state),
+    ``actions [T, P]``, ``rewards [T, P]`` over ``T = env.max_steps`` and ``length`` (steps
+    up to the episode's end)."""
+    tot, rec = play_recorded_seats(VecEnv(env), agents, key)
+    return {"states": rec.states, "actions": rec.actions, "rewards": rec.rewards,
+            "length": int(tot.length)}
+
+
+def hanabi_text(env, episode: dict, names: Sequence[str]) -> str:
+    """A recorded Hanabi episode as text: the deal, then every turn (seat, move, reward) with
+    the fireworks, info and life tokens after it, up to the episode's end."""
+    colours = "RYGWB"[:env.num_colors]
+    at = lambda t: jax.tree.map(lambda x: np.asarray(x)[t], episode["states"])
+
+    def hand(game, seat):
+        cards = []
+        for card in np.asarray(game.player_hands)[seat]:
+            if card.any():
+                c, r = np.argwhere(card)[0]
+                cards.append(f"{colours[c]}{r + 1}")
+            else:
+                cards.append("--")
+        return " ".join(cards)
+
+    def board(game):
+        levels = np.asarray(game.fireworks).sum(-1).astype(int)
+        fw = " ".join(f"{colours[c]}{levels[c]}" for c in range(env.num_colors))
+        return (f"fireworks {fw} | score {levels.sum()} | info {int(game.info_tokens.sum())} "
+                f"| lives {int(game.life_tokens.sum())}")
+
+    first = at(0).game
+    lines = [f"Hanabi, {env.num_agents} players, {env.num_colors} colours x {env.num_ranks} "
+             "ranks", "players: " + ", ".join(f"seat {i} {n}" for i, n in enumerate(names)),
+             "deal: " + " | ".join(f"seat {i}: {hand(first, i)}"
+                                    for i in range(env.num_agents)), board(first)]
+    for t in range(episode["length"]):
+        before, after = at(t), at(t + 1)
+        seat = int(np.argmax(before.game.cur_player_idx))
+        seat = int(np.asarray(before.game.seat_order)[seat])
+        move = env.action_names[int(episode["actions"][t, seat])]
+        reward = float(episode["rewards"][t, 0])
+        lines.append(f"turn {t + 1:3d}: seat {seat} ({hand(before.game, seat)}) {move:<20s} "
+                     f"reward {reward:+g} | {board(after.game)}")
+    total = float(episode["rewards"][:episode["length"], 0].sum())
+    lines.append(f"end after {episode['length']} turns: score {total:g}")
+    return "\n".join(lines) + "\n"
+
+
+def write_text(env, episode: dict, names: Sequence[str], path: Path) -> int:
+    """Write ``hanabi_text`` to ``path`` (atomically); returns the number of turns."""
+    path = Path(path)
+    with atomic_path(path, ".txt") as tmp:
+        Path(tmp).write_text(hanabi_text(env, episode, names))
+    return episode["length"]
 
 
 def scenes(env, states, n: int) -> list:

@@ -25,12 +25,15 @@ class PartnerSet:
       defaults: spec strings evaluated when the user names none.
       make: ``(env_name, name, seat, **kwargs) -> Agent``; raises ``ValueError`` naming the
         argument on a bad value.
+      env_kwargs: ``make`` also takes ``env_kwargs=`` (the environment's constructor
+        arguments), for partners whose observations depend on them (Hanabi's game size).
     """
 
     envs: Tuple[str, ...]
     args: Mapping[str, Tuple[str, ...]]
     defaults: Tuple[str, ...]
     make: Callable[..., Agent]
+    env_kwargs: bool = False
 
     @property
     def names(self) -> Tuple[str, ...]:
@@ -84,8 +87,9 @@ def _number(text: str):
         return float(text)
 
 
-def parse(env_name: str, spec: str, seat: int) -> Agent:
-    """``"name[:key=value]..."`` -> the scripted partner of ``env_name`` playing ``seat``.
+def parse(env_name: str, spec: str, seat: int, env_kwargs: Optional[Mapping] = None) -> Agent:
+    """``"name[:key=value]..."`` -> the scripted partner of ``env_name`` (built with
+    ``env_kwargs``, its defaults if None) playing ``seat``.
 
     Raises ``ValueError`` naming what is wrong (unknown env, name, argument or value)."""
     partners = get(env_name)
@@ -111,9 +115,13 @@ def parse(env_name: str, spec: str, seat: int) -> Agent:
             kw[key] = float(value) if key == "epsilon" else _number(value)
         except ValueError:
             raise ValueError(f"partner {spec!r}: {key} got {value!r}; expected a number") from None
+    if partners.env_kwargs:
+        kw["env_kwargs"] = dict(env_kwargs or {})
     return partners.make(env_name, name, seat, **kw)
 
 
-def parse_all(env_name: str, specs: Sequence[str]) -> list[tuple[Agent, Agent]]:
+def parse_all(env_name: str, specs: Sequence[str],
+              env_kwargs: Optional[Mapping] = None) -> list[tuple[Agent, Agent]]:
     """Every spec as ``(seat-0 agent, seat-1 agent)``."""
-    return [(parse(env_name, s, 0), parse(env_name, s, 1)) for s in specs]
+    return [(parse(env_name, s, 0, env_kwargs), parse(env_name, s, 1, env_kwargs))
+            for s in specs]
