@@ -31,13 +31,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
+from _pieces import Piece, jsrpo_command, keep, list_pieces, run_pieces, train
 
 # As `python -m jsrpo` does: XLA's C++ warnings off (the cache loader's machine-feature notes)
 # unless the user set a level. Before JAX is imported (the pieces import jsrpo when they run).
@@ -112,40 +109,7 @@ def choose_cost(rows: list[dict]) -> dict:
                      "of the sparse return without costs")
 
 
-@dataclass
-class Piece:
-    name: str
-    done: Callable[[], bool]
-    ready: Callable[[], bool]
-    run: Callable[[], None]
-
-
-def train(run_dir: Path, config: Path, overrides: list[str]) -> None:
-    """``jsrpo train`` into ``run_dir``: resumes it when an earlier attempt left checkpoints."""
-    from jsrpo.cli import main as jsrpo
-    from jsrpo.rundir import RunDir
-
-    state = RunDir(run_dir).state
-    if (run_dir / "config.yaml").exists() and state.is_dir() and any(state.iterdir()):
-        # an earlier attempt was interrupted: continue it
-        rc = jsrpo(["train", "--resume", str(run_dir)])
-    else:
-        rc = jsrpo(["train", "--config", str(config), "--out", str(run_dir), "--overwrite",
-                    "log.progress=false"] + overrides)
-    if rc != 0:
-        raise SystemExit(f"jsrpo train {run_dir} failed with exit code {rc}")
-
-
-def keep(run_dir: Path, dest: Path, prefix: str) -> None:
-    """Copy a run's summary and learning curve into the results directory."""
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copy(run_dir / "summary.json", dest / f"{prefix}summary.json")
-    shutil.copy(run_dir / "learning_curve.png", dest / f"{prefix}learning_curve.png")
-
-
 def pieces(args) -> list[Piece]:
-    from jsrpo.cli import main as jsrpo
-
     runs, out = args.runs, args.out
     config = lambda layout, method: ROOT / "configs" / "overcooked" / f"{layout}_{method}.yaml"
     choice = lambda layout: out / "select" / layout / "choice.json"
@@ -189,11 +153,9 @@ def pieces(args) -> list[Piece]:
             xp = out / setting / layout / "crossplay"
 
             def run_xp(setting=setting, layout=layout, xp=xp):
-                rc = jsrpo(["crossplay"] + [str(runs / setting / layout / m) for m in METHODS]
-                           + ["--partners", PARTNERS, "--episodes", str(args.episodes),
-                              "--out", str(xp)])
-                if rc != 0:
-                    raise SystemExit(f"crossplay {setting}/{layout} failed with exit code {rc}")
+                jsrpo_command(["crossplay"] + [str(runs / setting / layout / m) for m in METHODS]
+                              + ["--partners", PARTNERS, "--episodes", str(args.episodes),
+                                 "--out", str(xp)], f"crossplay {setting}/{layout}")
             trained = lambda setting=setting, layout=layout: all(
                 (out / setting / layout / f"{m}_summary.json").exists() for m in METHODS)
             ps.append(Piece(f"{setting}/{layout}/crossplay",
@@ -203,11 +165,10 @@ def pieces(args) -> list[Piece]:
             def run_gifs(setting=setting, layout=layout, gifs=gifs):
                 gifs.mkdir(parents=True, exist_ok=True)
                 for method in GIF_METHODS:
-                    rc = jsrpo(["render", str(runs / setting / layout / method), "--partner",
-                                GIF_PARTNER, "--frames", str(GIF_FRAMES), "--out",
-                                str(gifs / f"{method}_with_{GIF_PARTNER}.gif")])
-                    if rc != 0:
-                        raise SystemExit(f"render {setting}/{layout}/{method}: exit code {rc}")
+                    jsrpo_command(["render", str(runs / setting / layout / method),
+                                   "--partner", GIF_PARTNER, "--frames", str(GIF_FRAMES),
+                                   "--out", str(gifs / f"{method}_with_{GIF_PARTNER}.gif")],
+                                  f"render {setting}/{layout}/{method}")
             ps.append(Piece(f"{setting}/{layout}/gifs",
                             lambda gifs=gifs: all((gifs / f"{m}_with_{GIF_PARTNER}.gif").exists()
                                                   for m in GIF_METHODS),
@@ -226,10 +187,9 @@ def pieces(args) -> list[Piece]:
                 "checkpoint.every_updates=500", "checkpoint.snapshots=[]"]
                 + cost_overrides(scale(layout)))
             keep(run, dest, "srpo_")
-            rc = jsrpo(["crossplay", str(run), "--partners", PARTNERS, "--episodes",
-                        str(args.episodes), "--out", str(dest / "crossplay")])
-            if rc != 0:
-                raise SystemExit(f"crossplay ablation/{layout} failed with exit code {rc}")
+            jsrpo_command(["crossplay", str(run), "--partners", PARTNERS, "--episodes",
+                           str(args.episodes), "--out", str(dest / "crossplay")],
+                          f"crossplay ablation/{layout}")
         ps.append(Piece(f"ablation/{layout}", (dest / "crossplay" / "crossplay.json").exists,
                         lambda layout=layout: choice(layout).exists()
                         and scale(layout) is not None, run_ablation))
@@ -303,24 +263,9 @@ def main(argv=None) -> None:
                                               or parts[2] in args.methods)
     todo = [p for p in pieces(args) if wanted(p.name)]
     if args.list:
-        for p in todo:
-            print(f"{'done' if p.done() else 'ready' if p.ready() else 'waiting':8s} {p.name}")
+        list_pieces(todo)
         return
-    timing_file = args.out / "timing.json"
-    for p in todo:
-        if p.done():
-            continue
-        if not p.ready():
-            print(f"[study] {p.name}: waiting for an earlier piece")
-            continue
-        print(f"[study] {p.name}: running", flush=True)
-        t0 = time.perf_counter()
-        p.run()
-        timing = json.loads(timing_file.read_text()) if timing_file.exists() else {}
-        timing[p.name] = round(time.perf_counter() - t0, 1)
-        timing_file.parent.mkdir(parents=True, exist_ok=True)
-        timing_file.write_text(json.dumps(timing, indent=2, sort_keys=True) + "\n")
-        print(f"[study] {p.name}: done in {timing[p.name]:.0f} s", flush=True)
+    run_pieces(todo, args.out, "study")
     figure = tp_cp_figure(args.out)
     if figure is not None:
         print(f"[study] wrote {figure}")

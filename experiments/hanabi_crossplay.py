@@ -1,0 +1,89 @@
+"""IPPO against SRPO on the SRPO paper's Hanabi (3 colours x 3 ranks), 2 and 4 players: training
+with 8 seeds per method in one program each, then pooled cross-play with the held-out scripted
+partners (random-legal and rule-based, with and without noise) in every seat.
+
+    python experiments/hanabi_crossplay.py [--players 2 4] [--seeds 8] [--steps N] [--list]
+
+The paper gives Hanabi's tau as 0.01, which may be the KL coefficient (1/tau) rather than tau;
+SRPO runs both readings, tau = 0.01 and tau = 100, as members of one program. Resumable pieces,
+each skipped when its result exists (an interrupted training resumes from its newest checkpoint):
+
+- ``<N>p/ippo``, ``<N>p/srpo``: ``configs/hanabi/<N>p_<method>.yaml`` with ``--seeds`` seeds
+  and ``--steps`` env steps per member (the configs' own budget by default);
+- ``<N>p/crossplay``: both methods' members pooled, with ``PARTNERS`` in both halves of the seats
+  (two players: seat 0 and seat 1; four: seats 0-1 and seats 2-3, as the paper pairs them).
+
+Run directories go under ``--runs`` (default runs/hanabi, not committed); summaries, learning
+curves and cross-play results under ``--out`` (default experiments/results/hanabi), which
+``experiments/report.py`` turns into docs/results.md.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from _pieces import Piece, jsrpo_command, keep, list_pieces, run_pieces, train
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = Path(__file__).resolve().parent.parent
+PLAYERS = (2, 4)
+METHODS = ("ippo", "srpo")
+#: tau read as tau (0.01) and as the KL coefficient 1/tau (tau = 100)
+SRPO_TAUS = (0.01, 100.0)
+PARTNERS = "random,rule,random:epsilon=0.2,rule:epsilon=0.2"
+
+
+def pieces(args) -> list[Piece]:
+    runs, out = args.runs, args.out
+    ps: list[Piece] = []
+    for n in args.players:
+        config = lambda method, n=n: ROOT / "configs" / "hanabi" / f"{n}p_{method}.yaml"
+        common = [f"num_seeds={args.seeds}", "seed=0", "checkpoint.every_updates=50",
+                  "checkpoint.snapshots=[]"] + (
+            [f"train.total_env_steps={args.steps}"] if args.steps else [])
+        for method in METHODS:
+            dest, run = out / f"{n}p", runs / f"{n}p" / method
+            extra = ["tau=[" + ", ".join(f"{t:g}" for t in SRPO_TAUS) + "]"] \
+                if method == "srpo" else []
+
+            def run_train(run=run, dest=dest, method=method, extra=extra, config=config):
+                train(run, config(method), common + extra + args.override)
+                keep(run, dest, f"{method}_")
+            ps.append(Piece(f"{n}p/{method}", (dest / f"{method}_summary.json").exists,
+                            lambda: True, run_train))
+        xp = out / f"{n}p" / "crossplay"
+
+        def run_xp(n=n, xp=xp):
+            jsrpo_command(["crossplay"] + [str(runs / f"{n}p" / m) for m in METHODS]
+                          + ["--partners", PARTNERS, "--episodes", str(args.episodes),
+                             "--out", str(xp)], f"crossplay {n}p")
+        trained = lambda n=n: all((out / f"{n}p" / f"{m}_summary.json").exists()
+                                  for m in METHODS)
+        ps.append(Piece(f"{n}p/crossplay", (xp / "crossplay.json").exists, trained, run_xp))
+    return ps
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--players", nargs="+", type=int, default=list(PLAYERS), choices=PLAYERS)
+    ap.add_argument("--seeds", type=int, default=8)
+    ap.add_argument("--steps", type=int, default=None,
+                    help="env steps per member (default: the config's)")
+    ap.add_argument("--episodes", type=int, default=64, help="cross-play episodes per pair")
+    ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "hanabi")
+    ap.add_argument("--out", type=Path, default=ROOT / "experiments" / "results" / "hanabi")
+    ap.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="extra `jsrpo train` overrides for every training piece (smoke runs)")
+    ap.add_argument("--list", action="store_true", help="list the pieces and their state")
+    args = ap.parse_args(argv)
+    todo = pieces(args)
+    if args.list:
+        list_pieces(todo)
+        return
+    run_pieces(todo, args.out, "hanabi")
+
+
+if __name__ == "__main__":
+    main()
