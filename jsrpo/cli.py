@@ -497,9 +497,9 @@ def run_crossplay(args) -> int:
                              "once (its own pairs are its training performance, not cross-play)")
     out = _default_out(args.out, run_dirs, "crossplay")
     try:
-        env_name = crossplay.run_env_name(run_dirs[0])
-        specs = _partner_specs(args.partners, env_name)
-        crossplay.partner_agents(env_name, specs)  # bad names fail here, before any compile
+        env = RunDir(run_dirs[0]).read_meta().member_env(0)
+        specs = _partner_specs(args.partners, env.name)
+        crossplay.partner_agents(env.name, specs, env.kwargs)  # bad names fail before compiling
         result = crossplay.crossplay(run_dirs, specs, args.episodes, args.seed,
                                      args.bootstrap_reps)
     except ValueError as e:  # unreadable runs, mixed envs, unplayable partners

@@ -1,14 +1,16 @@
 """Cross-play evaluation: how well does a policy do with someone else?
 
-Every sweep member of every given run is pooled: its deployed seat-0 hero and seat-1 hero.
-Entry (i, j) of the cross-play matrix is the seat-0 hero of member i playing with the seat-1
-hero of member j for N episodes, no learning; the diagonal is each member's own trained pair
-(training performance, TP), the off-diagonal is cross-play (CP). Pools sharing one network
-architecture are evaluated as ONE compiled call (``episodes.play_pairs``: ``vmap(i) o vmap(j)
-o vmap(episodes)``); pools of different architectures and scripted partners (different policy
-functions) are joined by a Python loop over groups only. Held-out scripted partners (the
-``jsrpo.partners`` registry) play every pooled policy in both seat arrangements and get their
-own rows and columns.
+Every sweep member of every given run is pooled: its deployed heroes on each side of the seats
+(``episodes.seat_halves``: seat 0 and seat 1 with two players; seats 0-1 and 2-3 with four, as
+the SRPO paper pairs Hanabi policies). Entry (i, j) of the cross-play matrix is member i's
+first-side heroes playing with member j's second-side heroes for N episodes, no learning; the
+diagonal is each member's own trained team (training performance, TP), the off-diagonal is
+cross-play (CP). Pools sharing one network architecture are evaluated as ONE compiled call
+(``episodes.play_sides``: ``vmap(i) o vmap(j) o vmap(episodes)``); pools of different
+architectures and scripted partners (different policy functions) are joined by a Python loop
+over groups only. Held-out scripted partners (the ``jsrpo.partners`` registry) play every pooled
+policy on either side and get their own rows and columns (``partner_in_seat1``: the partner on
+the second side; ``partner_in_seat0``: on the first).
 
 Every pair plays the same N episode keys (common random numbers): start positions, move orders,
 respawns and action-sampling streams are shared, so differences between entries are not noise
@@ -31,9 +33,8 @@ import envs
 from jsrpo import metrics, partners
 from jsrpo.agents import Agent, check_agent
 from jsrpo.checkpoint import RunCheckpoint, load_run
-from jsrpo.episodes import play_pairs, stack_agents
+from jsrpo.episodes import play_sides, seat_halves, stack_agents
 from jsrpo.files import savefig, write_json
-from jsrpo.rundir import RunDir
 from jsrpo.vec_env import EpisodeTotals, VecEnv
 
 DEFAULT_EPISODES = 256
@@ -49,10 +50,16 @@ def method_label(member: dict, vary_eps: bool) -> str:
     return label + (f" eps={member['eps']:g}" if vary_eps else "")
 
 
-def hero_agents(ckpt: RunCheckpoint) -> tuple[list[Agent], list[Agent]]:
-    """The deployed seat-0 and seat-1 heroes of every member of a loaded run (``load_run``)."""
-    seat0, seat1 = ([ckpt.hero(i, seat) for i in range(len(ckpt.members))] for seat in (0, 1))
-    return seat0, seat1
+Team = tuple  # one Agent per seat of a side (``episodes.seat_halves``)
+
+
+def hero_agents(ckpt: RunCheckpoint) -> tuple[list[Team], list[Team]]:
+    """The deployed heroes of every member of a loaded run (``load_run``) on each side of the
+    seats (two players: seat 0 and seat 1; four: seats 0-1 and 2-3), one team per member."""
+    sides = seat_halves(ckpt.meta.num_seats)
+    side0, side1 = ([tuple(ckpt.hero(i, seat) for seat in side) for i in range(len(ckpt.members))]
+                    for side in sides)
+    return side0, side1
 
 
 def _with_defaults(env) -> tuple:
@@ -64,8 +71,9 @@ def _with_defaults(env) -> tuple:
 def load_pool(run_dirs: Sequence) -> dict:
     """Load and pool every member of ``run_dirs`` (all must play the same environment).
 
-    Returns ``{"env": {"name", "kwargs"}, "runs": [str], "members": [dict], "seat0": [Agent],
-    "seat1": [Agent]}``, members ordered by method (first-seen order), then by run and member.
+    Returns ``{"env": {"name", "kwargs"}, "runs": [str], "members": [dict], "side0": [Team],
+    "side1": [Team]}`` (each member's heroes on either side of the seats), members ordered by
+    method (first-seen order), then by run and member.
     Raises FileNotFoundError for a run without checkpoint, ValueError for mixed environments.
     """
     if not run_dirs:
@@ -98,15 +106,16 @@ def load_pool(run_dirs: Sequence) -> dict:
                                                              if len(ckpts) > 1 else "")
     return {"env": dataclasses.asdict(env0), "runs": [str(c.run_dir) for c in ckpts],
             "members": rows,
-            "seat0": [seat0[i] for i in order], "seat1": [seat1[i] for i in order]}
+            "side0": [seat0[i] for i in order], "side1": [seat1[i] for i in order]}
 
 
 def pair_statistics(tot: EpisodeTotals) -> dict:
     """Per-pair means over episodes of totals with leading axes ``[..., N]``.
 
-    Returns numpy arrays: ``team_return [...]`` (mean of the two seats' returns, as training's
+    Returns numpy arrays: ``team_return [...]`` (mean of the seats' returns, as training's
     evaluation defines it) and its standard error ``team_return_se [...]``; ``return``,
-    ``private_cost`` and ``contributions[k]`` ``[..., 2]`` per seat; ``free_riding [...]``.
+    ``private_cost`` and ``contributions[k]`` ``[..., P]`` per seat; ``free_riding [...]`` (the
+    largest minus the smallest seat's cost).
     """
     ret, cost = np.asarray(tot.ret, np.float64), np.asarray(tot.cost, np.float64)
     team = ret.mean(-1)  # [..., N] per episode
@@ -118,54 +127,67 @@ def pair_statistics(tot: EpisodeTotals) -> dict:
         "team_return_se": se,
         "return": ret.mean(-2),
         "private_cost": mean_cost,
-        "free_riding": metrics.free_riding_degree(mean_cost[..., 0], mean_cost[..., 1]),
+        "free_riding": metrics.free_riding_degree(mean_cost.max(-1), mean_cost.min(-1)),
         "contributions": {k: np.asarray(v, np.float64).mean(-2) for k, v in tot.contrib.items()},
     }
 
 
-def _kind_groups(agents: Sequence[Agent]) -> list[np.ndarray]:
-    kinds = list(dict.fromkeys(a.kind for a in agents))
-    return [np.array([i for i, a in enumerate(agents) if a.kind == k]) for k in kinds]
+def _kind_groups(teams: Sequence[Team]) -> list[np.ndarray]:
+    kind = lambda team: tuple(a.kind for a in team)
+    kinds = list(dict.fromkeys(kind(t) for t in teams))
+    return [np.array([i for i, t in enumerate(teams) if kind(t) == k]) for k in kinds]
 
 
-def evaluate_pairs(venv: VecEnv, seat0: Sequence[Agent], seat1: Sequence[Agent], keys) -> dict:
-    """``pair_statistics`` of every (seat-0 agent i, seat-1 agent j): arrays ``[I, J, ...]``.
+def _stack_team(teams: Sequence[Team]) -> list[Agent]:
+    """Teams of one kind as one stacked ``Agent`` per seat of the side."""
+    return [stack_agents([t[k] for t in teams]) for k in range(len(teams[0]))]
 
-    Agents are grouped by ``kind``; each (seat-0 group, seat-1 group) block is one compiled call.
-    Every agent is first checked against the environment (``agents.check_agent``), so a policy
-    for other observations or actions fails with its name instead of playing garbage.
+
+def evaluate_pairs(venv: VecEnv, side0: Sequence[Team], side1: Sequence[Team], keys) -> dict:
+    """``pair_statistics`` of every (first-side team i, second-side team j): arrays
+    ``[I, J, ...]``. A team is one ``Agent`` per seat of its side (``episodes.seat_halves``;
+    one seat per side with two players).
+
+    Teams are grouped by their agents' ``kind``; each (side-0 group, side-1 group) block is one
+    compiled call. Every agent is first checked against the environment
+    (``agents.check_agent``), so a policy for other observations or actions fails with its name
+    instead of playing garbage.
     """
     env_name = cast(str, getattr(venv.env, "registry_name", None)
                     or getattr(venv.env, "name", "?"))
-    for a in list(seat0) + list(seat1):
-        check_agent(a, env_name, venv.env_obs_shape, venv.num_actions)
+    for team in list(side0) + list(side1):
+        for a in team:
+            check_agent(a, env_name, venv.env_obs_shape, venv.num_actions)
     stats = None
-    for idx0 in _kind_groups(seat0):
-        for idx1 in _kind_groups(seat1):
-            block = pair_statistics(play_pairs(
-                venv, stack_agents([seat0[i] for i in idx0]),
-                stack_agents([seat1[j] for j in idx1]), keys))
+    for idx0 in _kind_groups(side0):
+        for idx1 in _kind_groups(side1):
+            block = pair_statistics(play_sides(
+                venv, _stack_team([side0[i] for i in idx0]),
+                _stack_team([side1[j] for j in idx1]), keys))
             if stats is None:
                 stats = jax.tree.map(
-                    lambda x: np.full((len(seat0), len(seat1)) + x.shape[2:], np.nan), block)
+                    lambda x: np.full((len(side0), len(side1)) + x.shape[2:], np.nan), block)
             for full, part in zip(jax.tree.leaves(stats), jax.tree.leaves(block)):
                 full[np.ix_(idx0, idx1)] = part
     if stats is None:
-        raise ValueError("evaluate_pairs: no agents in seat 0 or in seat 1")
+        raise ValueError("evaluate_pairs: no agents on one side of the seats")
     return stats
 
 
 # ---------------------------------------------------------------- the whole evaluation
 
 def partner_agents(env_name: str, specs: Sequence[str],
-                   env_kwargs: Optional[Mapping] = None) -> list[tuple[Agent, Agent]]:
-    """Scripted partners as ``(seat-0 agent, seat-1 agent)``, one per spec string
-    (``partners.parse``, for the env built with ``env_kwargs``); errors name the
-    ``--partners`` flag."""
+                   env_kwargs: Optional[Mapping] = None) -> list[tuple[Team, Team]]:
+    """Scripted partners as ``(first-side team, second-side team)`` (one agent per seat of each
+    side of ``seat_halves``), one per spec string (``partners.parse``, for the env built with
+    ``env_kwargs``); errors name the ``--partners`` flag."""
     if not specs:
         return []
+    first, second = seat_halves(envs.num_seats(env_name, dict(env_kwargs or {})))
     try:
-        return partners.parse_all(env_name, specs, env_kwargs)
+        return [(tuple(partners.parse(env_name, spec, s, env_kwargs) for s in first),
+                 tuple(partners.parse(env_name, spec, s, env_kwargs) for s in second))
+                for spec in specs]
     except ValueError as e:
         raise ValueError(f"--partners: {e} (pass --partners none for no partners)") from None
 
@@ -202,7 +224,7 @@ def crossplay(run_dirs: Sequence, partners: Sequence[str] = (), episodes: int = 
     keys = jax.random.split(jax.random.PRNGKey(seed), episodes)
 
     t0 = time.perf_counter()
-    stats = evaluate_pairs(venv, pool["seat0"], pool["seat1"], keys)
+    stats = evaluate_pairs(venv, pool["side0"], pool["side1"], keys)
     pool_seconds = time.perf_counter() - t0
     methods = [m["method_label"] for m in pool["members"]]
     result = {
@@ -225,9 +247,9 @@ def crossplay(run_dirs: Sequence, partners: Sequence[str] = (), episodes: int = 
         p0 = [p[0] for p in partner_pairs]
         p1 = [p[1] for p in partner_pairs]
         part: dict[str, Any] = {
-            "labels": [a.name for a in p0], "specs": list(partners),
-            "partner_in_seat1": evaluate_pairs(venv, pool["seat0"], p1, keys),
-            "partner_in_seat0": evaluate_pairs(venv, p0, pool["seat1"], keys)}
+            "labels": [team[0].name for team in p0], "specs": list(partners),
+            "partner_in_seat1": evaluate_pairs(venv, pool["side0"], p1, keys),
+            "partner_in_seat0": evaluate_pairs(venv, p0, pool["side1"], keys)}
         part["summary"] = summarise_partners(part, methods, part["labels"], bootstrap_reps, seed)
         result["partners"] = part
         result["seconds"]["partners"] = time.perf_counter() - t0
@@ -344,8 +366,3 @@ def summary_lines(result: dict) -> list[str]:
                               f"{rows[lab]['partner_in_seat0']['iqm']:.1f}" for lab in rows)
             lines.append(f"  {m} with partners (partner in seat 1 / seat 0): {cells}")
     return lines
-
-
-def run_env_name(run_dir) -> str:
-    """Environment name of a run, from its description (no params loaded)."""
-    return RunDir(run_dir).read_meta().env.name

@@ -1,14 +1,14 @@
 """Playing episodes with an agent in every seat, no learning: the one place that does it.
 
-Training-time evaluation (``train``), cross-play (``crossplay``) and rendering (``render``) all play
-their episodes through ``play_seats`` (``play_episode`` for two seats), so they measure the same
-thing: sampled actions, ``venv.max_steps`` steps without auto-reset, totals counted up to the first
-episode end. ``play_pairs`` plays every (seat-0 agent, seat-1 agent) pair of two stacks over shared
-episode keys as one compiled call.
+Training-time evaluation (``train``), cross-play (``crossplay``) and rendering (``render``) all
+play their episodes through ``play_seats`` (``play_episode`` for two seats), so they measure the
+same thing: sampled actions, ``venv.max_steps`` steps without auto-reset, totals counted up to
+the first episode end. ``play_sides`` plays every pair of teams on the two halves of the seats
+(``play_pairs``: every seat-0 agent with every seat-1 agent) over shared episode keys as one
+compiled call.
 """
 from __future__ import annotations
 
-from functools import partial
 from typing import Any, Sequence
 
 import jax
@@ -111,21 +111,47 @@ def stack_agents(agents: Sequence[Agent]) -> Agent:
                  envs=agents[0].envs)
 
 
-def play_pairs(venv: VecEnv, agent0: Agent, agent1: Agent, keys) -> EpisodeTotals:
-    """Every pair of a seat-0 stack and a seat-1 stack over the same episodes, ONE compiled call.
+def seat_halves(num_seats: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The two sides cross-play pairs: the first ``num_seats // 2`` seats and the rest (two
+    players: seat 0 and seat 1; four: seats 0-1 and seats 2-3, as the SRPO paper pairs them)."""
+    half = num_seats // 2
+    return tuple(range(half)), tuple(range(half, num_seats))
+
+
+def play_sides(venv: VecEnv, side0: Sequence[Agent], side1: Sequence[Agent],
+               keys) -> EpisodeTotals:
+    """Every pair (i, j) of a first-side team i and a second-side team j (``seat_halves``) over
+    the same episodes, ONE compiled call.
 
     Args:
-      agent0: seat-0 agents of one kind, params stacked ``[I, ...]`` (see ``stack_agents``).
-      agent1: seat-1 agents of one kind, params stacked ``[J, ...]``.
+      side0: one ``Agent`` per seat of the first side, each of one kind with params stacked
+        ``[I, ...]`` (``stack_agents``): team i plays ``side0[k]`` with params ``[i]`` in the
+        side's seat k.
+      side1: the same for the second side, stacked ``[J, ...]``.
       keys: ``[N]`` episode keys, shared by every pair (common random numbers).
     Returns:
-      EpisodeTotals of numpy arrays with leading axes ``[I, J, N]`` (``ret``: ``[I, J, N, 2]``).
+      EpisodeTotals of numpy arrays with leading axes ``[I, J, N]`` (``ret``: ``[I, J, N, P]``).
     """
-    episode = partial(play_episode, venv, agent0, agent1)
+    first, second = seat_halves(venv.num_seats)
+    if len(side0) != len(first) or len(side1) != len(second):
+        raise ValueError(f"play_sides: {venv.num_seats} seats split into {len(first)} + "
+                         f"{len(second)}; got {len(side0)} + {len(side1)} agents")
+    agents = list(side0) + list(side1)
+
+    def episode(params0, params1, key):
+        return play_seats(venv, agents, list(params0) + list(params1), key)
+
     over_episodes = jax.vmap(episode, in_axes=(None, None, 0))
     over_j = jax.vmap(over_episodes, in_axes=(None, 0, None))
     over_i = jax.vmap(over_j, in_axes=(0, None, None))
-    return jax.device_get(jax.jit(over_i)(agent0.params, agent1.params, keys))
+    return jax.device_get(jax.jit(over_i)(tuple(a.params for a in side0),
+                                          tuple(a.params for a in side1), keys))
+
+
+def play_pairs(venv: VecEnv, agent0: Agent, agent1: Agent, keys) -> EpisodeTotals:
+    """Every pair of a seat-0 stack ``[I]`` and a seat-1 stack ``[J]`` of a two-seat env over the
+    same episodes (``play_sides`` with one seat per side): leading axes ``[I, J, N]``."""
+    return play_sides(venv, [agent0], [agent1], keys)
 
 
 def play_recorded(venv: VecEnv, agent0: Agent, agent1: Agent, key):

@@ -47,11 +47,12 @@ def test_evaluation_refuses_before_playing():
     venv = VecEnv(envs.make("collab_defect"))
     keys = jax.random.split(jax.random.PRNGKey(0), 2)
     with pytest.raises(ValueError, match="made for coop_grid"):
-        evaluate_pairs(venv, [coop_grid_partner("stay", 0)], [coop_grid_partner("stay", 1)], keys)
+        evaluate_pairs(venv, [(coop_grid_partner("stay", 0),)], [(coop_grid_partner("stay", 1),)],
+                       keys)
 
 
 def test_partner_specs_dispatch_by_environment():
-    assert [a.kind for a, _ in partner_agents("overcooked_v2", ["onion", "dish:epsilon=0.1"])] \
+    assert [a[0].kind for a, _ in partner_agents("overcooked_v2", ["onion", "dish:epsilon=0.1"])] \
         == ["noisy:scripted:overcooked_v2"] * 2
     with pytest.raises(ValueError, match="--partners: .*collab_defect has none"):
         partner_agents("collab_defect", ["stay"])

@@ -97,8 +97,8 @@ def test_vmapped_crossplay_equals_reference_double_loop(cli_out, run_dir):
     for the pool (network x network) and every scripted partner in seat 1 (network x scripted)."""
     res = json.loads((cli_out / "crossplay.json").read_text())
     seat0, seat1 = crossplay.hero_agents(load_run(run_dir))
-    seat0 = [seat0[m["member"]] for m in res["members"]]  # pool order
-    seat1 = [seat1[m["member"]] for m in res["members"]]
+    seat0 = [seat0[m["member"]][0] for m in res["members"]]  # pool order; one seat per side
+    seat1 = [seat1[m["member"]][0] for m in res["members"]]
     scripted = [partners.parse("coop_grid", s, 1) for s in res["partners"]["specs"]]
     venv = VecEnv(envs.make("coop_grid"))
     keys = jax.random.split(jax.random.PRNGKey(res["seed"]), res["episodes"])  # as the CLI does

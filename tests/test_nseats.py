@@ -155,6 +155,31 @@ def test_three_seat_run_saves_and_plays_back(tmp_path):
     assert tot.ret.shape == (3,)
 
 
+def test_four_seat_crossplay_pairs_runs_by_halves(tmp_path):
+    """Cross-play with four seats: entry (i, j) plays member i's heroes in seats 0-1 with
+    member j's in seats 2-3, the same as playing those four agents directly."""
+    from jsrpo import crossplay
+    runs = []
+    for method in ("ippo", "self_play"):
+        run = tmp_path / method
+        main_args = ["train", "--config", str(_write(tmp_path, relay_cfg(method, seats=4,
+                                                                            steps=512))),
+                     "--out", str(run)]
+        from jsrpo.cli import main
+        main(main_args)
+        runs.append(run)
+    res = crossplay.crossplay(runs, episodes=8, bootstrap_reps=50)
+    team = np.asarray(res["team_return"])
+    assert team.shape == (4, 4) and np.asarray(res["return"]).shape == (4, 4, 4)
+    ippo, sp = load_run(runs[0]), load_run(runs[1])
+    i, j = 1, 2  # ippo member 1 (seats 0-1) with self-play member 0 (seats 2-3)
+    agents = [ippo.hero(1, 0), ippo.hero(1, 1), sp.hero(0, 2), sp.hero(0, 3)]
+    venv = VecEnv(envs.make("relay", num_agents=4, length=6))
+    keys = jax.random.split(jax.random.PRNGKey(0), 8)
+    tot = jax.vmap(lambda k: play_seats(venv, agents, [a.params for a in agents], k))(keys)
+    np.testing.assert_allclose(team[i, j], np.asarray(tot.ret).mean(), rtol=1e-6)
+
+
 def test_format_one_run_meta_still_reads():
     meta = {"format_version": 1, "network": {"num_actions": 2, "obs_ndim": 1,
                                              "hidden_sizes": [8], "activation": "tanh"},
