@@ -22,6 +22,7 @@ from typing import Mapping, Optional
 
 import jax.numpy as jnp
 
+from envs.hanabi import make_hanabi
 from jsrpo.agents import Agent, epsilon_noisy
 from jsrpo.partners.registry import PartnerSet
 
@@ -124,7 +125,6 @@ def hanabi_partner(name: str, lay: Layout, epsilon: float = 0.0) -> Agent:
 
 def _make(env_name: str, name: str, seat: int, epsilon: float = 0.0,
           env_kwargs: Optional[Mapping] = None) -> Agent:
-    from envs.hanabi import make_hanabi  # only when a partner is built
     return hanabi_partner(name, Layout.of(make_hanabi(**dict(env_kwargs or {})).game), epsilon)
 
 
