@@ -28,6 +28,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import hanabi_crossplay as hanabi
 import overcooked_study as study
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,6 +68,9 @@ D_KL = ("overcooked_srpo_forced_coord_tau1_partner_adv",
 D_CRAMPED_XP = "overcooked_srpo_tau_cramped_room"
 D_OPTIONS = "overcooked_srpo_options"  # one subdirectory per (layout, KL form) screen
 D_STUDY = "overcooked_study"
+D_HANABI = "hanabi"
+D_BENCH_HANABI = "bench_hanabi"
+HANABI_CMD = "python experiments/hanabi_crossplay.py"
 
 LAYOUTS = list(study.LAYOUTS)
 SYSTEM = {"jaxmarl": "JaxMARL IPPO", "ippo": "jsrpo ippo", "srpo": "jsrpo srpo",
@@ -889,6 +893,63 @@ def sec_study() -> str:
     return "\n\n".join(parts)
 
 
+def sec_hanabi() -> str:
+    title = "## Hanabi (3 colours x 3 ranks): SRPO against IPPO, 2 and 4 players"
+    root = RES / D_HANABI
+    parts = [title, (
+        "The SRPO paper's Hanabi experiment: the shipped configs `configs/hanabi/<N>p_<method>"
+        ".yaml` (entropy 0.001, 15 epochs of one minibatch, episodes of at most 100 turns), the "
+        "seeds of a method in one program; SRPO with its shared scheme at both readings of the "
+        f"paper's tau = 0.01 ({', '.join(g(t) for t in hanabi.SRPO_TAUS)}: tau itself, or "
+        "1/tau as the KL coefficient). Score: the final evaluation of each member's heroes "
+        "together (512 games; a perfect game scores 9). TP: each member's own team; CP: teams "
+        "of different members (four players: seats 0-1 from one member, 2-3 from another), "
+        "both methods pooled; IQM with a 95% bootstrap interval. Scripted partners: the team "
+        "return IQM over a method's members with the partner on the second side / on the first "
+        "(random-legal and rule-based, with and without 20% random moves). The paper reports "
+        "that SRPO keeps its cross-play score better while IPPO drops more from TP to CP.")]
+    found = False
+    for n in hanabi.PLAYERS:
+        d = root / f"{n}p"
+        summaries = {m: json.loads((d / f"{m}_summary.json").read_text())
+                     for m in hanabi.METHODS if (d / f"{m}_summary.json").exists()}
+        if not summaries:
+            continue
+        found = True
+        xp_f = d / "crossplay" / "crossplay.json"
+        xp = json.loads(xp_f.read_text()) if xp_f.exists() else None
+        rows = []
+        for method, summ in summaries.items():
+            groups: dict = {}
+            for m in summ["members"]:
+                label = method + (f" tau={g(float(m['tau']))}" if method == "srpo" else "")
+                groups.setdefault(label, []).append(float(m["team_return"]))
+            for label, scores in groups.items():
+                tp = cp = drop = ""
+                if xp is not None and label in xp["summary"]["team_return"]["methods"]:
+                    st = xp["summary"]["team_return"]["methods"][label]
+                    tp, cp = iqm_ci2(st["tp"]), iqm_ci2(st["cp"])
+                    drop = f2(st["tp_minus_cp"])
+                rows.append([label, len(scores), f2(statistics.mean(scores)), span(scores),
+                             tp, cp, drop])
+        parts += [f"### {n} players",
+                  table(["method", "seeds", "score (mean)", "score range", "TP", "CP",
+                         "TP - CP"], rows),
+                  f"Learning curves: `experiments/results/{D_HANABI}/{n}p/"
+                  "<method>_learning_curve.png`."]
+        if xp is not None and "partners" in xp:
+            part = xp["partners"]["summary"]
+            labels = list(next(iter(part.values())))
+            prow = [[m] + [f"{part[m][p]['partner_in_seat1']['iqm']:.2f} / "
+                           f"{part[m][p]['partner_in_seat0']['iqm']:.2f}" for p in labels]
+                    for m in part]
+            parts.append(table(["method"] + labels, prow))
+        parts.append(measured(f"{HANABI_CMD} --players {n}", f"{D_HANABI}"))
+    if not found:
+        parts.append("Not measured yet (no result file).")
+    return "\n\n".join(parts)
+
+
 # ------------------------------------------------------------------ docs/benchmarks.md sections
 
 def paired_ratio(ref_ms, sys_ms) -> float:
@@ -1179,6 +1240,33 @@ def sec_throughput() -> str:
     ])
 
 
+def sec_hanabi_throughput() -> str:
+    title = "Hanabi throughput"
+    r = load_measured(title, D_BENCH_HANABI)
+    if isinstance(r, str):
+        return r
+    rows = []
+    for n, row in r["players"].items():
+        best = {m: max(x["env_steps_per_s"] for x in row[m]) for m in ("ippo", "srpo")}
+        rows.append([n, fint(row["env"]["env_steps_per_s"]), fint(best["ippo"]),
+                     fint(best["srpo"]), f"{row['srpo_over_ippo']['median']:.2f}",
+                     f"{statistics.median(x['compile_s'] for x in row['ippo']):.0f} / "
+                     f"{statistics.median(x['compile_s'] for x in row['srpo']):.0f} s"])
+    reps = len(next(iter(r["players"].values()))["ippo"])
+    return "\n\n".join([
+        f"## {title}",
+        ("The raw env ceiling (games stepped with uniformly random legal moves, no network) and "
+         "the training throughput of the shipped Hanabi configs (`configs/hanabi/<N>p_"
+         "{ippo,srpo}.yaml`, one member, 15 epochs per update), IPPO and SRPO runs interleaved; "
+         f"training: best of {reps} runs, run time only; SRPO / IPPO: median over the "
+         "interleaved pairs."),
+        table(["players", "env ceiling (env steps/s)", "IPPO (env steps/s)",
+               "SRPO (env steps/s)", "SRPO / IPPO", "compile IPPO / SRPO"], rows),
+        measured(r["command"].strip(), D_BENCH_HANABI, commit=r["commit"],
+                 note=f"Device: {r['device_kind']} x {r['devices']}."),
+    ])
+
+
 def sec_compile() -> str:
     missing = not_measured("Compile time and the compilation cache", D_COMPILE)
     if missing:
@@ -1247,7 +1335,7 @@ def build() -> tuple[dict, dict]:
         sec_gridworld16(blocks), sec_gridworld8(), sec_short_budget(), sec_learners_vs_solvers(),
         sec_matrix_grid(),
         sec_solvers(), sec_overcooked(blocks), sec_tau_study(), sec_srpo_options(),
-        sec_study()]) + "\n"
+        sec_study(), sec_hanabi()]) + "\n"
     bench = "\n\n".join([
         GENERATED, "# Benchmarks",
         ("Speed of jsrpo against JaxMARL's IPPO on Overcooked and of its sweeps. Every table is "
@@ -1257,8 +1345,8 @@ def build() -> tuple[dict, dict]:
         sec_time_to(),
         sec_time_to(D_TIME_TO_8, "Learning speed at equal hyper-parameters: jsrpo self_play "
                                  "against JaxMARL's IPPO, 8 seeds"),
-        sec_sweep(), sec_random_search(), sec_throughput(), sec_compile(),
-        sec_accelerators()]) + "\n"
+        sec_sweep(), sec_random_search(), sec_throughput(), sec_hanabi_throughput(),
+        sec_compile(), sec_accelerators()]) + "\n"
     assert set(BLOCK_NAMES) <= set(blocks)
     return {"docs/results.md": results, "docs/benchmarks.md": bench}, blocks
 
