@@ -138,6 +138,9 @@ class Trainer:
     init: Callable  # (key, hyper) -> LearnerState
     update: Callable  # (state, hyper) -> (state, metrics)
     evaluate: Callable  # (state, hyper, num_envs) -> (state, eval metrics)
+    # (state, hyper) -> (state, traj, last_value): one rollout as ``update`` runs it (traj
+    # leaves ``[S, T, E/G, ...]``, stream-major), for diagnostics and tests
+    rollout: Callable
     hero_seats: tuple  # learner index of the deployed policy in each seat
     # Stream order of the update, learner-major (None: per-stream computation, as for SRPO
     # sweeps that include tau = 0).
@@ -724,7 +727,12 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
             metrics["action_probs"] = jnp.stack(probs)  # [P, A]
         return dataclasses.replace(state, eval_key=eval_key), metrics
 
+    def rollout_of(state: LearnerState, hyper: Hyper):
+        done = state.update.astype(jnp.float32) * lay.env_steps_per_update
+        tau = jnp.where(done < hyper.ippo_warmup, 0.0, hyper.tau) if warmup else hyper.tau
+        return rollout(state, table_of(tau), hyper)
+
     return Trainer(config=cfg, venv=venv, network=net, num_learners=L, init=init,
-                   update=update, evaluate=evaluate, hero_seats=hero_seats,
+                   update=update, evaluate=evaluate, rollout=rollout_of, hero_seats=hero_seats,
                    stream_order=None if order is None else tuple(int(i) for i in order),
                    needs_positive_tau=method == "srpo" and fixed is not None)

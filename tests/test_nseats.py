@@ -131,6 +131,31 @@ def test_only_acting_rows_count_in_the_losses():
     np.testing.assert_allclose(ent, math.log(2), atol=0.02)
 
 
+def test_shared_adversary_takes_a_random_seat_of_every_env_in_every_rollout():
+    """Role 0 (the adversary's streams) lands on each seat of an env equally often, the roles
+    of an env are its seats in turn order, and the draw changes from rollout to rollout. The
+    seat is read from the one-hot seat id the shared networks see on relay's observations."""
+    from jsrpo.sweep import member_hyper
+    cfg = relay_cfg("srpo", train={"total_env_steps": 600 * 16, "num_envs": 600,
+                                   "num_steps": 2, "num_minibatches": 2, "update_epochs": 1})
+    trainer = make_train(cfg)
+    hyper = member_hyper(cfg)
+    state = trainer.init(jax.random.PRNGKey(0), hyper)
+    rollout = jax.jit(trainer.rollout)
+    seats = []
+    for _ in range(2):
+        state, traj, _ = rollout(state, hyper)
+        obs = np.asarray(traj["obs"])  # [S, T, Eg, D]: streams (group, role)
+        seat = obs[..., -3:].argmax(-1)[:, 0]  # [S, Eg] at the first step
+        roles = seat.reshape(2, 3, -1)  # [group, role, env]
+        np.testing.assert_array_equal(roles[:, 1], (roles[:, 0] + 1) % 3)
+        np.testing.assert_array_equal(roles[:, 2], (roles[:, 0] + 2) % 3)
+        counts = np.bincount(roles[:, 0].ravel(), minlength=3)
+        assert np.all(np.abs(counts - 200) < 45), counts  # 600 envs, 1/3 each
+        seats.append(roles[:, 0])
+    assert 0.5 < np.mean(seats[0] != seats[1]) < 0.85  # redrawn: 2/3 differ
+
+
 def test_shared_adversary_learns_to_drop():
     """Pure-adversarial with the shared scheme: the adversary, in one seat of every env, learns
     to drop the baton, so the training return falls far below what the heroes reach together
