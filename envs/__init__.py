@@ -94,7 +94,10 @@ def num_seats(name: str, kwargs: dict) -> int:
     if key is None:
         return 2
     value = kwargs.get(key, kwarg_default(name, key))
-    return value if isinstance(value, int) and not isinstance(value, bool) else 2
+    # a value the factory will refuse (not a whole number) is refused there, by name
+    whole = (isinstance(value, (int, float)) and not isinstance(value, bool)
+             and float(value).is_integer())
+    return int(value) if whole else 2
 
 
 def registered() -> tuple[str, ...]:

@@ -54,6 +54,7 @@ def test_relay_turns_legal_moves_and_rewards():
     with pytest.raises(ValueError, match="env.kwargs.num_agents"):
         envs.make("relay", num_agents=1)
     assert envs.num_seats("relay", {"num_agents": 4}) == 4
+    assert envs.num_seats("relay", {"num_agents": 4.0}) == 4  # the factory accepts 4.0 too
     assert envs.num_seats("overcooked", {}) == 2
 
 
