@@ -131,10 +131,10 @@ def test_two_player_srpo_trains_crossplays_and_renders(tmp_path):
     main(["train", "--config", str(cfg_file), "--out", str(run)])
     out = tmp_path / "xp"
     main(["crossplay", str(run), "--out", str(out), "--episodes", "4",
-          "--partners", "random,rule:epsilon=0.2"])
+          "--partners", "rule:epsilon=0.2"])
     res = json.loads((out / "crossplay.json").read_text())
     assert np.asarray(res["team_return"]).shape == (2, 2)
-    assert np.asarray(res["partners"]["partner_in_seat1"]["team_return"]).shape == (2, 2)
+    assert np.asarray(res["partners"]["partner_in_seat1"]["team_return"]).shape == (2, 1)
     txt = tmp_path / "game.txt"
     main(["render", str(run), "--out", str(txt), "--partner", "rule"])
     text = txt.read_text()
