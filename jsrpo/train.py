@@ -328,14 +328,16 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
         fixed = np.asarray(stream_table(method, jnp.ones(()), G, P, scheme))
     table_of = (lambda tau: stream_table(method, tau, G, P, scheme)) if fixed is None else (
         lambda tau: jnp.asarray(fixed))
-    # Learner-major stream order for the update when the table is fixed and every learner has
-    # the same number K of streams: ``order`` lists each learner's streams in turn, so
-    # ``[S, n] -> [L, K * n]`` is a reshape.
+    # Learner-major stream order for the update when the table is fixed: ``order`` lists each
+    # learner's streams in turn (``counts[l]`` of them). With K streams for every learner,
+    # ``[S, n] -> [L, K * n]`` is a reshape; otherwise (SRPO's shared scheme: P - 1 hero roles
+    # per group, one adversary role) each learner runs on its own slice.
     order, K = None, S // L
-    if (group_streams and fixed is not None
-            and np.array_equal(np.bincount(fixed, minlength=L), np.full(L, K))):
+    counts = np.bincount(fixed, minlength=L) if fixed is not None else np.zeros(L, int)
+    equal = bool(np.all(counts == K))
+    if group_streams and fixed is not None:
         order = np.argsort(fixed, kind="stable")
-        assert np.array_equal(fixed[order], np.repeat(np.arange(L), K)), fixed
+        assert np.array_equal(fixed[order], np.repeat(np.arange(L), counts)), fixed
 
     steps_per_run = lay.num_updates * t.update_epochs * M
 
@@ -409,19 +411,30 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
         # horizon gives the floats a constant one gave (checked bitwise on cramped_room).
         return jnp.where(horizon > 0, jnp.clip(1.0 - done * (1.0 / safe), 0.0, 1.0), 0.0)
 
+    def learners_apply(params, obs_lm, apply):
+        """Each learner once on all its streams' rows: ``obs_lm [S, n, ...]`` in learner-major
+        order (``order``) -> ``apply`` output with leading axes ``[S, n]``, same order."""
+        n, rest = obs_lm.shape[1], obs_lm.shape[2:]
+        if equal:
+            out = jax.vmap(apply)(params, obs_lm.reshape((L, K * n) + rest))
+            return jax.tree.map(lambda x: x.reshape((S, n) + x.shape[2:]), out)
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        outs = [apply(_gather(params, l), obs_lm[starts[l]:starts[l + 1]].reshape(
+            (int(counts[l]) * n,) + rest)) for l in range(L) if counts[l]]
+        return jax.tree.map(lambda *xs: jnp.concatenate(xs).reshape((S, n) + xs[0].shape[1:]),
+                            *outs)
+
     def streams_apply(params, stream_params, obs_s, method=None):
         """Each stream's learner on its observations ``[S, n, ...]`` -> ``net.apply`` output with
         leading axes ``[S, n]`` (``method``: an ``ActorCritic`` method; default both heads).
-        With a fixed table and several streams per learner (IPPO, self-play), each learner runs
-        once on all its streams' rows, so the rollout reads each network's weights once per
-        step instead of once per stream."""
+        With a fixed table and several streams per learner (IPPO, self-play, SRPO's shared
+        hero), each learner runs once on all its streams' rows, so the rollout reads each
+        network's weights once per step instead of once per stream."""
         apply = lambda p, o: net.apply(p, o, method=method)
-        if order is None or K == 1:
+        if order is None or (equal and K == 1):
             return jax.vmap(apply)(stream_params, obs_s)
-        n = obs_s.shape[1]
-        out = jax.vmap(apply)(params, obs_s[order].reshape((L, K * n) + obs_s.shape[2:]))
-        unorder = np.argsort(order)
-        return jax.tree.map(lambda x: x.reshape((S, n) + x.shape[2:])[unorder], out)
+        out = learners_apply(params, obs_s[order], apply)
+        return jax.tree.map(lambda x: x[np.argsort(order)], out)
 
     # With separate actor and critic MLPs the rollout runs only the actors and the behaviour
     # values come after it, one batch of T x Eg states per stream: acting reads half the
@@ -543,10 +556,8 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
         if order is None:
             logits, value = jax.vmap(net.apply)(_gather(params, table), mb.obs)
         else:
-            n = mb.obs.shape[1]
-            logits, value = cast(tuple[jax.Array, jax.Array], jax.vmap(net.apply)(
-                params, mb.obs.reshape((L, K * n) + mb.obs.shape[2:])))
-            logits, value = logits.reshape((S, n, A)), value.reshape((S, n))
+            logits, value = cast(tuple[jax.Array, jax.Array],
+                                 learners_apply(params, mb.obs, net.apply))
         if t.normalize_advantages:  # over each learner's whole minibatch, all its streams
             mb = dataclasses.replace(mb, adv=losses.normalize_by_learner(mb.adv, table,
                                                                          mb.acting))

@@ -157,6 +157,20 @@ def test_shared_adversary_takes_a_random_seat_of_every_env_in_every_rollout():
     assert 0.5 < np.mean(seats[0] != seats[1]) < 0.85  # redrawn: 2/3 differ
 
 
+def test_shared_scheme_grouped_learners_equal_per_stream_computation():
+    """With a fixed table the shared hero runs once on all its roles' rows and the adversary on
+    its own (unequal numbers of streams per learner): the same loss as the per-stream
+    computation, so the runs agree to float rounding."""
+    cfg = relay_cfg("srpo", steps=8 * 16 * 3)
+    grouped, per_stream = make_train(cfg), make_train(cfg, group_streams=False)
+    assert grouped.stream_order == (1, 2, 4, 5, 0, 3) and per_stream.stream_order is None
+    a, b = run_sweep(grouped), run_sweep(per_stream)
+    for x, y in zip(jax.tree.leaves(a.states.params), jax.tree.leaves(b.states.params)):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-6)
+    for k in a.metrics:
+        np.testing.assert_allclose(a.metrics[k], b.metrics[k], rtol=1e-4, atol=1e-5, err_msg=k)
+
+
 def test_shared_adversary_learns_to_drop():
     """Pure-adversarial with the shared scheme: the adversary, in one seat of every env, learns
     to drop the baton, so the training return falls far below what the heroes reach together
