@@ -16,6 +16,7 @@ import argparse
 import json
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -94,7 +95,8 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     dev = jax.devices()
     out: dict = {"commit": commit(), "device_kind": dev[0].device_kind, "devices": len(dev),
-                 "command": "python experiments/bench_hanabi.py " + " ".join(argv or []),
+                 "command": " ".join(["python experiments/bench_hanabi.py"]
+                                     + list(sys.argv[1:] if argv is None else argv)),
                  "players": {}}
     for n in args.players:
         row: dict = {"env": env_ceiling(n, args.envs, args.env_steps), "ippo": [], "srpo": []}
