@@ -89,11 +89,11 @@ def load_pool(run_dirs: Sequence) -> dict:
                     f"member 0 plays {env0.name} {env0.kwargs}, {c.run_dir} member {i} plays "
                     f"{env.name} {env.kwargs} (a run that sweeps env.kwargs holds several "
                     "environments: pool the members of one)")
-    rows, seat0, seat1 = [], [], []
+    rows, side0, side1 = [], [], []
     for r, c in enumerate(ckpts):
         s0, s1 = hero_agents(c)
-        seat0 += s0
-        seat1 += s1
+        side0 += s0
+        side1 += s1
         rows += [dict(dataclasses.asdict(m), run=str(c.run_dir), run_index=r) for m in c.members]
     vary_eps = len({m["eps"] for m in rows}) > 1
     for m in rows:
@@ -106,7 +106,7 @@ def load_pool(run_dirs: Sequence) -> dict:
                                                              if len(ckpts) > 1 else "")
     return {"env": dataclasses.asdict(env0), "runs": [str(c.run_dir) for c in ckpts],
             "members": rows,
-            "side0": [seat0[i] for i in order], "side1": [seat1[i] for i in order]}
+            "side0": [side0[i] for i in order], "side1": [side1[i] for i in order]}
 
 
 def pair_statistics(tot: EpisodeTotals) -> dict:

@@ -74,8 +74,7 @@ def hanabi_text(env, episode: dict, names: Sequence[str]) -> str:
                                     for i in range(env.num_agents)), board(first)]
     for t in range(episode["length"]):
         before, after = at(t), at(t + 1)
-        seat = int(np.argmax(before.game.cur_player_idx))
-        seat = int(np.asarray(before.game.seat_order)[seat])
+        seat = int(env.current_seat(before))
         move = env.action_names[int(episode["actions"][t, seat])]
         reward = float(episode["rewards"][t, 0])
         lines.append(f"turn {t + 1:3d}: seat {seat} ({hand(before.game, seat)}) {move:<20s} "

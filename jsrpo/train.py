@@ -195,7 +195,8 @@ def stream_table(method: str, tau: chex.Array, num_groups: int, num_seats: int =
         return ippo
     if scheme == "shared":  # at tau = 0 the shared hero plays every seat: self-play
         adv = jnp.array(([ADV] + [HERO] * (num_seats - 1)) * num_groups, jnp.int32)
-        return adv if method == "pure_adversarial" else jnp.where(tau > 0, adv, 0 * adv)
+        return adv if method == "pure_adversarial" else jnp.where(tau > 0, adv,
+                                                                   jnp.zeros_like(adv))
     srpo = jnp.array([HERO_0, ADV_0, ADV_1, HERO_1], jnp.int32)
     if method == "pure_adversarial":
         return srpo
@@ -610,18 +611,22 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
         return dataclasses.replace(state, params=params, opt_state=opt_state)
 
     # ------------------------------------------------------------------ update
+    def table_at(done, hyper: Hyper):
+        """The stream table of an update that starts ``done`` env steps into the run: IPPO's
+        (tau = 0) during an IPPO warm-up (``srpo.ippo_warmup``), else the member's tau's."""
+        if warmup:
+            return table_of(jnp.where(done < hyper.ippo_warmup, 0.0, hyper.tau))
+        return table_of(hyper.tau)
+
     def update(state: LearnerState, hyper: Hyper):
         """One iteration: rollout of E x T env steps, GAE, epochs of minibatch updates."""
         done = state.update.astype(jnp.float32) * lay.env_steps_per_update  # at its start
+        table = table_at(done, hyper)
         if warmup:
-            # IPPO's table (tau = 0) until ippo_warmup env steps are done; at the first update
-            # after it each adversary starts from its anchor (``start_adversaries``).
-            table = table_of(jnp.where(done < hyper.ippo_warmup, 0.0, hyper.tau))
+            # At the first update after the warm-up each adversary starts from its anchor.
             start = ((hyper.ippo_warmup > 0) & (done >= hyper.ippo_warmup)
                      & (done - lay.env_steps_per_update < hyper.ippo_warmup))
             state = start_adversaries(state, start, hyper)
-        else:
-            table = table_of(hyper.tau)
         pg, ent, kl, weight = coefficients(hyper, table, done)
         state, traj, last_value = rollout(state, table, hyper)
         tx = optimiser(hyper)
@@ -740,8 +745,7 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
 
     def rollout_of(state: LearnerState, hyper: Hyper):
         done = state.update.astype(jnp.float32) * lay.env_steps_per_update
-        tau = jnp.where(done < hyper.ippo_warmup, 0.0, hyper.tau) if warmup else hyper.tau
-        return rollout(state, table_of(tau), hyper)
+        return rollout(state, table_at(done, hyper), hyper)
 
     return Trainer(config=cfg, venv=venv, network=net, num_learners=L, init=init,
                    update=update, evaluate=evaluate, rollout=rollout_of, hero_seats=hero_seats,
