@@ -4,12 +4,16 @@ partners (random-legal and rule-based, with and without noise) in every seat.
 
     python experiments/hanabi_crossplay.py [--players 2 4] [--seeds 8] [--steps N] [--list]
 
-The paper gives Hanabi's tau as 0.01, which may be the KL coefficient (1/tau) rather than tau;
-SRPO runs both readings, tau = 0.01 and tau = 100, as members of one program. Resumable pieces,
-each skipped when its result exists (an interrupted training resumes from its newest checkpoint):
+The paper gives Hanabi's tau as 0.01, which may be the KL coefficient (1/tau) rather than tau.
+A short pilot runs both readings, tau = 0.01 and tau = 100, as members of one program; the main
+SRPO run then uses the reading whose members scored higher. Resumable pieces, each skipped when
+its result exists (an interrupted training resumes from its newest checkpoint):
 
+- ``<N>p/tau_reading``: ``configs/hanabi/<N>p_srpo.yaml`` with ``--pilot-seeds`` seeds per
+  reading and ``PILOT_STEPS[N]`` env steps per member (``--pilot-steps`` overrides);
 - ``<N>p/ippo``, ``<N>p/srpo``: ``configs/hanabi/<N>p_<method>.yaml`` with ``--seeds`` seeds
-  and ``--steps`` env steps per member (the configs' own budget by default);
+  and ``--steps`` env steps per member (the configs' own budget by default); SRPO at the
+  pilot's better tau;
 - ``<N>p/crossplay``: both methods' members pooled, with ``PARTNERS`` in both halves of the seats
   (two players: seat 0 and seat 1; four: seats 0-1 and seats 2-3, as the paper pairs them).
 
@@ -20,7 +24,9 @@ curves and cross-play results under ``--out`` (default experiments/results/hanab
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import statistics
 from pathlib import Path
 
 from _pieces import Piece, jsrpo_command, keep, list_pieces, run_pieces, train
@@ -31,7 +37,18 @@ PLAYERS = (2, 4)
 METHODS = ("ippo", "srpo")
 #: tau read as tau (0.01) and as the KL coefficient 1/tau (tau = 100)
 SRPO_TAUS = (0.01, 100.0)
+#: env steps per member of the tau-reading pilot (a fifth of the 2-player budget; the
+#: four-player game runs about three times slower per env step)
+PILOT_STEPS = {2: 600_000, 4: 200_000}
 PARTNERS = "random,rule,random:epsilon=0.2,rule:epsilon=0.2"
+
+
+def pilot_tau(summary: Path) -> float:
+    """The reading of tau whose pilot members have the higher mean final score."""
+    members = json.loads(summary.read_text())["members"]
+    mean = {t: statistics.mean(float(m["team_return"]) for m in members
+                               if float(m["tau"]) == t) for t in SRPO_TAUS}
+    return max(SRPO_TAUS, key=lambda t: mean[t])
 
 
 def pieces(args) -> list[Piece]:
@@ -39,27 +56,37 @@ def pieces(args) -> list[Piece]:
     ps: list[Piece] = []
     for n in args.players:
         config = lambda method, n=n: ROOT / "configs" / "hanabi" / f"{n}p_{method}.yaml"
-        common = [f"num_seeds={args.seeds}", "seed=0", "checkpoint.every_updates=50",
-                  "checkpoint.snapshots=[]"] + (
-            [f"train.total_env_steps={args.steps}"] if args.steps else [])
-        for method in METHODS:
-            dest, run = out / f"{n}p", runs / f"{n}p" / method
-            extra = ["tau=[" + ", ".join(f"{t:g}" for t in SRPO_TAUS) + "]"] \
-                if method == "srpo" else []
+        dest = out / f"{n}p"
+        common = ["seed=0", "checkpoint.every_updates=50", "checkpoint.snapshots=[]"]
+        budget = [f"train.total_env_steps={args.steps}"] if args.steps else []
+        pilot = dest / "tau_reading_summary.json"
 
-            def run_train(run=run, dest=dest, method=method, extra=extra, config=config):
-                train(run, config(method), common + extra + args.override)
+        def run_pilot(n=n, dest=dest, config=config):
+            steps = args.pilot_steps or PILOT_STEPS[n]
+            train(runs / f"{n}p" / "tau_reading", config("srpo"),
+                  common + [f"num_seeds={args.pilot_seeds}", f"train.total_env_steps={steps}",
+                            "tau=[" + ", ".join(f"{t:g}" for t in SRPO_TAUS) + "]"]
+                  + args.override)
+            keep(runs / f"{n}p" / "tau_reading", dest, "tau_reading_")
+        ps.append(Piece(f"{n}p/tau_reading", pilot.exists, lambda: True, run_pilot))
+        for method in METHODS:
+            run = runs / f"{n}p" / method
+
+            def run_train(run=run, dest=dest, method=method, config=config, pilot=pilot):
+                extra = [f"tau={pilot_tau(pilot):g}"] if method == "srpo" else []
+                train(run, config(method),
+                      common + [f"num_seeds={args.seeds}"] + budget + extra + args.override)
                 keep(run, dest, f"{method}_")
+            ready = pilot.exists if method == "srpo" else (lambda: True)
             ps.append(Piece(f"{n}p/{method}", (dest / f"{method}_summary.json").exists,
-                            lambda: True, run_train))
-        xp = out / f"{n}p" / "crossplay"
+                            ready, run_train))
+        xp = dest / "crossplay"
 
         def run_xp(n=n, xp=xp):
             jsrpo_command(["crossplay"] + [str(runs / f"{n}p" / m) for m in METHODS]
                           + ["--partners", PARTNERS, "--episodes", str(args.episodes),
                              "--out", str(xp)], f"crossplay {n}p")
-        trained = lambda n=n: all((out / f"{n}p" / f"{m}_summary.json").exists()
-                                  for m in METHODS)
+        trained = lambda dest=dest: all((dest / f"{m}_summary.json").exists() for m in METHODS)
         ps.append(Piece(f"{n}p/crossplay", (xp / "crossplay.json").exists, trained, run_xp))
     return ps
 
@@ -71,6 +98,10 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", type=int, default=8)
     ap.add_argument("--steps", type=int, default=None,
                     help="env steps per member (default: the config's)")
+    ap.add_argument("--pilot-seeds", type=int, default=4,
+                    help="seeds per tau reading in the pilot")
+    ap.add_argument("--pilot-steps", type=int, default=None,
+                    help="env steps per pilot member (default: PILOT_STEPS)")
     ap.add_argument("--episodes", type=int, default=64, help="cross-play episodes per pair")
     ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "hanabi")
     ap.add_argument("--out", type=Path, default=ROOT / "experiments" / "results" / "hanabi")

@@ -899,9 +899,11 @@ def sec_hanabi() -> str:
     parts = [title, (
         "The SRPO paper's Hanabi experiment: the shipped configs `configs/hanabi/<N>p_<method>"
         ".yaml` (entropy 0.001, 15 epochs of one minibatch, episodes of at most 100 turns), the "
-        "seeds of a method in one program; SRPO with its shared scheme at both readings of the "
-        f"paper's tau = 0.01 ({', '.join(g(t) for t in hanabi.SRPO_TAUS)}: tau itself, or "
-        "1/tau as the KL coefficient). Score: the final evaluation of each member's heroes "
+        "seeds of a method in one program (two players: 3e6 env steps per member; four: 1e6, "
+        "each program within about two hours here); SRPO with its shared scheme. The paper's "
+        "tau = 0.01 may be tau itself or the KL coefficient 1/tau: a short pilot runs both "
+        f"readings ({', '.join(g(t) for t in hanabi.SRPO_TAUS)}) and the main SRPO run uses "
+        "the one whose members scored higher. Score: the final evaluation of each member's heroes "
         "together (512 games; a perfect game scores 9). TP: each member's own team; CP: teams "
         "of different members (four players: seats 0-1 from one member, 2-3 from another), "
         "both methods pooled; IQM with a 95% bootstrap interval. Scripted partners: the team "
@@ -916,6 +918,19 @@ def sec_hanabi() -> str:
         if not summaries:
             continue
         found = True
+        parts.append(f"### {n} players")
+        pilot_f = d / "tau_reading_summary.json"
+        if pilot_f.exists():
+            pilot = json.loads(pilot_f.read_text())
+            by_tau: dict = {}
+            for m in pilot["members"]:
+                by_tau.setdefault(float(m["tau"]), []).append(float(m["team_return"]))
+            parts += [
+                f"Pilot, {pilot['env_steps_per_member']:,} env steps per member "
+                f"(curves: `experiments/results/{D_HANABI}/{n}p/tau_reading_learning_curve.png`)"
+                ":", table(["tau", "reading", "seeds", "score (mean)", "score range"],
+                           [[g(t), "tau" if t == hanabi.SRPO_TAUS[0] else "1/tau", len(v),
+                             f2(statistics.mean(v)), span(v)] for t, v in by_tau.items()])]
         xp_f = d / "crossplay" / "crossplay.json"
         xp = json.loads(xp_f.read_text()) if xp_f.exists() else None
         rows = []
@@ -932,8 +947,7 @@ def sec_hanabi() -> str:
                     drop = f2(st["tp_minus_cp"])
                 rows.append([label, len(scores), f2(statistics.mean(scores)), span(scores),
                              tp, cp, drop])
-        parts += [f"### {n} players",
-                  table(["method", "seeds", "score (mean)", "score range", "TP", "CP",
+        parts += [table(["method", "seeds", "score (mean)", "score range", "TP", "CP",
                          "TP - CP"], rows),
                   f"Learning curves: `experiments/results/{D_HANABI}/{n}p/"
                   "<method>_learning_curve.png`."]
