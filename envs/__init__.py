@@ -43,7 +43,7 @@ def _import_jaxmarl_quietly() -> None:
 
 _import_jaxmarl_quietly()
 
-from envs import coop_grid, hanabi, matrix_games, overcooked, relay  # noqa: E402
+from envs import coop_grid, hanabi, matrix_games, mpe_tag, overcooked, relay  # noqa: E402
 from envs.base import ParamEnv  # noqa: E402
 
 _REGISTRY: Dict[str, Callable[..., ParamEnv]] = {
@@ -57,6 +57,7 @@ _REGISTRY: Dict[str, Callable[..., ParamEnv]] = {
     "overcooked_v2": overcooked.make_overcooked_v2,
     "relay": relay.make_relay,
     "hanabi": hanabi.make_hanabi,
+    "tag": mpe_tag.make_tag,
 }
 
 #: name -> the constructor arguments a sweep may vary per member (``ParamEnv.traced_kwargs``).
@@ -72,19 +73,24 @@ MATRIX_GAMES = ("collab_defect", "stag_hunt", "car_overtake", "coordination", "b
 
 #: name -> the keyword argument that sets the number of seats (envs without one have two).
 _SEATS_KWARG: Dict[str, str] = {"relay": "num_agents", "hanabi": "num_agents"}
+#: name -> its number of seats, for envs with a fixed number other than two.
+_FIXED_SEATS: Dict[str, int] = {"tag": 3}
 
 
 def register(name: str, factory: Callable[..., ParamEnv], traced: tuple = (),
-             seats_kwarg: str | None = None) -> None:
+             seats_kwarg: str | None = None, seats: int = 2) -> None:
     """Add an environment factory under ``name`` (overwrites nothing: names are unique);
     ``traced``: its ``traced_kwargs``, the arguments a sweep may vary in one program;
-    ``seats_kwarg``: the argument that sets its number of seats, if it has one."""
+    ``seats_kwarg``: the argument that sets its number of seats, if it has one; ``seats``:
+    its number of seats otherwise."""
     if name in _REGISTRY:
         raise ValueError(f"environment {name!r} is already registered")
     _REGISTRY[name] = factory
     _TRACED[name] = tuple(traced)
     if seats_kwarg is not None:
         _SEATS_KWARG[name] = seats_kwarg
+    elif seats != 2:
+        _FIXED_SEATS[name] = seats
 
 
 def num_seats(name: str, kwargs: dict) -> int:
@@ -92,7 +98,7 @@ def num_seats(name: str, kwargs: dict) -> int:
     without building it (configs derive their layout from it)."""
     key = _SEATS_KWARG.get(name)
     if key is None:
-        return 2
+        return _FIXED_SEATS.get(name, 2)
     value = kwargs.get(key, kwarg_default(name, key))
     # a value the factory will refuse (not a whole number) is refused there, by name
     whole = (isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -6,6 +6,7 @@ through ``train``, which resumes a run an earlier attempt left unfinished.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import time
@@ -77,3 +78,21 @@ def run_pieces(todo: Sequence[Piece], out: Path, tag: str) -> None:
         timing_file.parent.mkdir(parents=True, exist_ok=True)
         timing_file.write_text(json.dumps(timing, indent=2, sort_keys=True) + "\n")
         print(f"[{tag}] {p.name}: done in {timing[p.name]:.0f} s", flush=True)
+
+
+def piece_args(ap: argparse.ArgumentParser, runs: Path, out: Path) -> None:
+    """The flags every piece script takes: where runs and results go, extra training overrides,
+    and ``--list``."""
+    ap.add_argument("--runs", type=Path, default=runs)
+    ap.add_argument("--out", type=Path, default=out)
+    ap.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="extra `jsrpo train` overrides for every training piece (smoke runs)")
+    ap.add_argument("--list", action="store_true", help="list the pieces and their state")
+
+
+def list_or_run(todo: Sequence[Piece], args: argparse.Namespace, tag: str) -> None:
+    """``--list``: the pieces and their state; otherwise run them."""
+    if args.list:
+        list_pieces(todo)
+    else:
+        run_pieces(todo, args.out, tag)

@@ -29,7 +29,7 @@ import os
 import statistics
 from pathlib import Path
 
-from _pieces import Piece, jsrpo_command, keep, list_pieces, run_pieces, train
+from _pieces import Piece, jsrpo_command, keep, list_or_run, piece_args, train
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,17 +103,9 @@ def main(argv=None) -> None:
     ap.add_argument("--pilot-steps", type=int, default=None,
                     help="env steps per pilot member (default: PILOT_STEPS)")
     ap.add_argument("--episodes", type=int, default=64, help="cross-play episodes per pair")
-    ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "hanabi")
-    ap.add_argument("--out", type=Path, default=ROOT / "experiments" / "results" / "hanabi")
-    ap.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
-                    help="extra `jsrpo train` overrides for every training piece (smoke runs)")
-    ap.add_argument("--list", action="store_true", help="list the pieces and their state")
+    piece_args(ap, ROOT / "runs" / "hanabi", ROOT / "experiments" / "results" / "hanabi")
     args = ap.parse_args(argv)
-    todo = pieces(args)
-    if args.list:
-        list_pieces(todo)
-        return
-    run_pieces(todo, args.out, "hanabi")
+    list_or_run(pieces(args), args, "hanabi")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from _pieces import Piece, jsrpo_command, keep, list_pieces, run_pieces, train
+from _pieces import Piece, jsrpo_command, keep, list_pieces, piece_args, run_pieces, train
 
 # As `python -m jsrpo` does: XLA's C++ warnings off (the cache loader's machine-feature notes)
 # unless the user set a level. Before JAX is imported (the pieces import jsrpo when they run).
@@ -248,12 +248,8 @@ def main(argv=None) -> None:
     ap.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=SETTINGS)
     ap.add_argument("--seeds", type=int, default=8)
     ap.add_argument("--episodes", type=int, default=64, help="cross-play episodes per pair")
-    ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "overcooked_study")
-    ap.add_argument("--out", type=Path, default=ROOT / "experiments" / "results" /
-                    "overcooked_study")
-    ap.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
-                    help="extra `jsrpo train` overrides for every training piece (smoke runs)")
-    ap.add_argument("--list", action="store_true", help="list the pieces and their state")
+    piece_args(ap, ROOT / "runs" / "overcooked_study",
+               ROOT / "experiments" / "results" / "overcooked_study")
     args = ap.parse_args(argv)
     def wanted(name: str) -> bool:
         parts = name.split("/")

@@ -17,7 +17,6 @@ from typing import Optional
 
 import jax
 
-import envs
 from jsrpo import (
     compile_cache,
     crossplay,
@@ -35,6 +34,7 @@ from jsrpo.config import ConfigError
 from jsrpo.equilibria import report as solve_report
 from jsrpo.equilibria.games import GameError, get_game
 from jsrpo.files import atomic_write, write_json
+from jsrpo.frozen import env_of
 from jsrpo.rundir import RunDir, RunFormatError, RunLock, RunLockedError
 from jsrpo.sweep import Interrupted, NonFiniteError, members, run_sweep
 from jsrpo.train import make_train
@@ -464,6 +464,11 @@ def _crossplay_parser(sub) -> None:
                    help="comma-separated held-out scripted partners, each name[:key=value]... "
                         f"({listing}; epsilon=P for any); 'none' for no partners; default: the "
                         "environment's default set")
+    p.add_argument("--runners", default=None,
+                   help="runs with a frozen seat (env.frozen, e.g. Tag's runner): also play "
+                        "each member's own team against each of these comma-separated policies "
+                        "in that seat (scripted agents or run directories PATH[#member]), "
+                        "the runner-shift test")
     p.add_argument("--episodes", type=_positive_int, default=crossplay.DEFAULT_EPISODES,
                    help=f"episodes per pair (default {crossplay.DEFAULT_EPISODES})")
     p.add_argument("--out", default=None,
@@ -497,11 +502,14 @@ def run_crossplay(args) -> int:
                              "once (its own pairs are its training performance, not cross-play)")
     out = _default_out(args.out, run_dirs, "crossplay")
     try:
-        env = RunDir(run_dirs[0]).read_meta().member_env(0)
+        meta = RunDir(run_dirs[0]).read_meta()
+        env = meta.member_env(0)
         specs = _partner_specs(args.partners, env.name)
-        crossplay.partner_agents(env.name, specs, env.kwargs)  # bad names fail before compiling
+        # bad names fail before compiling
+        crossplay.partner_agents(env.name, specs, env.kwargs, meta.num_seats)
+        runners = tuple(r.strip() for r in (args.runners or "").split(",") if r.strip())
         result = crossplay.crossplay(run_dirs, specs, args.episodes, args.seed,
-                                     args.bootstrap_reps)
+                                     args.bootstrap_reps, runners)
     except ValueError as e:  # unreadable runs, mixed envs, unplayable partners
         raise UsageError(str(e)) from None
     paths = crossplay.write_outputs(result, out)
@@ -569,7 +577,7 @@ def run_render(args) -> int:
               else partner for s in seats]
     names = [a.name for a in agents]
     member_env = meta.member_env(args.member)
-    env = envs.make(member_env.name, **member_env.kwargs)
+    env = env_of(member_env)
     episode = render.record_episode(env, agents, jax.random.PRNGKey(args.seed))
     if text:
         n = render.write_text(env, episode, names, gif)

@@ -30,12 +30,27 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class FrozenConfig:
+    """A seat of the env played by fixed policies (``jsrpo.frozen``), the others learning.
+
+    ``seat``: the env's agent name or index; ``policies``: scripted agents of the env
+    (``flee``, ``random:epsilon=0.1``) or run directories (every member's hero of that seat, or
+    ``PATH#member``), one drawn per episode with ``weights`` (uniform when None)."""
+
+    seat: Union[str, int] = 0
+    policies: Tuple[str, ...] = ()
+    weights: Optional[Tuple[float, ...]] = None
+
+
+@dataclass(frozen=True)
 class EnvConfig:
     """The environment: its registry name and constructor arguments. An argument the env
-    traces (``envs.traced_kwargs``, e.g. a private-cost weight) may be a list: a sweep axis."""
+    traces (``envs.traced_kwargs``, e.g. a private-cost weight) may be a list: a sweep axis.
+    ``frozen``: a seat played by fixed policies (None: every seat learns)."""
 
     name: str = "collab_defect"
     kwargs: dict = field(default_factory=dict)
+    frozen: Optional[FrozenConfig] = None
 
     @property
     def base_kwargs(self) -> dict:
@@ -44,6 +59,11 @@ class EnvConfig:
         traced = envs.traced_kwargs(self.name)
         return {k: v[0] if isinstance(v, tuple) and k in traced else v
                 for k, v in self.kwargs.items()}
+
+    @property
+    def num_seats(self) -> int:
+        """The seats that learn: the env's, less a frozen one."""
+        return envs.num_seats(self.name, self.base_kwargs) - (self.frozen is not None)
 
     def member_kwargs(self, values: dict) -> dict:
         """The kwargs one member plays with: ``base_kwargs`` with the member's ``env.kwargs.*``
@@ -294,7 +314,7 @@ class Layout:
         updates = t.total_env_steps // (t.num_envs * t.num_steps)
         return cls(num_groups=groups, envs_per_group=per_group, num_steps=t.num_steps,
                    num_updates=updates, log_interval=max(min(cfg.log.interval, updates), 1),
-                   num_seats=envs.num_seats(cfg.env.name, cfg.env.base_kwargs))
+                   num_seats=cfg.env.num_seats)
 
     @property
     def num_streams(self) -> int:
@@ -523,6 +543,50 @@ def _sweepable_check(name: str, key: str, check):
     return lambda p, v: _scalar_or_list(p, v, check)
 
 
+def _absolute_run(spec: str) -> str:
+    """A run directory (``PATH[#member]``: has a slash or exists) with its path made absolute;
+    a scripted agent's spec (``name[:key=value]...``) unchanged."""
+    path, hash_, member = spec.partition("#")
+    if ":" in spec or not ("/" in path or Path(path).exists()):
+        return spec
+    return str(Path(path).resolve()) + hash_ + member
+
+
+def frozen_config(raw: Any) -> Optional[FrozenConfig]:
+    """``env.frozen`` checked for its form (whether the policies can play the seat is checked
+    when the env is built, ``jsrpo.frozen.build_env``); run paths made absolute so a run's
+    saved config finds them from anywhere."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        _fail("env.frozen", raw, "a mapping with seat, policies and optionally weights")
+    known = {f.name for f in dataclasses.fields(FrozenConfig)}
+    for k in raw:
+        if k not in known:
+            _unknown("env.frozen", str(k), known)
+    seat = raw.get("seat", FrozenConfig.seat)
+    if isinstance(seat, bool) or not isinstance(seat, (str, int)):
+        _fail("env.frozen.seat", seat, "an agent name or index of the env")
+    policies = raw.get("policies")
+    if isinstance(policies, str):
+        policies = [policies]
+    if (not isinstance(policies, list) or not policies
+            or not all(isinstance(p, str) and p.strip() for p in policies)):
+        _fail("env.frozen.policies", policies, "a non-empty list of scripted agent names or "
+              "run directories (PATH or PATH#member)")
+    policies = [_absolute_run(p) for p in policies]
+    weights = raw.get("weights")
+    if weights is not None:
+        ok = isinstance(weights, list) and weights and all(
+            isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w)
+            and w >= 0 for w in weights) and sum(weights) > 0
+        if not ok:
+            _fail("env.frozen.weights", weights, "a list of numbers >= 0, one per policy, "
+                  "not all 0")
+        weights = tuple(float(w) for w in weights)
+    return FrozenConfig(seat=seat, policies=tuple(policies), weights=weights)
+
+
 def _build_section(name: str, raw: Any, env_name: str = EnvConfig.name):
     """One section of a config; ``env_name`` (the run's env) decides the sweep's keys."""
     cls = _SECTIONS[name]
@@ -553,7 +617,7 @@ def _build_section(name: str, raw: Any, env_name: str = EnvConfig.name):
             if k in traced and isinstance(v, list):
                 # A sweep axis; each value's range is checked by the env's factory.
                 kwargs[k] = _scalar_or_list(f"env.kwargs.{k}", v, _finite_num)
-        return EnvConfig(name=env_name, kwargs=kwargs)
+        return EnvConfig(name=env_name, kwargs=kwargs, frozen=frozen_config(raw.get("frozen")))
     if name == "sweep":
         return _build_sweep(raw, env_name)
     checks = _FIELD_CHECKS[name]
@@ -662,7 +726,7 @@ def from_dict(raw: dict) -> Config:
 def _check_consistency(cfg: Config) -> None:
     t = cfg.train
     adversarial = cfg.method in ("srpo", "pure_adversarial")
-    seats = envs.num_seats(cfg.env.name, cfg.env.base_kwargs)
+    seats = cfg.env.num_seats
     if adversarial and cfg.srpo.scheme == "pair" and seats != 2:
         _fail("srpo.scheme", "pair", f"'shared' for {cfg.env.name} with {seats} seats (the pair "
               "scheme gives each of two seats its own hero and adversary)")

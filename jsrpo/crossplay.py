@@ -25,16 +25,21 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, cast
 
 import jax
+import jax.numpy as jnp
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
 import envs
+from envs.base import ParamEnv
 from jsrpo import metrics, partners
 from jsrpo.agents import Agent, check_agent
 from jsrpo.checkpoint import RunCheckpoint, load_run
-from jsrpo.episodes import play_sides, seat_halves, stack_agents
+from jsrpo.config import FrozenConfig
+from jsrpo.episodes import play_seats, play_sides, seat_halves, stack_agents
 from jsrpo.files import savefig, write_json
+from jsrpo.frozen import FrozenSeats, env_of, frozen_agents
+from jsrpo.rundir import EnvSpec
 from jsrpo.vec_env import EpisodeTotals, VecEnv
 
 DEFAULT_EPISODES = 256
@@ -63,9 +68,11 @@ def hero_agents(ckpt: RunCheckpoint) -> tuple[list[Team], list[Team]]:
 
 
 def _with_defaults(env) -> tuple:
-    """An ``EnvSpec`` with every factory argument it leaves out at its default, comparable."""
+    """An ``EnvSpec`` with every factory argument it leaves out at its default, comparable
+    (a frozen seat's policies included: chasers trained against other runners played another
+    game)."""
     full = {k: envs.kwarg_default(env.name, k) for k in envs.env_kwargs(env.name)}
-    return env.name, repr(sorted({**full, **env.kwargs}.items()))
+    return env.name, repr(sorted({**full, **env.kwargs}.items())), repr(env.frozen)
 
 
 def load_pool(run_dirs: Sequence) -> dict:
@@ -176,14 +183,17 @@ def evaluate_pairs(venv: VecEnv, side0: Sequence[Team], side1: Sequence[Team], k
 
 # ---------------------------------------------------------------- the whole evaluation
 
-def partner_agents(env_name: str, specs: Sequence[str],
-                   env_kwargs: Optional[Mapping] = None) -> list[tuple[Team, Team]]:
+def partner_agents(env_name: str, specs: Sequence[str], env_kwargs: Optional[Mapping] = None,
+                   num_seats: Optional[int] = None) -> list[tuple[Team, Team]]:
     """Scripted partners as ``(first-side team, second-side team)`` (one agent per seat of each
     side of ``seat_halves``), one per spec string (``partners.parse``, for the env built with
-    ``env_kwargs``); errors name the ``--partners`` flag."""
+    ``env_kwargs``; ``num_seats``: the seats that play, the env's own number if None); errors
+    name the ``--partners`` flag."""
     if not specs:
         return []
-    first, second = seat_halves(envs.num_seats(env_name, dict(env_kwargs or {})))
+    if num_seats is None:
+        num_seats = envs.num_seats(env_name, dict(env_kwargs or {}))
+    first, second = seat_halves(num_seats)
     try:
         return [(tuple(partners.parse(env_name, spec, s, env_kwargs) for s in first),
                  tuple(partners.parse(env_name, spec, s, env_kwargs) for s in second))
@@ -207,8 +217,54 @@ def summarise_partners(part: dict, methods: Sequence[str], labels: Sequence[str]
     return out
 
 
+def runner_agents(env: ParamEnv, specs: Sequence[str]) -> list[Agent]:
+    """The policies ``specs`` (scripted agents or run directories, as ``env.frozen.policies``)
+    for the frozen seat of ``env``; errors name the ``--runners`` flag."""
+    if not isinstance(env, FrozenSeats):
+        raise ValueError("--runners: these runs have no frozen seat (env.frozen); runner shift "
+                         "swaps the policy of a frozen seat")
+    try:
+        return frozen_agents(FrozenConfig(seat=env.seat, policies=tuple(specs)),
+                             env.registry_name, env.inner, env.inner_kwargs)
+    except ValueError as e:
+        raise ValueError(str(e).replace("env.frozen.policies", "--runners")) from None
+
+
+def play_own_teams(venv: VecEnv, frozen: FrozenSeats, runners: Sequence[Agent],
+                   teams: tuple[Sequence[Team], Sequence[Team]], keys) -> dict:
+    """``pair_statistics`` of each member's own team (first-side team i with second-side team
+    i) against each policy of ``runners`` in the frozen seat: arrays ``[I, R, ...]``. One
+    compiled call per agent kind of the teams: the runners are env params, swapped by index."""
+    shifted = FrozenSeats(frozen.inner, frozen.seat, runners, inner_kwargs=frozen.inner_kwargs)
+    base = VecEnv(shifted, seat_id=venv.seat_id)
+    stats = None
+    side0, side1 = teams
+    for idx in _kind_groups([tuple(a) + tuple(b) for a, b in zip(side0, side1)]):
+        s0, s1 = _stack_team([side0[i] for i in idx]), _stack_team([side1[i] for i in idx])
+        agents = list(s0) + list(s1)
+
+        def episode(params, runner, key):
+            v = base.with_params(shifted.one_policy(shifted.default_params, runner))
+            return play_seats(v, agents, list(params), key)
+
+        over_keys = jax.vmap(episode, in_axes=(None, None, 0))
+        over_runners = jax.vmap(over_keys, in_axes=(None, 0, None))
+        over_teams = jax.vmap(over_runners, in_axes=(0, None, None))
+        tot = jax.device_get(jax.jit(over_teams)(tuple(a.params for a in agents),
+                                                 jnp.arange(len(runners)), keys))
+        block = pair_statistics(tot)
+        if stats is None:
+            stats = jax.tree.map(lambda x: np.full((len(side0),) + x.shape[1:], np.nan), block)
+        for full, part in zip(jax.tree.leaves(stats), jax.tree.leaves(block)):
+            full[idx] = part
+    if stats is None:
+        raise ValueError("play_own_teams: no teams")
+    return stats
+
+
 def crossplay(run_dirs: Sequence, partners: Sequence[str] = (), episodes: int = DEFAULT_EPISODES,
-              seed: int = 0, bootstrap_reps: int = DEFAULT_BOOTSTRAP_REPS) -> dict:
+              seed: int = 0, bootstrap_reps: int = DEFAULT_BOOTSTRAP_REPS,
+              runners: Sequence[str] = ()) -> dict:
     """Evaluate the pooled members of ``run_dirs`` against each other and against ``partners``.
 
     Returns the content of ``crossplay.json`` (numpy arrays; ``P`` pooled members, ``K``
@@ -216,11 +272,16 @@ def crossplay(run_dirs: Sequence, partners: Sequence[str] = (), episodes: int = 
     ``team_return_se``, ``free_riding``; ``[P, P, 2]`` ``return``, ``private_cost``,
     ``contributions``), ``summary`` (TP/CP of team return and free-riding per method and
     method pair) and ``partners`` (``partner_in_seat1`` ``[P, K]``, ``partner_in_seat0``
-    ``[K, P]``, per-method summaries).
+    ``[K, P]``, per-method summaries); with ``runners`` (runs with a frozen seat), ``runners``:
+    each member's own team against each of them in the frozen seat (``[P, R]``, per-method
+    summaries).
     """
     pool = load_pool(run_dirs)
-    partner_pairs = partner_agents(pool["env"]["name"], partners, pool["env"]["kwargs"])
-    venv = VecEnv(envs.make(pool["env"]["name"], **pool["env"]["kwargs"]))
+    env = env_of(EnvSpec(**pool["env"]))
+    partner_pairs = partner_agents(pool["env"]["name"], partners, pool["env"]["kwargs"],
+                                   env.num_agents)
+    runner_pool = runner_agents(env, runners) if runners else []
+    venv = VecEnv(env)
     keys = jax.random.split(jax.random.PRNGKey(seed), episodes)
 
     t0 = time.perf_counter()
@@ -253,6 +314,17 @@ def crossplay(run_dirs: Sequence, partners: Sequence[str] = (), episodes: int = 
         part["summary"] = summarise_partners(part, methods, part["labels"], bootstrap_reps, seed)
         result["partners"] = part
         result["seconds"]["partners"] = time.perf_counter() - t0
+    if runner_pool:
+        t0 = time.perf_counter()
+        own = play_own_teams(venv, cast(FrozenSeats, env), runner_pool,
+                             (pool["side0"], pool["side1"]), keys)
+        labels = [a.name for a in runner_pool]
+        result["runners"] = {
+            "labels": labels, "specs": list(runners), **own,
+            "summary": {m: {lab: metrics.describe(own["team_return"][idx, r], bootstrap_reps,
+                                                  seed=seed) for r, lab in enumerate(labels)}
+                        for m, idx in metrics.method_groups(methods).items()}}
+        result["seconds"]["runners"] = time.perf_counter() - t0
     return result
 
 
@@ -348,7 +420,31 @@ def write_outputs(result: dict, out: Path) -> list[Path]:
     write_json(paths[0], result, indent=1)
     plot_heatmap(result, paths[1])
     plot_tp_cp(result, paths[2])
+    if "runners" in result:
+        paths.append(out / "runner_shift.png")
+        plot_runner_shift(result, paths[-1])
     return paths
+
+
+def plot_runner_shift(result: dict, path: Path) -> None:
+    """Each member's own team (rows, grouped by method) against each runner (columns)."""
+    run = result["runners"]
+    team = np.asarray(run["team_return"])
+    members = result["members"]
+    P, R = team.shape
+    fig = Figure(figsize=(3.0 + 0.6 * R, 2.0 + 0.3 * P))
+    ax = fig.subplots()
+    im = ax.imshow(team, cmap="viridis", aspect="auto")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="mean team return")
+    if P * R <= 400:
+        for (i, j), v in np.ndenumerate(team):
+            ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=7, color="w")
+    for _, lo, hi in _group_bounds([m["method_label"] for m in members])[1:]:
+        ax.axhline(lo - 0.5, color="w", lw=2)
+    ax.set_xticks(range(R), run["labels"], rotation=45, ha="right", fontsize=7)
+    ax.set_yticks(range(P), result["labels"], fontsize=7)
+    ax.set_title("own team against each runner (runner shift)")
+    savefig(fig, path)
 
 
 def summary_lines(result: dict) -> list[str]:
@@ -365,4 +461,8 @@ def summary_lines(result: dict) -> list[str]:
             cells = ", ".join(f"{lab} {rows[lab]['partner_in_seat1']['iqm']:.1f}/"
                               f"{rows[lab]['partner_in_seat0']['iqm']:.1f}" for lab in rows)
             lines.append(f"  {m} with partners (partner in seat 1 / seat 0): {cells}")
+    if "runners" in result:
+        for m, rows in result["runners"]["summary"].items():
+            cells = ", ".join(f"{lab} {d['iqm']:.2f}" for lab, d in rows.items())
+            lines.append(f"  {m} own team against runners: {cells}")
     return lines

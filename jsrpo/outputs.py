@@ -60,7 +60,8 @@ def member_payoffs(cfg: Config, ms: list[Member], env):
 
 def run_meta(cfg: Config, trainer: Trainer, ms: list[Member]) -> RunMeta:
     """The description of the policies a run saves (``checkpoint/final_meta.json``)."""
-    return RunMeta(env=EnvSpec(name=cfg.env.name, kwargs=dict(cfg.env.kwargs)),
+    frozen = None if cfg.env.frozen is None else to_dict(cfg)["env"]["frozen"]
+    return RunMeta(env=EnvSpec(name=cfg.env.name, kwargs=dict(cfg.env.kwargs), frozen=frozen),
                    network=NetworkSpec.of(trainer.network),
                    obs_shape=tuple(trainer.venv.obs_shape),
                    seat_id_in_obs=bool(trainer.venv.seat_id),

@@ -31,7 +31,8 @@ from jsrpo.files import write_json
 from jsrpo.networks import ActorCritic
 
 #: version of the run-directory format written by this code; readers accept 1 .. this.
-FORMAT_VERSION = 2  # 2: learners.hero_seats (any number of seats) instead of hero_pair
+FORMAT_VERSION = 3  # 2: learners.hero_seats (any number of seats) instead of hero_pair;
+#                    3: env.frozen (a seat played by fixed policies)
 
 
 class RunFormatError(ValueError):
@@ -236,8 +237,12 @@ class RunLock:
 
 @dataclass(frozen=True)
 class EnvSpec:
+    """The environment a run trained in: ``envs.make(name, **kwargs)``, with ``frozen`` (the
+    config's ``env.frozen`` as a mapping) a seat played by fixed policies."""
+
     name: str
     kwargs: dict = field(default_factory=dict)
+    frozen: Optional[dict] = None
 
 
 @dataclass(frozen=True)
@@ -304,7 +309,8 @@ class RunMeta:
         """The environment ``member`` trained in: the run's, with the member's own values of
         the env arguments the run swept (``hyper["env.kwargs.<name>"]``)."""
         own = env_values(self.members[member].hyper)
-        return EnvSpec(name=self.env.name, kwargs={**self.env.kwargs, **own})
+        return EnvSpec(name=self.env.name, kwargs={**self.env.kwargs, **own},
+                       frozen=self.env.frozen)
 
     @property
     def num_seats(self) -> int:
@@ -324,7 +330,8 @@ class RunMeta:
             "network": dataclasses.asdict(self.network),
             "obs_shape": list(self.obs_shape),
             "seat_id_in_obs": self.seat_id_in_obs,
-            "env": {"name": self.env.name, "kwargs": self.env.kwargs},
+            "env": {"name": self.env.name, "kwargs": self.env.kwargs}
+            | ({"frozen": self.env.frozen} if self.env.frozen is not None else {}),
             "learners": {"hero_seats": list(self.hero_seats), "num_learners": self.num_learners},
             "members": [dataclasses.asdict(m) for m in self.members],
             "params_layout": "params[member, learner, ...]",
@@ -375,7 +382,8 @@ class RunMeta:
         if not members:
             raise RunFormatError(f"{where}: the run has no members")
         return cls(env=EnvSpec(name=need(env, "name", str, "env."),
-                               kwargs=dict(env.get("kwargs") or {})),
+                               kwargs=dict(env.get("kwargs") or {}),
+                               frozen=env.get("frozen")),
                    network=net, obs_shape=tuple(need(raw, "obs_shape", list, "")),
                    seat_id_in_obs=bool(raw.get("seat_id_in_obs", False)),
                    hero_seats=tuple(int(h) for h in hero_seats),

@@ -43,6 +43,7 @@ from jsrpo import losses
 from jsrpo.agents import network_agent
 from jsrpo.config import ENV_PREFIX, Config, ConfigError
 from jsrpo.episodes import play_seats
+from jsrpo.frozen import build_env
 from jsrpo.networks import ActorCritic
 from jsrpo.vec_env import MASKED_LOGIT, VecEnv, VecState
 
@@ -258,7 +259,7 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
     lay = cfg.layout
     if env is None:
         check_env_values(cfg)
-        env = envs_pkg.make(cfg.env.name, **cfg.env.base_kwargs)
+        env = build_env(cfg.env.name, cfg.env.base_kwargs, cfg.env.frozen)
     method = cfg.method
     adversarial = method in ("srpo", "pure_adversarial")
     scheme = cfg.srpo.scheme if adversarial else "pair"
