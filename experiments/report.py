@@ -30,6 +30,7 @@ from pathlib import Path
 
 import hanabi_crossplay as hanabi
 import overcooked_study as study
+import tag_crossplay as tag
 
 ROOT = Path(__file__).resolve().parent.parent
 RES = ROOT / "experiments" / "results"
@@ -69,8 +70,10 @@ D_CRAMPED_XP = "overcooked_srpo_tau_cramped_room"
 D_OPTIONS = "overcooked_srpo_options"  # one subdirectory per (layout, KL form) screen
 D_STUDY = "overcooked_study"
 D_HANABI = "hanabi"
+D_TAG = "tag"
 D_BENCH_HANABI = "bench_hanabi"
 HANABI_CMD = "python experiments/hanabi_crossplay.py"
+TAG_CMD = "python experiments/tag_crossplay.py"
 
 LAYOUTS = list(study.LAYOUTS)
 SYSTEM = {"jaxmarl": "JaxMARL IPPO", "ippo": "jsrpo ippo", "srpo": "jsrpo srpo",
@@ -964,6 +967,88 @@ def sec_hanabi() -> str:
     return "\n\n".join(parts)
 
 
+def _runner_cells(xp: dict, method: str, training: str) -> list:
+    """IQM [CI] of ``method``'s own teams against the training runner, and the IQM over its
+    members of their mean over the held-out runners (trained, then scripted)."""
+    run = xp["runners"]
+    labels = run["labels"]
+    team = run["team_return"]
+    idx = [i for i, m in enumerate(xp["members"]) if m["method_label"] == method]
+    held = [j for j, lab in enumerate(labels) if lab != training]
+    trained = [j for j in held if "-seat" in labels[j]]
+    scripted = [j for j in held if "-seat" not in labels[j]]
+    mean_over = lambda cols: [statistics.mean(team[i][j] for j in cols) for i in idx]
+    iqm = lambda vals: statistics.mean(sorted(vals)[len(vals) // 4:len(vals) - len(vals) // 4])
+    return [iqm_ci2(run["summary"][method][training]),
+            f2(iqm(mean_over(trained))) if trained else "",
+            f2(iqm(mean_over(scripted))) if scripted else ""]
+
+
+def sec_tag() -> str:
+    title = "## MPE Tag with a frozen runner: SRPO against IPPO"
+    root = RES / D_TAG
+    parts = [title, (
+        "The SRPO paper's Tag experiment: a runner pre-trained first (`configs/tag/runner.yaml`, "
+        "IPPO on the three-seat game; member 0 trains the chasers, the others are held out), "
+        "then two chasers per member against it (`configs/tag/<method>.yaml`, `env.frozen`), the "
+        "seeds of a method in one program. Score: team return (catches per 100-step episode; "
+        "each chaser gets +1 per catch). Teammate shift: TP (each member's own pair) and CP "
+        "(chasers of different members), both methods pooled; the chasers with the scripted "
+        "`chase` partner. Runner shift: each member's own pair against the training runner, and "
+        "its mean over the held-out trained runners and over the scripted runners (`flee`, "
+        "`random`, `flee` with 20% random moves). IQM over members with a 95% bootstrap "
+        "interval. The paper reports a slightly lower TP for SRPO and a higher, more stable CP "
+        "on both axes.")]
+    runner_f = root / "runner_summary.json"
+    if not runner_f.exists():
+        parts.append("Not measured yet (no result file).")
+        return "\n\n".join(parts)
+    runner = json.loads(runner_f.read_text())
+    parts.append(f"Runners: {runner['num_members']} members, "
+                 f"{runner['env_steps_per_member']:,} env steps each; the training runner's "
+                 f"final catches per episode with its own chasers "
+                 f"{f2(float(runner['members'][0]['return'][0]))}.")
+    xp_f = root / "crossplay" / "crossplay.json"
+    summaries = {m: json.loads((root / f"{m}_summary.json").read_text())
+                 for m in tag.METHODS if (root / f"{m}_summary.json").exists()}
+    if summaries:
+        xp = json.loads(xp_f.read_text()) if xp_f.exists() else None
+        training = None
+        if xp is not None:
+            training = next(lab for lab in xp["runners"]["labels"] if lab.endswith("-s0-seat2"))
+        rows = []
+        for method, summ in summaries.items():
+            scores = [float(m["team_return"]) for m in summ["members"]]
+            label = method + (f" tau={g(float(summ['members'][0]['tau']))}"
+                              if method == "srpo" else "")
+            cells = ["", "", "", "", "", ""]
+            if xp is not None and label in xp["summary"]["team_return"]["methods"]:
+                st = xp["summary"]["team_return"]["methods"][label]
+                chase = xp["partners"]["summary"][label]["chase"]["partner_in_seat1"]
+                cells = [iqm_ci2(st["tp"]), iqm_ci2(st["cp"]), f2(chase["iqm"])] + \
+                    _runner_cells(xp, label, training)
+            rows.append([label, len(scores), f2(statistics.mean(scores)), span(scores)] + cells)
+        parts += [table(["method", "seeds", "score (mean)", "score range", "TP", "CP",
+                         "with chase", "training runner", "held-out trained runners",
+                         "scripted runners"], rows),
+                  f"Learning curves: `experiments/results/{D_TAG}/<method>_learning_curve.png`; "
+                  f"matrices: `experiments/results/{D_TAG}/crossplay/crossplay_heatmap.png` "
+                  "(teammate shift), `runner_shift.png` (runner shift)."]
+    ab_f = root / "ablation_crossplay" / "crossplay.json"
+    if ab_f.exists():
+        ab = json.loads(ab_f.read_text())
+        training = next(lab for lab in ab["runners"]["labels"] if lab.endswith("-s0-seat2"))
+        rows = []
+        for label, st in ab["summary"]["team_return"]["methods"].items():
+            rows.append([label, iqm_ci2(st["tp"]), iqm_ci2(st["cp"])
+                         if st["cp"]["n"] else "n/a"] + _runner_cells(ab, label, training))
+        parts += ["tau ablation (tau 0 is IPPO inside SRPO's program; tau 10 is the main run "
+                  "above):", table(["setting", "TP", "CP", "training runner",
+                                   "held-out trained runners", "scripted runners"], rows)]
+    parts.append(measured(TAG_CMD, D_TAG))
+    return "\n\n".join(parts)
+
+
 # ------------------------------------------------------------------ docs/benchmarks.md sections
 
 def paired_ratio(ref_ms, sys_ms) -> float:
@@ -1349,7 +1434,7 @@ def build() -> tuple[dict, dict]:
         sec_gridworld16(blocks), sec_gridworld8(), sec_short_budget(), sec_learners_vs_solvers(),
         sec_matrix_grid(),
         sec_solvers(), sec_overcooked(blocks), sec_tau_study(), sec_srpo_options(),
-        sec_study(), sec_hanabi()]) + "\n"
+        sec_study(), sec_hanabi(), sec_tag()]) + "\n"
     bench = "\n\n".join([
         GENERATED, "# Benchmarks",
         ("Speed of jsrpo against JaxMARL's IPPO on Overcooked and of its sweeps. Every table is "
