@@ -995,8 +995,9 @@ def sec_tag() -> str:
         "each chaser gets +1 per catch). Teammate shift: TP (each member's own pair) and CP "
         "(chasers of different members), both methods pooled; the chasers with the scripted "
         "`chase` partner. Runner shift: each member's own pair against the training runner, and "
-        "its mean over the held-out trained runners and over the scripted runners (`flee`, "
-        "`random`, `flee` with 20% random moves). IQM over members with a 95% bootstrap "
+        "its mean over the held-out trained runners (the other seeds, and every seed halfway "
+        "through its training) and over the scripted runners (`flee`, `random`, `flee` with "
+        "20% random moves). IQM over members with a 95% bootstrap "
         "interval. The paper reports a slightly lower TP for SRPO and a higher, more stable CP "
         "on both axes.")]
     runner_f = root / "runner_summary.json"

@@ -9,7 +9,8 @@ Resumable pieces, each skipped when its result exists (an interrupted training r
 newest checkpoint):
 
 - ``runner``: ``configs/tag/runner.yaml`` (IPPO on the three-seat game; each member's seat 2 is
-  a runner); member 0 is the runner the chasers train against, the others are held out;
+  a runner); member 0 is the runner the chasers train against, the others and every member's
+  halfway snapshot are held out;
 - ``ippo``, ``srpo``: ``configs/tag/<method>.yaml`` with ``--seeds`` seeds against runner 0;
 - ``tau_ablation``: SRPO at tau ``ABLATION_TAUS`` (tau 0 is IPPO) with ``--ablation-seeds``
   seeds, one program;
@@ -44,7 +45,14 @@ def pieces(args) -> list[Piece]:
     against = ["env.frozen.policies=[" + str(runner) + "#0]", "seed=0",
                "checkpoint.snapshots=[]"] + budget
     runner_done = (out / "runner_summary.json").exists
-    runners = ",".join([str(runner), *SCRIPTED_RUNNERS])
+
+    def runners() -> str:
+        """Every pre-trained runner, final and halfway (its snapshot), and the scripted ones."""
+        from jsrpo.checkpoint import saved_steps
+        steps = saved_steps(runner)
+        half = min(steps, key=lambda u: abs(u - steps[-1] / 2)) if steps else None
+        trained = [str(runner)] + ([f"{runner}@{half}"] if half and half != steps[-1] else [])
+        return ",".join(trained + list(SCRIPTED_RUNNERS))
 
     def run_runner():
         train(runner, ROOT / "configs" / "tag" / "runner.yaml",
@@ -70,7 +78,7 @@ def pieces(args) -> list[Piece]:
 
     def crossplay(run_dirs, dest):
         jsrpo_command(["crossplay", *map(str, run_dirs), "--partners", PARTNERS,
-                       "--runners", runners, "--episodes", str(args.episodes),
+                       "--runners", runners(), "--episodes", str(args.episodes),
                        "--out", str(dest)], f"crossplay {dest.name}")
     trained = lambda: all((out / f"{m}_summary.json").exists() for m in METHODS)
     ps.append(Piece("crossplay", (out / "crossplay" / "crossplay.json").exists, trained,

@@ -467,7 +467,7 @@ def _crossplay_parser(sub) -> None:
     p.add_argument("--runners", default=None,
                    help="runs with a frozen seat (env.frozen, e.g. Tag's runner): also play "
                         "each member's own team against each of these comma-separated policies "
-                        "in that seat (scripted agents or run directories PATH[#member]), "
+                        "in that seat (scripted agents or run directories PATH[#member][@update]), "
                         "the runner-shift test")
     p.add_argument("--episodes", type=_positive_int, default=crossplay.DEFAULT_EPISODES,
                    help=f"episodes per pair (default {crossplay.DEFAULT_EPISODES})")

@@ -35,7 +35,8 @@ class FrozenConfig:
 
     ``seat``: the env's agent name or index; ``policies``: scripted agents of the env
     (``flee``, ``random:epsilon=0.1``) or run directories (every member's hero of that seat, or
-    ``PATH#member``), one drawn per episode with ``weights`` (uniform when None)."""
+    ``PATH#member``; ``@U`` for the checkpoint after update U), one drawn per episode with
+    ``weights`` (uniform when None)."""
 
     seat: Union[str, int] = 0
     policies: Tuple[str, ...] = ()
@@ -544,12 +545,12 @@ def _sweepable_check(name: str, key: str, check):
 
 
 def _absolute_run(spec: str) -> str:
-    """A run directory (``PATH[#member]``: has a slash or exists) with its path made absolute;
-    a scripted agent's spec (``name[:key=value]...``) unchanged."""
-    path, hash_, member = spec.partition("#")
+    """A run directory (``PATH[#member][@update]``: has a slash or exists) with its path made
+    absolute; a scripted agent's spec (``name[:key=value]...``) unchanged."""
+    path = spec.partition("@")[0].partition("#")[0]
     if ":" in spec or not ("/" in path or Path(path).exists()):
         return spec
-    return str(Path(path).resolve()) + hash_ + member
+    return str(Path(path).resolve()) + spec[len(path):]
 
 
 def frozen_config(raw: Any) -> Optional[FrozenConfig]:
@@ -573,7 +574,7 @@ def frozen_config(raw: Any) -> Optional[FrozenConfig]:
     if (not isinstance(policies, list) or not policies
             or not all(isinstance(p, str) and p.strip() for p in policies)):
         _fail("env.frozen.policies", policies, "a non-empty list of scripted agent names or "
-              "run directories (PATH or PATH#member)")
+              "run directories (PATH[#member][@update])")
     policies = [_absolute_run(p) for p in policies]
     weights = raw.get("weights")
     if weights is not None:

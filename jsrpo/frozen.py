@@ -23,7 +23,7 @@ import envs
 from envs.base import ParamEnv
 from jsrpo import partners
 from jsrpo.agents import Agent, check_agent
-from jsrpo.checkpoint import load_run
+from jsrpo.checkpoint import load_run, saved_steps
 from jsrpo.config import FrozenConfig, frozen_config
 from jsrpo.rundir import EnvSpec
 
@@ -153,14 +153,22 @@ class FrozenSeats(ParamEnv):
 # ------------------------------------------------------------------ building from a config
 
 def _run_agents(spec: str, env_name: str, inner: ParamEnv, seat: int, where: str) -> list:
+    """The heroes of ``seat`` in a run: ``PATH`` (every member), ``PATH#m`` (member m), either
+    with ``@U`` (the periodic checkpoint after update U, e.g. an early snapshot)."""
+    spec, _, step = spec.partition("@")
     path, _, member = spec.partition("#")
     if not Path(path).is_dir():
         scripted = partners.get(env_name)
         raise ValueError(f"{where}: got {spec!r}; allowed: a scripted agent of {env_name} "
-                         f"({scripted.describe() if scripted else 'none'}) or a run directory, "
-                         "optionally with #member")
+                         f"({scripted.describe() if scripted else 'none'}) or a run directory "
+                         "PATH[#member][@update]")
+    if step and not step.isdigit():
+        raise ValueError(f"{where}: update {step!r} of {path}; allowed: a saved update "
+                         f"({', '.join(map(str, saved_steps(path))) or 'none saved'})")
     try:
-        ckpt = load_run(path)
+        ckpt = load_run(path, int(step) if step else None)
+    except ValueError as e:  # a step that was not saved
+        raise ValueError(f"{where}: {path}: {e}") from None
     except Exception as e:  # a directory that is not a finished run: say which and why
         raise ValueError(f"{where}: {path} is not a finished jsrpo run ({e})") from None
     meta = ckpt.meta
@@ -174,7 +182,7 @@ def _run_agents(spec: str, env_name: str, inner: ParamEnv, seat: int, where: str
             raise ValueError(f"{where}: member {member!r} of {path}; allowed: 0.."
                              f"{len(ckpt.members) - 1}")
         members = range(int(member), int(member) + 1)
-    return [ckpt.hero(m, seat) for m in members]
+    return [ckpt.hero(m, seat, int(step) if step else None) for m in members]
 
 
 def frozen_agents(cfg: FrozenConfig, env_name: str, inner: ParamEnv, kwargs: dict) -> list:

@@ -176,7 +176,7 @@ def tag_runs(tmp_path_factory):
            "train": {"total_env_steps": 2 * 4 * 16, "num_envs": 4, "num_steps": 16},
            "network": {"hidden_sizes": [8]},
            "log": {"interval": 1, "eval_envs": 4, "final_eval_envs": 4, "progress": False},
-           "checkpoint": {"every_updates": 0}}
+           "checkpoint": {"every_updates": 1}}
     (tmp / "runner.yaml").write_text(yaml.safe_dump(raw))
     main(["train", "--config", str(tmp / "runner.yaml"), "--out", str(tmp / "runner")])
     main(["train", "--config", str(tmp / "runner.yaml"), "--out", str(tmp / "chasers"),
@@ -221,5 +221,18 @@ def test_a_frozen_seat_from_a_run_of_another_game_is_refused(tag_runs):
         build_env("tag", {}, FrozenConfig(2, (str(hanabi_like),)))
     with pytest.raises(ValueError, match="member '5'"):
         build_env("tag", {}, FrozenConfig(2, (str(tag_runs / "runner") + "#5",)))
+    with pytest.raises(ValueError, match=r"step: got 7; allowed: \[1, 2\]"):
+        build_env("tag", {}, FrozenConfig(2, (str(tag_runs / "runner") + "@7",)))
     venv = VecEnv(build_env("tag", {}, FrozenConfig(2, (str(tag_runs / "runner"),))))
     assert venv.num_seats == 2
+
+
+def test_a_frozen_seat_can_play_a_saved_snapshot(tag_runs):
+    from jsrpo.checkpoint import load_run
+    env = build_env("tag", {}, FrozenConfig(2, (str(tag_runs / "runner") + "#1@1",)))
+    assert env.names == ("ippo-eps0.1-s1-seat2-u1",)
+    early = load_run(tag_runs / "runner", step=1).learner_params(1, 2)
+    final = load_run(tag_runs / "runner").learner_params(1, 2)
+    frozen = jax.tree.leaves(env.default_params.pool[0])
+    np.testing.assert_array_equal(frozen[0][0], jax.tree.leaves(early)[0])
+    assert not np.array_equal(frozen[0][0], jax.tree.leaves(final)[0])  # an update apart
