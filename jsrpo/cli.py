@@ -524,8 +524,8 @@ def run_crossplay(args) -> int:
 def _render_parser(sub) -> None:
     listing = "; ".join(f"{', '.join(s.envs)}: {s.describe()}" for s in partners.sets()
                         if set(s.envs) & set(render.DRAWABLE + render.TEXT))
-    p = sub.add_parser("render", help="one episode as a GIF (coop_grid, Overcooked) or as text "
-                                      "(Hanabi)",
+    p = sub.add_parser("render", help="one episode as a GIF (coop_grid, Overcooked, Tag) or as "
+                                      "text (Hanabi)",
                        description="Play one episode of a member's heroes (or its seat-0 hero "
                                    "with a scripted partner in the other seats) and write a GIF "
                                    f"({', '.join(render.DRAWABLE)}) or a text file "

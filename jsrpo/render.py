@@ -1,11 +1,12 @@
 """One episode of a run (``jsrpo render``): a member's heroes in every seat, or its seat-0 hero
-with a scripted partner in the other seats, as an animated GIF (coop_grid, Overcooked v1 and v2)
-or as text (Hanabi: every turn's move, the hands, fireworks and tokens).
+with a scripted partner in the other seats, as an animated GIF (coop_grid, Overcooked v1 and v2,
+MPE Tag) or as text (Hanabi: every turn's move, the hands, fireworks and tokens).
 
 The episode is played by ``episodes.play_recorded_seats``, as evaluation and cross-play play
 theirs.
 coop_grid is drawn here with PIL (cells, the solid pot, the two onion sources filled when
-available, the agents with a carry marker); Overcooked with JaxMARL's own visualizers. Every
+available, the agents with a carry marker) and Tag's arena with PIL too; Overcooked with
+JaxMARL's own visualizers. Every
 frame has a header with the step and the returns so far; frame t shows the state after t
 steps, so an episode of T steps gives T + 1 frames. One-shot matrix games have nothing to draw.
 """
@@ -27,7 +28,7 @@ from jsrpo.files import atomic_path
 from jsrpo.vec_env import VecEnv
 
 #: environments ``jsrpo render`` can draw (GIF) or write as text.
-DRAWABLE = ("coop_grid", "overcooked", "overcooked_v2")
+DRAWABLE = ("coop_grid", "overcooked", "overcooked_v2", "tag")
 TEXT = ("hanabi",)
 CELL = 72  # pixels per grid cell
 HEADER = 64  # pixels of text above the grid
@@ -107,6 +108,8 @@ def scenes(env, states, n: int) -> list:
     if name == "overcooked_v2":
         frames = np.asarray(OvercookedV2Visualizer().render_sequence(states))
         return [Image.fromarray(f) for f in frames[:n]]
+    if name == "tag":
+        return [draw_tag(env, states, t) for t in range(n)]
     raise ValueError(f"render: nothing to draw for {name}; allowed: {', '.join(DRAWABLE)}")
 
 
@@ -140,6 +143,36 @@ def draw_coop_grid(states, t: int):
         if states.has_onion[t, seat]:  # carry marker: an onion on the agent's shoulder
             x0, y0 = (c + 1) * CELL - 26, r * CELL + 6
             d.ellipse((x0, y0, x0 + 18, y0 + 18), fill=ONION, outline="black")
+    return img
+
+
+def draw_tag(env, states, t: int, side: int = 360, extent: float = 1.5):
+    """PIL image of Tag's arena after ``t`` steps: chasers in the seat colours, the runner in
+    green (also when a frozen seat plays it), obstacles in grey, each at its true radius; the
+    arena's edge (where MPE starts to penalise the runner) dashed."""
+    frozen = getattr(env, "inner", None)
+    world = (states.inner if frozen is not None else states).world
+    tag = frozen if frozen is not None else env
+    pos, rad = np.asarray(world.p_pos[t]), np.asarray(tag.world.rad)
+    to_px = lambda x, y: (side / 2 * (1 + x / extent), side / 2 * (1 - y / extent))
+    img = Image.new("RGB", (side, side), (245, 245, 240))
+    d = ImageDraw.Draw(img)
+    x0, y0 = to_px(-1.0, 1.0)
+    x1, y1 = to_px(1.0, -1.0)
+    for k in range(0, int(x1 - x0), 12):  # the arena's edge, dashed
+        for a, b in (((x0 + k, y0), (x0 + k + 6, y0)), ((x0 + k, y1), (x0 + k + 6, y1)),
+                     ((x0, y0 + k), (x0, y0 + k + 6)), ((x1, y0 + k), (x1, y0 + k + 6))):
+            d.line((a, b), fill=(170, 170, 170))
+    font = ImageFont.load_default(size=11)
+    colours = [SEAT_COLOURS[i % 2] for i in range(tag.num_agents - 1)] + [(40, 160, 70)]
+    colours += [(120, 120, 120)] * (len(pos) - tag.num_agents)
+    for i, ((x, y), r) in enumerate(zip(pos, rad)):
+        cx, cy = to_px(x, y)
+        pr = side / 2 * r / extent
+        d.ellipse((cx - pr, cy - pr, cx + pr, cy + pr), fill=colours[i], outline="black")
+        if i < tag.num_agents:
+            d.text((cx, cy), "R" if i == tag.num_agents - 1 else str(i), fill="white",
+                   font=font, anchor="mm")
     return img
 
 

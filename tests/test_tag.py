@@ -202,6 +202,11 @@ def test_chasers_train_against_a_saved_runner_and_cross_play_on_both_axes(tag_ru
     # the training runner (member 1) as a runner-shift column equals cross-play's own pair
     np.testing.assert_allclose(np.asarray(run["team_return"])[:, 2],
                                np.diag(np.asarray(res["team_return"])), rtol=1e-5)
+    gif = tag_runs / "episode.gif"
+    assert main(["render", str(tag_runs / "chasers"), "--out", str(gif), "--frames", "3",
+                 "--partner", "chase"]) == 0
+    from PIL import Image
+    assert Image.open(gif).n_frames == 3
 
 
 def test_runner_shift_needs_a_frozen_seat_and_playable_runners(tag_runs, capsys):
