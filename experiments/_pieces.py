@@ -49,10 +49,62 @@ def jsrpo_command(argv: list[str], what: str) -> None:
 
 
 def keep(run_dir: Path, dest: Path, prefix: str) -> None:
-    """Copy a run's summary and learning curve into the results directory."""
+    """Copy a run's summary and learning curve into the results directory, with its members'
+    evaluation curves as data (``<prefix>curve.json``, ``write_curve``)."""
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy(run_dir / "summary.json", dest / f"{prefix}summary.json")
     shutil.copy(run_dir / "learning_curve.png", dest / f"{prefix}learning_curve.png")
+    write_curve(run_dir / "metrics.jsonl", dest / f"{prefix}curve.json")
+
+
+def write_curve(metrics: Path, path: Path) -> None:
+    """The periodic evaluation of every member from a run's ``metrics.jsonl`` as
+    ``{"env_steps": [K], "members": [{"method", "tau", "seed", "team_return": [K]}]}`` (a row
+    written again by a resumed run counts once: the last one)."""
+    rows: dict = {}
+    for line in metrics.read_text().splitlines():
+        r = json.loads(line)
+        rows[(r["member"], r["env_steps"])] = r
+    steps = sorted({k[1] for k in rows})
+    members = []
+    for m in sorted({k[0] for k in rows}):
+        first = rows[(m, steps[0])]
+        members.append({"member": m, "method": first["method"], "tau": first["tau"],
+                        "seed": first["seed"],
+                        "team_return": [rows[(m, t)]["team_return"] for t in steps]})
+    path.write_text(json.dumps({"env_steps": steps, "members": members}))
+
+
+def plot_curves(curves: dict, path: Path, title: str) -> None:
+    """Team return against env steps, mean and min-max over seeds, one line per method (and
+    tau) of the ``{name: curve.json path}`` given."""
+    import statistics
+
+    from matplotlib.figure import Figure
+
+    from jsrpo.files import savefig
+
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.subplots()
+    for name, f in curves.items():
+        c = json.loads(Path(f).read_text())
+        groups: dict = {}
+        for m in c["members"]:
+            label = m["method"] + (f" tau={m['tau']:g}" if m["method"] == "srpo" else "")
+            groups.setdefault(label, []).append(m["team_return"])
+        for label, ys in groups.items():
+            cols = list(zip(*ys))
+            line, = ax.plot(c["env_steps"], [statistics.mean(v) for v in cols],
+                            label=f"{label} (n={len(ys)})")
+            ax.fill_between(c["env_steps"], [min(v) for v in cols], [max(v) for v in cols],
+                            color=line.get_color(), alpha=0.2)
+    ax.set_xlabel("env steps per member")
+    ax.set_ylabel("team return (evaluation, mean of seats)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    savefig(fig, path)
 
 
 def list_pieces(todo: Sequence[Piece]) -> None:

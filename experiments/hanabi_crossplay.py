@@ -15,7 +15,8 @@ its result exists (an interrupted training resumes from its newest checkpoint):
   and ``--steps`` env steps per member (the configs' own budget by default); SRPO at the
   pilot's better tau;
 - ``<N>p/crossplay``: both methods' members pooled, with ``PARTNERS`` in both halves of the seats
-  (two players: seat 0 and seat 1; four: seats 0-1 and seats 2-3, as the paper pairs them).
+  (two players: seat 0 and seat 1; four: seats 0-1 and seats 2-3, as the paper pairs them);
+  then both methods' learning curves in one figure (``<N>p/learning_curves.png``).
 
 Run directories go under ``--runs`` (default runs/hanabi, not committed); summaries, learning
 curves and cross-play results under ``--out`` (default experiments/results/hanabi), which
@@ -29,7 +30,7 @@ import os
 import statistics
 from pathlib import Path
 
-from _pieces import Piece, jsrpo_command, keep, list_or_run, piece_args, train
+from _pieces import Piece, jsrpo_command, keep, list_or_run, piece_args, plot_curves, train
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,10 +83,12 @@ def pieces(args) -> list[Piece]:
                             ready, run_train))
         xp = dest / "crossplay"
 
-        def run_xp(n=n, xp=xp):
+        def run_xp(n=n, xp=xp, dest=dest):
             jsrpo_command(["crossplay"] + [str(runs / f"{n}p" / m) for m in METHODS]
                           + ["--partners", PARTNERS, "--episodes", str(args.episodes),
                              "--out", str(xp)], f"crossplay {n}p")
+            plot_curves({m: dest / f"{m}_curve.json" for m in METHODS},
+                        dest / "learning_curves.png", f"Hanabi 3x3, {n} players")
         trained = lambda dest=dest: all((dest / f"{m}_summary.json").exists() for m in METHODS)
         ps.append(Piece(f"{n}p/crossplay", (xp / "crossplay.json").exists, trained, run_xp))
     return ps

@@ -15,7 +15,8 @@ newest checkpoint):
 - ``tau_ablation``: SRPO at tau ``ABLATION_TAUS`` (tau 0 is IPPO) with ``--ablation-seeds``
   seeds, one program;
 - ``crossplay``: IPPO and SRPO pooled (teammate shift; scripted partners ``PARTNERS``) and each
-  member's own team against every runner (``RUNNERS``: the pre-trained ones and the scripted);
+  member's own team against every runner (the pre-trained ones and ``SCRIPTED_RUNNERS``); then
+  both methods' learning curves in one figure (``learning_curves.png``);
 - ``ablation_crossplay``: the same for the tau ablation.
 
 Run directories go under ``--runs`` (default runs/tag, not committed); summaries, learning curves
@@ -28,7 +29,7 @@ import argparse
 import os
 from pathlib import Path
 
-from _pieces import Piece, jsrpo_command, keep, list_or_run, piece_args, train
+from _pieces import Piece, jsrpo_command, keep, list_or_run, piece_args, plot_curves, train
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,8 +82,12 @@ def pieces(args) -> list[Piece]:
                        "--runners", runners(), "--episodes", str(args.episodes),
                        "--out", str(dest)], f"crossplay {dest.name}")
     trained = lambda: all((out / f"{m}_summary.json").exists() for m in METHODS)
+    def run_crossplay():
+        crossplay([runs / m for m in METHODS], out / "crossplay")
+        plot_curves({m: out / f"{m}_curve.json" for m in METHODS}, out / "learning_curves.png",
+                    "MPE Tag, chasers against the frozen runner")
     ps.append(Piece("crossplay", (out / "crossplay" / "crossplay.json").exists, trained,
-                    lambda: crossplay([runs / m for m in METHODS], out / "crossplay")))
+                    run_crossplay))
     ps.append(Piece("ablation_crossplay",
                     (out / "ablation_crossplay" / "crossplay.json").exists,
                     (out / "tau_ablation_summary.json").exists,
