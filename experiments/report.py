@@ -952,9 +952,11 @@ def sec_hanabi() -> str:
                              tp, cp, drop])
         parts += [table(["method", "seeds", "score (mean)", "score range", "TP", "CP",
                          "TP - CP"], rows),
-                  f"Learning curves against env steps: `experiments/results/{D_HANABI}/{n}p/"
-                  "learning_curves.png` (both methods; per method `<method>_learning_curve.png`,"
-                  " data `<method>_curve.json`)."]
+                  "Learning curves against env steps: " + (
+                      f"`experiments/results/{D_HANABI}/{n}p/learning_curves.png` (both "
+                      "methods); " if (d / "learning_curves.png").exists() else "") +
+                  f"`experiments/results/{D_HANABI}/{n}p/<method>_learning_curve.png` per "
+                  "method (data `<method>_curve.json`)."]
         if xp is not None and "partners" in xp:
             part = xp["partners"]["summary"]
             labels = list(next(iter(part.values())))
@@ -1033,10 +1035,12 @@ def sec_tag() -> str:
         parts += [table(["method", "seeds", "score (mean)", "score range", "TP", "CP",
                          "with chase", "training runner", "held-out trained runners",
                          "scripted runners"], rows),
-                  f"Learning curves: `experiments/results/{D_TAG}/learning_curves.png` (both "
-                  "methods; data `<method>_curve.json`); "
-                  f"matrices: `experiments/results/{D_TAG}/crossplay/crossplay_heatmap.png` "
-                  "(teammate shift), `runner_shift.png` (runner shift)."]
+                  f"Learning curves: `experiments/results/{D_TAG}/<method>_learning_curve.png`"
+                  " (data `<method>_curve.json`)" + (
+                      f"; both methods: `experiments/results/{D_TAG}/learning_curves.png`; "
+                      f"matrices: `experiments/results/{D_TAG}/crossplay/crossplay_heatmap.png` "
+                      "(teammate shift), `runner_shift.png` (runner shift)" if xp is not None
+                      else "") + "."]
     ab_f = root / "ablation_crossplay" / "crossplay.json"
     if ab_f.exists():
         ab = json.loads(ab_f.read_text())
