@@ -34,7 +34,7 @@ from jsrpo.config import ConfigError
 from jsrpo.equilibria import report as solve_report
 from jsrpo.equilibria.games import GameError, get_game
 from jsrpo.files import atomic_write, write_json
-from jsrpo.frozen import env_of
+from jsrpo.frozen import FrozenSeats, env_of
 from jsrpo.rundir import RunDir, RunFormatError, RunLock, RunLockedError
 from jsrpo.sweep import Interrupted, NonFiniteError, members, run_sweep
 from jsrpo.train import make_train
@@ -579,13 +579,17 @@ def run_render(args) -> int:
     member_env = meta.member_env(args.member)
     env = env_of(member_env)
     episode = render.record_episode(env, agents, jax.random.PRNGKey(args.seed))
+    ret = episode["rewards"][:episode["length"]].sum(0)  # the learning seats'
+    drawn_names = names
+    if isinstance(env, FrozenSeats):  # draw the whole game, the frozen seat too
+        env, episode, drawn_names = env.unwrap(episode, names)
     if text:
-        n = render.write_text(env, episode, names, gif)
+        n = render.write_text(env, episode, drawn_names, gif)
         what = f"{n} turns"
     else:
-        n = render.write_gif(env, episode, (names[0], names[1]), gif, args.fps, args.frames)
+        n = render.write_gif(env, episode, (drawn_names[0], drawn_names[1]), gif, args.fps,
+                             args.frames)
         what = f"{n} frames"
-    ret = episode["rewards"][:episode["length"]].sum(0)
     print(f"[jsrpo] {' with '.join(dict.fromkeys(names))}: returns "
           f"{[round(float(r), 2) for r in ret]}, team return {ret.mean():.2f}; wrote {args.out} "
           f"({what})")

@@ -43,6 +43,8 @@ class FrozenState:
     obs: chex.Array  # [*obs_shape] the frozen seat's current observation
     policy: chex.Array  # [] int32: the pool entry playing this episode
     agent_state: tuple  # per kind: its agent state (only the playing entry's kind advances)
+    action: chex.Array  # [] int32: the frozen seat's last action (0 after a reset)
+    reward: chex.Array  # [] float32: the frozen seat's last reward (0 after a reset)
 
 
 class FrozenSeats(ParamEnv):
@@ -129,7 +131,8 @@ class FrozenSeats(ParamEnv):
         policy = jax.random.categorical(key_draw, params.logits).astype(jnp.int32)
         agent_state = tuple(a.init_state(key_agent) for a in self.policies)
         return FrozenState(inner=state_inner, obs=obs[self.frozen_agent], policy=policy,
-                           agent_state=agent_state)
+                           agent_state=agent_state, action=jnp.zeros((), jnp.int32),
+                           reward=jnp.zeros((), jnp.float32))
 
     def reset_env(self, key, params):
         key_env, key_frozen = jax.random.split(key)
@@ -143,11 +146,28 @@ class FrozenSeats(ParamEnv):
         full = dict(actions) | {self.frozen_agent: action}
         obs, inner, rewards, dones, infos = self.inner.step_env(key_env, state.inner, full,
                                                                 params.inner)
-        state = state.replace(inner=inner, obs=obs[self.frozen_agent], agent_state=agent_state)
+        state = state.replace(inner=inner, obs=obs[self.frozen_agent], agent_state=agent_state,
+                              action=action.astype(jnp.int32),
+                              reward=jnp.asarray(rewards[self.frozen_agent], jnp.float32))
         infos = {k: (v[self.keep] if getattr(v, "ndim", 0) >= 1
                      and v.shape[0] == self.inner.num_agents else v) for k, v in infos.items()}
         return ({a: obs[a] for a in self.agents}, state, {a: rewards[a] for a in self.agents},
                 {a: dones[a] for a in self.agents} | {"__all__": dones["__all__"]}, infos)
+
+
+    def unwrap(self, episode: dict, names: Sequence[str]) -> tuple:
+        """A recorded episode of this env (``render.record_episode``: ``states`` ``[T+1]``,
+        ``actions``/``rewards`` ``[T, P-1]``) as one of the inner game, the frozen seat's moves
+        and rewards put back in its column: ``(inner env, episode, names)``, the frozen seat
+        named after the pool entry that played it."""
+        st = episode["states"]
+        col = lambda x, v: np.insert(np.asarray(x), self.seat, np.asarray(v)[1:], axis=1)
+        played = self.names[int(np.asarray(st.policy)[0])]
+        names = list(names)
+        names.insert(self.seat, f"frozen {played}")
+        return self.inner, {**episode, "states": st.inner,
+                            "actions": col(episode["actions"], st.action),
+                            "rewards": col(episode["rewards"], st.reward)}, names
 
 
 # ------------------------------------------------------------------ building from a config

@@ -148,12 +148,10 @@ def draw_coop_grid(states, t: int):
 
 def draw_tag(env, states, t: int, side: int = 360, extent: float = 1.5):
     """PIL image of Tag's arena after ``t`` steps: chasers in the seat colours, the runner in
-    green (also when a frozen seat plays it), obstacles in grey, each at its true radius; the
-    arena's edge (where MPE starts to penalise the runner) dashed."""
-    frozen = getattr(env, "inner", None)
-    world = (states.inner if frozen is not None else states).world
-    tag = frozen if frozen is not None else env
-    pos, rad = np.asarray(world.p_pos[t]), np.asarray(tag.world.rad)
+    green, obstacles in grey, each at its true radius; the arena's edge (where MPE starts to
+    penalise the runner) dashed. ``env``: the three-seat game (``FrozenSeats.unwrap`` gives it
+    for runs with a frozen runner)."""
+    pos, rad = np.asarray(states.world.p_pos[t]), np.asarray(env.world.rad)
     to_px = lambda x, y: (side / 2 * (1 + x / extent), side / 2 * (1 - y / extent))
     img = Image.new("RGB", (side, side), (245, 245, 240))
     d = ImageDraw.Draw(img)
@@ -164,14 +162,14 @@ def draw_tag(env, states, t: int, side: int = 360, extent: float = 1.5):
                      ((x0, y0 + k), (x0, y0 + k + 6)), ((x1, y0 + k), (x1, y0 + k + 6))):
             d.line((a, b), fill=(170, 170, 170))
     font = ImageFont.load_default(size=11)
-    colours = [SEAT_COLOURS[i % 2] for i in range(tag.num_agents - 1)] + [(40, 160, 70)]
-    colours += [(120, 120, 120)] * (len(pos) - tag.num_agents)
+    colours = [SEAT_COLOURS[i % 2] for i in range(env.num_agents - 1)] + [(40, 160, 70)]
+    colours += [(120, 120, 120)] * (len(pos) - env.num_agents)
     for i, ((x, y), r) in enumerate(zip(pos, rad)):
         cx, cy = to_px(x, y)
         pr = side / 2 * r / extent
         d.ellipse((cx - pr, cy - pr, cx + pr, cy + pr), fill=colours[i], outline="black")
-        if i < tag.num_agents:
-            d.text((cx, cy), "R" if i == tag.num_agents - 1 else str(i), fill="white",
+        if i < env.num_agents:
+            d.text((cx, cy), "R" if i == env.num_agents - 1 else str(i), fill="white",
                    font=font, anchor="mm")
     return img
 

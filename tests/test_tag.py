@@ -133,6 +133,44 @@ def test_the_frozen_policy_is_drawn_per_episode_by_its_weights():
     assert np.all(np.asarray(draws) == 1)
 
 
+def test_an_unwrapped_episode_replays_in_the_inner_game():
+    from jsrpo.render import record_episode
+    inner = envs.make("tag", max_steps=12)
+    env = FrozenSeats(inner, 2, [partners.parse("tag", "flee", seat=2)])
+    chasers = [partners.parse("tag", "random", seat=s) for s in (0, 1)]
+    episode = record_episode(env, chasers, jax.random.PRNGKey(0))
+    game, full, names = env.unwrap(episode, ["a", "b"])
+    assert game is inner and names == ["a", "b", "frozen flee"]
+    assert full["actions"].shape == (12, 3) and full["rewards"].shape == (12, 3)
+    at = lambda t: jax.tree.map(lambda x: jnp.asarray(x)[t], full["states"])
+    for t in range(11):  # the inner game with the recorded moves of all three seats
+        acts = {a: jnp.int32(full["actions"][t, i]) for i, a in enumerate(inner.agents)}
+        _, nxt, rew, _, _ = inner.step_env(jax.random.PRNGKey(t), at(t), acts,
+                                           inner.default_params)
+        np.testing.assert_allclose(nxt.world.p_pos, at(t + 1).world.p_pos, atol=1e-6)
+        assert float(rew["agent_0"]) == pytest.approx(float(full["rewards"][t, 2]))
+    assert len(set(full["actions"][:, 2].tolist()) - {0}) > 0  # the runner moved
+
+
+def test_a_frozen_hanabi_seat_plays_legal_moves_only():
+    from jsrpo.render import record_episode
+    kw = {"num_agents": 3, "max_steps": 30}
+    inner = envs.make("hanabi", **kw)
+    env = FrozenSeats(inner, 2, [partners.parse("hanabi", "random", 2, kw)], inner_kwargs=kw)
+    assert env.has_legal_moves
+    players = [partners.parse("hanabi", "random", s, kw) for s in (0, 1)]
+    turns = 0
+    for key in range(4):  # random players lose their lives fast: a few short games
+        _, full, _ = env.unwrap(record_episode(env, players, jax.random.PRNGKey(key)),
+                                ["a", "b"])
+        at = lambda t: jax.tree.map(lambda x: jnp.asarray(x)[t], full["states"])
+        for t in range(full["length"]):
+            legal = np.asarray(inner.legal_moves(at(t), inner.default_params))
+            assert legal[2, full["actions"][t, 2]]
+            turns += int(legal[2].sum() > 1)
+    assert turns >= 5  # it had the turn, and more than its no-op to choose from
+
+
 def _frozen_cfg(**kw):
     return config.load(None, ["env.name=tag", "method=ippo",
                               "env.frozen=" + json.dumps({"seat": "agent_0", **kw})])
