@@ -22,7 +22,7 @@ KL_DIRECTIONS = ("adv_partner", "partner_adv")
 KL_PENALTIES = ("loss", "reward")
 SRPO_SCHEMES = ("pair", "shared")
 ON_NONFINITE = ("stop", "continue")
-NETWORK_KINDS = ("mlp", "cnn")
+NETWORK_KINDS = ("mlp", "mlp_shared", "cnn")
 
 
 class ConfigError(ValueError):

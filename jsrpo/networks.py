@@ -48,15 +48,16 @@ class ConvTorso(nn.Module):
         return jnp.reshape(x, lead + (64,))
 
 
-KINDS = ("mlp", "cnn")
+KINDS = ("mlp", "mlp_shared", "cnn")
 
 
 class ActorCritic(nn.Module):
     """Actor and critic on one observation.
 
     ``kind="mlp"``: separate actor and critic MLPs on the flattened observation (JaxMARL's FF
-    IPPO with 2 x 64 tanh). ``kind="cnn"``: one shared ``ConvTorso`` on a grid observation
-    ``[H, W, C]`` (``obs_ndim == 3``) feeding separate actor and critic MLPs.
+    IPPO with 2 x 64 tanh). ``kind="mlp_shared"``: one MLP torso feeding both heads (the SRPO
+    authors' Tag and RWARE networks). ``kind="cnn"``: one shared ``ConvTorso`` on a grid
+    observation ``[H, W, C]`` (``obs_ndim == 3``) feeding separate actor and critic MLPs.
 
     ``__call__``: obs ``[..., *obs_shape]`` -> (logits ``[..., num_actions]``, value ``[...]``).
     """
@@ -75,10 +76,13 @@ class ActorCritic(nn.Module):
                 raise ValueError("network.kind: 'cnn' needs grid observations [H, W, C]; this "
                                  f"environment's observations have {self.obs_ndim} dimension(s)")
             self.conv = ConvTorso()
-        self.actor_torso = MLP(self.hidden_sizes, self.activation)
+        if self.kind == "mlp_shared":
+            self.torso = MLP(self.hidden_sizes, self.activation)
+        else:
+            self.actor_torso = MLP(self.hidden_sizes, self.activation)
+            self.critic_torso = MLP(self.hidden_sizes, self.activation)
         self.actor_head = nn.Dense(self.num_actions, kernel_init=nn.initializers.orthogonal(0.01),
                                    bias_init=nn.initializers.zeros)
-        self.critic_torso = MLP(self.hidden_sizes, self.activation)
         self.critic_head = nn.Dense(1, kernel_init=nn.initializers.orthogonal(1.0),
                                     bias_init=nn.initializers.zeros)
 
@@ -91,12 +95,14 @@ class ActorCritic(nn.Module):
 
     def policy(self, obs):
         """Logits only (anchors and evaluation need no critic)."""
-        return self.actor_head(self.actor_torso(self._features(obs)))
+        torso = self.torso if self.kind == "mlp_shared" else self.actor_torso
+        return self.actor_head(torso(self._features(obs)))
 
     def value(self, obs):
         """Value only: obs ``[..., *obs_shape]`` -> ``[...]`` (behaviour values, computed after a
         rollout in one batch)."""
-        return self.critic_head(self.critic_torso(self._features(obs)))[..., 0]
+        torso = self.torso if self.kind == "mlp_shared" else self.critic_torso
+        return self.critic_head(torso(self._features(obs)))[..., 0]
 
     def _torsos(self, x):
         """Actor and critic torso outputs on features ``x``.
@@ -107,6 +113,9 @@ class ActorCritic(nn.Module):
         inputs) dominate the update, this measured 7-9% less time per SRPO update on CPU and
         about 2% for IPPO (interleaved timing, as ``experiments/bench_vs_jaxmarl.py`` does).
         """
+        if self.kind == "mlp_shared":
+            h = self.torso(x)
+            return h, h
         if self.is_initializing():
             return self.actor_torso(x), self.critic_torso(x)
         params = self.variables["params"]

@@ -50,3 +50,22 @@ def test_fused_first_layer_equals_layer_by_layer(kind, obs_shape, hidden, activa
                                rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(net.apply(params, obs, method=ActorCritic.value), ref_value,
                                rtol=1e-5, atol=1e-6)
+
+
+def test_shared_torso_feeds_both_heads():
+    net = ActorCritic(num_actions=5, obs_ndim=1, hidden_sizes=(16, 8), activation="relu",
+                      kind="mlp_shared")
+    params = net.init(jax.random.PRNGKey(0), jnp.zeros((1, 14)))
+    assert sorted(params["params"]) == ["actor_head", "critic_head", "torso"]
+    p = params["params"]
+    obs = jax.random.uniform(jax.random.PRNGKey(1), (4, 14))
+    h = obs
+    for i in range(2):
+        h = jax.nn.relu(h @ p["torso"][f"Dense_{i}"]["kernel"] + p["torso"][f"Dense_{i}"]["bias"])
+    ref_logits = h @ p["actor_head"]["kernel"] + p["actor_head"]["bias"]
+    ref_value = (h @ p["critic_head"]["kernel"] + p["critic_head"]["bias"])[:, 0]
+    logits, value = net.apply(params, obs)
+    for got, want in [(logits, ref_logits), (value, ref_value),
+                      (net.apply(params, obs, method=ActorCritic.policy), ref_logits),
+                      (net.apply(params, obs, method=ActorCritic.value), ref_value)]:
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
