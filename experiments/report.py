@@ -1049,9 +1049,11 @@ def sec_tag() -> str:
         for label, st in ab["summary"]["team_return"]["methods"].items():
             rows.append([label, iqm_ci2(st["tp"]), iqm_ci2(st["cp"])
                          if st["cp"]["n"] else "n/a"] + _runner_cells(ab, label, training))
-        parts += ["tau ablation (tau 0 is IPPO inside SRPO's program; tau 10 is the main run "
-                  "above):", table(["setting", "TP", "CP", "training runner",
-                                   "held-out trained runners", "scripted runners"], rows)]
+        ab_summary = json.loads((root / "tau_ablation_summary.json").read_text())
+        parts += [f"tau ablation, {ab_summary['env_steps_per_member']:,} env steps per member "
+                  "(tau 0 is IPPO inside SRPO's program):",
+                  table(["setting", "TP", "CP", "training runner", "held-out trained runners",
+                         "scripted runners"], rows)]
     parts.append(measured(TAG_CMD, D_TAG))
     return "\n\n".join(parts)
 

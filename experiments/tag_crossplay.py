@@ -12,12 +12,12 @@ newest checkpoint):
   a runner); member 0 is the runner the chasers train against, the others and every member's
   halfway snapshot are held out;
 - ``ippo``, ``srpo``: ``configs/tag/<method>.yaml`` with ``--seeds`` seeds against runner 0;
-- ``tau_ablation``: SRPO at tau ``ABLATION_TAUS`` (tau 0 is IPPO) with ``--ablation-seeds``
-  seeds, one program;
 - ``crossplay``: IPPO and SRPO pooled (teammate shift; scripted partners ``PARTNERS``) and each
   member's own team against every runner (the pre-trained ones and ``SCRIPTED_RUNNERS``); then
   both methods' learning curves in one figure (``learning_curves.png``);
-- ``ablation_crossplay``: the same for the tau ablation.
+- ``tau_ablation``: SRPO at tau ``ABLATION_TAUS`` (tau 0 is IPPO) with ``--ablation-seeds``
+  seeds and ``--ablation-steps`` env steps per member, one program;
+- ``ablation_crossplay``: the same cross-play for the tau ablation.
 
 Run directories go under ``--runs`` (default runs/tag, not committed); summaries, learning curves
 and cross-play results under ``--out`` (default experiments/results/tag), which
@@ -34,7 +34,9 @@ from _pieces import Piece, jsrpo_command, keep, list_or_run, piece_args, plot_cu
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parent.parent
 METHODS = ("ippo", "srpo")
-ABLATION_TAUS = (0.0, 1.0, 100.0)
+ABLATION_TAUS = (0.0, 1.0, 10.0, 100.0)
+#: env steps per member of the ablation (a third of the main runs' budget)
+ABLATION_STEPS = 5_000_000
 PARTNERS = "chase,random,chase:epsilon=0.2"
 SCRIPTED_RUNNERS = ("flee", "random", "flee:epsilon=0.2")
 
@@ -68,26 +70,28 @@ def pieces(args) -> list[Piece]:
         ps.append(Piece(method, (out / f"{method}_summary.json").exists, runner_done,
                         run_train))
 
-    def run_ablation():
-        train(runs / "tau_ablation", ROOT / "configs" / "tag" / "srpo.yaml",
-              against + [f"num_seeds={args.ablation_seeds}",
-                         "tau=[" + ", ".join(f"{t:g}" for t in ABLATION_TAUS) + "]"]
-              + args.override)
-        keep(runs / "tau_ablation", out, "tau_ablation_")
-    ps.append(Piece("tau_ablation", (out / "tau_ablation_summary.json").exists, runner_done,
-                    run_ablation))
-
     def crossplay(run_dirs, dest):
         jsrpo_command(["crossplay", *map(str, run_dirs), "--partners", PARTNERS,
                        "--runners", runners(), "--episodes", str(args.episodes),
                        "--out", str(dest)], f"crossplay {dest.name}")
     trained = lambda: all((out / f"{m}_summary.json").exists() for m in METHODS)
+
     def run_crossplay():
         crossplay([runs / m for m in METHODS], out / "crossplay")
         plot_curves({m: out / f"{m}_curve.json" for m in METHODS}, out / "learning_curves.png",
                     "MPE Tag, chasers against the frozen runner")
     ps.append(Piece("crossplay", (out / "crossplay" / "crossplay.json").exists, trained,
                     run_crossplay))
+
+    def run_ablation():
+        train(runs / "tau_ablation", ROOT / "configs" / "tag" / "srpo.yaml",
+              against + [f"num_seeds={args.ablation_seeds}",
+                         f"train.total_env_steps={args.ablation_steps}",
+                         "tau=[" + ", ".join(f"{t:g}" for t in ABLATION_TAUS) + "]"]
+              + args.override)
+        keep(runs / "tau_ablation", out, "tau_ablation_")
+    ps.append(Piece("tau_ablation", (out / "tau_ablation_summary.json").exists, runner_done,
+                    run_ablation))
     ps.append(Piece("ablation_crossplay",
                     (out / "ablation_crossplay" / "crossplay.json").exists,
                     (out / "tau_ablation_summary.json").exists,
@@ -101,7 +105,9 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", type=int, default=8, help="chaser seeds per method")
     ap.add_argument("--runner-seeds", type=int, default=4,
                     help="pre-trained runners (member 0 trains the chasers; the rest are held out)")
-    ap.add_argument("--ablation-seeds", type=int, default=3, help="seeds per tau of the ablation")
+    ap.add_argument("--ablation-seeds", type=int, default=2, help="seeds per tau of the ablation")
+    ap.add_argument("--ablation-steps", type=int, default=ABLATION_STEPS,
+                    help="env steps per member of the ablation")
     ap.add_argument("--steps", type=int, default=None,
                     help="env steps per member of every training (default: the configs')")
     ap.add_argument("--episodes", type=int, default=64, help="cross-play episodes per pair")
