@@ -4,8 +4,9 @@ makes a game of the remaining seats that every method trains on unchanged (MPE T
 against a pre-trained runner).
 
 The frozen policies are data: their parameters and the mixture's weights sit in the env params
-(``FrozenParams``), so one compiled program serves any pool of the same shape, and an evaluation
-plays each policy of a pool alone by swapping the weights (``one_policy``).
+(``FrozenParams``), so a function given other params of the same shape plays another pool
+without recompiling; an evaluation plays each policy of a pool alone by swapping the weights
+(``one_policy``).
 """
 from __future__ import annotations
 
