@@ -23,6 +23,7 @@ KL_PENALTIES = ("loss", "reward")
 SRPO_SCHEMES = ("pair", "shared")
 ON_NONFINITE = ("stop", "continue")
 NETWORK_KINDS = ("mlp", "mlp_shared", "cnn")
+FROZEN_ASSIGN = ("episode", "member")
 
 
 class ConfigError(ValueError):
@@ -36,11 +37,13 @@ class FrozenConfig:
     ``seat``: the env's agent name or index; ``policies``: scripted agents of the env
     (``flee``, ``random:epsilon=0.1``) or run directories (every member's hero of that seat, or
     ``PATH#member``; ``@U`` for the checkpoint after update U), one drawn per episode with
-    ``weights`` (uniform when None)."""
+    ``weights`` (uniform when None); ``assign``: ``episode`` (that draw, for every member) or
+    ``member`` (member m plays policy ``m mod K`` alone: several runners in one program)."""
 
     seat: Union[str, int] = 0
     policies: Tuple[str, ...] = ()
     weights: Optional[Tuple[float, ...]] = None
+    assign: str = "episode"
 
 
 @dataclass(frozen=True)
@@ -585,7 +588,10 @@ def frozen_config(raw: Any) -> Optional[FrozenConfig]:
             _fail("env.frozen.weights", weights, "a list of numbers >= 0, one per policy, "
                   "not all 0")
         weights = tuple(float(w) for w in weights)
-    return FrozenConfig(seat=seat, policies=tuple(policies), weights=weights)
+    assign = raw.get("assign", FrozenConfig.assign)
+    if assign not in FROZEN_ASSIGN:
+        _fail("env.frozen.assign", assign, ", ".join(map(repr, FROZEN_ASSIGN)))
+    return FrozenConfig(seat=seat, policies=tuple(policies), weights=weights, assign=assign)
 
 
 def _build_section(name: str, raw: Any, env_name: str = EnvConfig.name):

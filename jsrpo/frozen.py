@@ -171,6 +171,22 @@ class FrozenSeats(ParamEnv):
                             "rewards": col(episode["rewards"], st.reward)}, names
 
 
+def member_pools(env: ParamEnv, assign: str, indices: Sequence[int]) -> Optional[dict]:
+    """Each member's frozen-seat pool as program inputs (``train.Hyper.frozen``): ``{"pool",
+    "logits"}`` with leading axis ``[M]`` for members ``indices``. ``assign="member"``: member m
+    plays pool entry ``m mod K`` alone; ``"episode"``: every member draws from the whole pool
+    by its weights. None for an env without a frozen seat."""
+    if not isinstance(env, FrozenSeats):
+        return None
+    d = env.default_params
+    k = d.logits.shape[0]
+    rows = [env.one_policy(d, i % k).logits if assign == "member" else d.logits
+            for i in indices]
+    m = len(rows)
+    return {"pool": jax.tree.map(lambda x: jnp.broadcast_to(x, (m,) + x.shape), d.pool),
+            "logits": jnp.stack(rows)}
+
+
 # ------------------------------------------------------------------ building from a config
 
 def _run_agents(spec: str, env_name: str, inner: ParamEnv, seat: int, where: str) -> list:

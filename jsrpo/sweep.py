@@ -15,6 +15,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec, SingleDeviceShardin
 
 from jsrpo import distributed
 from jsrpo.config import ENV_PREFIX, Config
+from jsrpo.frozen import member_pools
 from jsrpo.train import FAILURES, Hyper, LearnerState, Trainer
 
 
@@ -95,12 +96,17 @@ def env_keys(cfg: Config) -> tuple:
     return tuple(k for k in cfg.sweepable() if k.startswith(ENV_PREFIX))
 
 
-def member_inputs(ms: list[Member], traced_env=()):
-    """Keys ``[M, 2]`` and ``Hyper`` with ``[M]`` leaves (``traced_env``: ``env_keys(cfg)``). A
+def member_inputs(ms: list[Member], traced_env=(), trainer: Optional[Trainer] = None):
+    """Keys ``[M, 2]`` and ``Hyper`` with ``[M]`` leaves (``traced_env``: ``env_keys(cfg)``;
+    ``trainer``: for a frozen seat, whose pools become inputs, ``frozen.member_pools``). A
     member's key depends only on its seed, so a member trains the same whether run alone or
     inside any sweep."""
     keys = jnp.stack([jax.random.PRNGKey(m.seed) for m in ms])
-    return keys, Hyper.of(ms, traced_env)
+    pools = None
+    if trainer is not None and trainer.config.env.frozen is not None:
+        pools = member_pools(trainer.venv.env, trainer.config.env.frozen.assign,
+                             [m.index for m in ms])
+    return keys, Hyper.of(ms, traced_env, pools)
 
 
 def build_pieces(trainer: Trainer, on_period: Optional[Callable] = None):
@@ -336,7 +342,7 @@ def run_sweep(trainer: Trainer, on_period: Optional[Callable] = None, ms=None,
         raise ValueError(f"tau: this SRPO trainer was built for taus {list(cfg.taus)} (all > 0, "
                          "so its stream table is fixed); members with tau <= 0 need a config "
                          "whose tau list includes them")
-    keys, hyper = member_inputs(ms, env_keys(cfg))
+    keys, hyper = member_inputs(ms, env_keys(cfg), trainer)
     lay = cfg.layout
     P = lay.num_periods
     mesh = sweep_mesh(len(ms))

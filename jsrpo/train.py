@@ -78,12 +78,16 @@ class Hyper:
     # The env's traced constructor arguments (``env.kwargs.<name>`` keys, ``sweep.env_keys``):
     # name -> value, set in each member's env params (``ParamEnv.params_with``).
     env: dict = struct.field(default_factory=dict)
+    # A frozen seat's pool as program input (``frozen.member_pools``): {"pool", "logits"} with
+    # leading axis M, set in each member's env params; None: the env's own pool (constants).
+    frozen: Any = None
 
     @classmethod
-    def of(cls, members, env_keys=()) -> "Hyper":
+    def of(cls, members, env_keys=(), frozen=None) -> "Hyper":
         """``[M]`` leaves from ``sweep.Member``s (their ``values``), float32; ``env_keys``: the
         ``env.kwargs.*`` keys to set in the env params (``sweep.env_keys``; none: the env's own
-        params, unchanged)."""
+        params, unchanged); ``frozen``: the members' frozen-seat pools (``frozen.member_pools``),
+        or None."""
         cols: dict = {}
         env: dict = {}
         for m in members:
@@ -94,7 +98,7 @@ class Hyper:
                     continue
                 cols.setdefault(key.split(".")[-1], []).append(np.inf if v is None else v)
         return cls(**{k: jnp.asarray(v, jnp.float32) for k, v in cols.items()},
-                   env={k: jnp.asarray(v, jnp.float32) for k, v in env.items()})
+                   env={k: jnp.asarray(v, jnp.float32) for k, v in env.items()}, frozen=frozen)
 
 
 @struct.dataclass
@@ -312,11 +316,23 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
         anchor_streams, anchor_learners = np.array([1, 2]), np.array([HERO_1, HERO_0])
         adv_sources = np.array([HERO_1, HERO_0])  # adv_0 <- hero_1, adv_1 <- hero_0
 
+    per_member_pool = cfg.env.frozen is not None and cfg.env.frozen.assign == "member"
+
     def venv_of(hyper: Hyper) -> VecEnv:
-        """The envs as this member plays them: its swept env arguments set in the params."""
-        if not hyper.env:
+        """The envs as this member plays them: its swept env arguments set in the params, and
+        its frozen-seat pool when the pool is a program input."""
+        if per_member_pool and hyper.frozen is None:
+            raise ValueError("env.frozen.assign: 'member' needs each member's pool in its "
+                             "inputs (sweep.member_inputs with frozen.member_pools)")
+        if not hyper.env and hyper.frozen is None:
             return venv
-        return venv.with_params(venv.env.params_with(venv.params, hyper.env))
+        params = venv.params
+        if hyper.env:
+            params = venv.env.params_with(params, hyper.env)
+        if hyper.frozen is not None:
+            params = dataclasses.replace(params, pool=hyper.frozen["pool"],
+                                         logits=hyper.frozen["logits"])
+        return venv.with_params(params)
 
     def mask_logits(logits, seat_mask):
         return jnp.where(seat_mask, logits, MASKED_LOGIT) if masked else logits

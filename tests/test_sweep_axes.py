@@ -167,7 +167,9 @@ def test_every_sweepable_key_is_a_hyper_field():
     from jsrpo.train import Hyper
     ms = members(small())
     hyper = Hyper.of(ms)
-    assert {k.split(".")[-1] for k in SWEEPABLE} | {"env"} == set(hyper.__dataclass_fields__)
+    # besides the sweepable keys: the env's traced arguments and a frozen seat's pool
+    assert {k.split(".")[-1] for k in SWEEPABLE} | {"env", "frozen"} == set(
+        hyper.__dataclass_fields__)
     assert all(np.shape(x) == (1,) for x in jax.tree.leaves(hyper))
     assert not math.isnan(float(hyper.max_grad_norm[0]))
 

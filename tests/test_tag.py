@@ -2,6 +2,7 @@
 runners and chasers, the frozen-seat wrapper (its draws, its equality with the inner game, its
 checks), and runner pre-training, chasers against the frozen runner and both cross-play axes end
 to end."""
+import dataclasses
 import json
 
 import jax
@@ -169,6 +170,42 @@ def test_a_frozen_hanabi_seat_plays_legal_moves_only():
             assert legal[2, full["actions"][t, 2]]
             turns += int(legal[2].sum() > 1)
     assert turns >= 5  # it had the turn, and more than its no-op to choose from
+
+
+def test_members_can_each_train_against_their_own_frozen_policy():
+    from jsrpo.sweep import member_hyper, member_inputs, members
+    from jsrpo.train import make_train
+    cfg = config.load(None, [
+        "env.name=tag", "env.kwargs={max_steps: 5}", "method=ippo", "num_seeds=3",
+        "train={total_env_steps: 64, num_envs: 8, num_steps: 8}", "network.hidden_sizes=[8]",
+        "env.frozen={seat: agent_0, policies: [flee, random], assign: member}"])
+    trainer = make_train(cfg)
+    ms = members(cfg)
+    keys, hyper = member_inputs(ms, (), trainer)
+    assert hyper.frozen["logits"].shape == (3, 2)
+    drawn = jax.vmap(trainer.init)(keys, hyper).vec_state.env_state.policy  # [M, E]
+    assert np.asarray(drawn).tolist() == [[0] * 8, [1] * 8, [0] * 8]  # member m: m mod 2
+    # the pool comes from the inputs: the same trainer given the whole pool's weights
+    keys, episode = member_inputs(ms, (), make_train(dataclasses.replace(
+        cfg, env=dataclasses.replace(cfg.env, frozen=dataclasses.replace(
+            cfg.env.frozen, assign="episode")))))
+    mixed = np.asarray(jax.vmap(trainer.init)(keys, episode).vec_state.env_state.policy)
+    assert set(mixed.ravel().tolist()) == {0, 1}
+    with pytest.raises(ValueError, match="env.frozen.assign"):
+        trainer.init(keys[0], member_hyper(cfg))  # without the pools in its inputs
+
+
+def test_a_run_with_a_runner_per_member_trains_from_the_command_line(tmp_path):
+    from jsrpo.cli import main
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), "--config", "configs/tag/ippo.yaml",
+                 "env.frozen={seat: agent_0, policies: [flee, random], assign: member}",
+                 "num_seeds=2", "env.kwargs.max_steps=5", "network.hidden_sizes=[8]",
+                 "train={total_env_steps: 128, num_envs: 8, num_steps: 8}",
+                 "log={interval: 1, eval_envs: 4, final_eval_envs: 4, progress: false}",
+                 "checkpoint.every_updates=0"]) == 0
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["env"]["frozen"]["assign"] == "member"
 
 
 def _frozen_cfg(**kw):
