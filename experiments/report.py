@@ -1025,16 +1025,24 @@ def sec_tag() -> str:
             scores = [float(m["team_return"]) for m in summ["members"]]
             label = method + (f" tau={g(float(summ['members'][0]['tau']))}"
                               if method == "srpo" else "")
-            cells = ["", "", "", "", "", ""]
+            cells = ["", "", "", "", "", "", "", ""]
             if xp is not None and label in xp["summary"]["team_return"]["methods"]:
                 st = xp["summary"]["team_return"]["methods"][label]
                 chase = xp["partners"]["summary"][label]["chase"]["partner_in_seat1"]
+                idx = [i for i, m in enumerate(xp["members"]) if m["method_label"] == label]
+                own = lambda k, seat: statistics.mean(
+                    xp["contributions"][k][i][i][seat] for i in idx)
                 cells = [iqm_ci2(st["tp"]), iqm_ci2(st["cp"]), f2(chase["iqm"])] + \
-                    _runner_cells(xp, label, training)
+                    _runner_cells(xp, label, training) + [
+                        f"{f2(own('catches', 0))} / {f2(own('catches', 1))}",
+                        f"{f1(own('distance', 0))} / {f1(own('distance', 1))}"]
             rows.append([label, len(scores), f2(statistics.mean(scores)), span(scores)] + cells)
         parts += [table(["method", "seeds", "score (mean)", "score range", "TP", "CP",
                          "with chase", "training runner", "held-out trained runners",
-                         "scripted runners"], rows),
+                         "scripted runners", "catches seat 0 / 1", "distance seat 0 / 1"],
+                        rows),
+                  "Catches and distance: per seat, in each member's own pair against the "
+                  "training runner (mean over members; distance moved per episode).",
                   f"Learning curves: `experiments/results/{D_TAG}/<method>_learning_curve.png`"
                   " (data `<method>_curve.json`)" + (
                       f"; both methods: `experiments/results/{D_TAG}/learning_curves.png`; "
