@@ -444,6 +444,7 @@ def plot_runner_shift(result: dict, path: Path) -> None:
     ax.set_xticks(range(R), run["labels"], rotation=45, ha="right", fontsize=7)
     ax.set_yticks(range(P), result["labels"], fontsize=7)
     ax.set_title("own team against each runner (runner shift)")
+    fig.tight_layout()
     savefig(fig, path)
 
 
