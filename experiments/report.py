@@ -987,6 +987,14 @@ def _runner_cells(xp: dict, method: str, training: str) -> list:
             f2(iqm(mean_over(scripted))) if scripted else ""]
 
 
+def _seat_cells(xp: dict, method: str) -> list:
+    """Catches and distance per seat in ``method``'s members' own pairs (mean over members)."""
+    idx = [i for i, m in enumerate(xp["members"]) if m["method_label"] == method]
+    own = lambda k, seat: statistics.mean(xp["contributions"][k][i][i][seat] for i in idx)
+    return [f"{f2(own('catches', 0))} / {f2(own('catches', 1))}",
+            f"{f1(own('distance', 0))} / {f1(own('distance', 1))}"]
+
+
 def sec_tag() -> str:
     title = "## MPE Tag with a frozen runner: SRPO against IPPO"
     root = RES / D_TAG
@@ -1029,13 +1037,8 @@ def sec_tag() -> str:
             if xp is not None and label in xp["summary"]["team_return"]["methods"]:
                 st = xp["summary"]["team_return"]["methods"][label]
                 chase = xp["partners"]["summary"][label]["chase"]["partner_in_seat1"]
-                idx = [i for i, m in enumerate(xp["members"]) if m["method_label"] == label]
-                own = lambda k, seat: statistics.mean(
-                    xp["contributions"][k][i][i][seat] for i in idx)
                 cells = [iqm_ci2(st["tp"]), iqm_ci2(st["cp"]), f2(chase["iqm"])] + \
-                    _runner_cells(xp, label, training) + [
-                        f"{f2(own('catches', 0))} / {f2(own('catches', 1))}",
-                        f"{f1(own('distance', 0))} / {f1(own('distance', 1))}"]
+                    _runner_cells(xp, label, training) + _seat_cells(xp, label)
             rows.append([label, len(scores), f2(statistics.mean(scores)), span(scores)] + cells)
         parts += [table(["method", "seeds", "score (mean)", "score range", "TP", "CP",
                          "with chase", "training runner", "held-out trained runners",
@@ -1056,12 +1059,14 @@ def sec_tag() -> str:
         rows = []
         for label, st in ab["summary"]["team_return"]["methods"].items():
             rows.append([label, iqm_ci2(st["tp"]), iqm_ci2(st["cp"])
-                         if st["cp"]["n"] else "n/a"] + _runner_cells(ab, label, training))
+                         if st["cp"]["n"] else "n/a"] + _runner_cells(ab, label, training)
+                        + _seat_cells(ab, label))
         ab_summary = json.loads((root / "tau_ablation_summary.json").read_text())
         parts += [f"tau ablation, {ab_summary['env_steps_per_member']:,} env steps per member "
                   "(tau 0 is IPPO inside SRPO's program):",
                   table(["setting", "TP", "CP", "training runner", "held-out trained runners",
-                         "scripted runners"], rows)]
+                         "scripted runners", "catches seat 0 / 1", "distance seat 0 / 1"],
+                        rows)]
     parts.append(measured(TAG_CMD, D_TAG))
     return "\n\n".join(parts)
 
