@@ -32,6 +32,8 @@ import hanabi_crossplay as hanabi
 import overcooked_study as study
 import tag_crossplay as tag
 
+from jsrpo import metrics
+
 ROOT = Path(__file__).resolve().parent.parent
 RES = ROOT / "experiments" / "results"
 DOCS = ROOT / "docs"
@@ -981,10 +983,9 @@ def _runner_cells(xp: dict, method: str, training: str) -> list:
     trained = [j for j in held if "-seat" in labels[j]]
     scripted = [j for j in held if "-seat" not in labels[j]]
     mean_over = lambda cols: [statistics.mean(team[i][j] for j in cols) for i in idx]
-    iqm = lambda vals: statistics.mean(sorted(vals)[len(vals) // 4:len(vals) - len(vals) // 4])
     return [iqm_ci2(run["summary"][method][training]),
-            f2(iqm(mean_over(trained))) if trained else "",
-            f2(iqm(mean_over(scripted))) if scripted else ""]
+            f2(metrics.iqm(mean_over(trained))) if trained else "",
+            f2(metrics.iqm(mean_over(scripted))) if scripted else ""]
 
 
 def _seat_cells(xp: dict, method: str) -> list:

@@ -227,6 +227,8 @@ def frozen_agents(cfg: FrozenConfig, env_name: str, inner: ParamEnv, kwargs: dic
     ``env.frozen.policies[i]`` when one cannot play it)."""
     seat = seat_index(cfg.seat, inner)
     scripted = partners.get(env_name)
+    obs_shape = jax.eval_shape(inner.reset, jax.random.PRNGKey(0))[0][inner.agents[seat]].shape
+    num_actions = int(getattr(inner.action_space(inner.agents[seat]), "n"))
     out: list[Agent] = []
     for i, spec in enumerate(cfg.policies):
         where = f"env.frozen.policies[{i}]"
@@ -238,13 +240,9 @@ def frozen_agents(cfg: FrozenConfig, env_name: str, inner: ParamEnv, kwargs: dic
                 raise ValueError(f"{where}: {e}") from None
         else:
             agents = _run_agents(str(spec), env_name, inner, seat, where)
-        obs_shape = jax.eval_shape(inner.reset, jax.random.PRNGKey(0))[0][
-            inner.agents[seat]].shape
         for a in agents:
             try:
-                check_agent(a, env_name, obs_shape,
-                            int(getattr(inner.action_space(inner.agents[seat]), "n")),
-                            role="frozen policy")
+                check_agent(a, env_name, obs_shape, num_actions, role="frozen policy")
             except ValueError as e:
                 raise ValueError(f"{where}: {e}") from None
         out += agents
