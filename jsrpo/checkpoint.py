@@ -133,7 +133,8 @@ def load_run(run_dir, step: Optional[int] = None) -> RunCheckpoint:
     """Load the parameters of every member of a run directory written by ``jsrpo train``.
 
     ``step=None`` loads the final parameters; ``step=U`` the periodic checkpoint taken after
-    update U (see ``saved_steps``), e.g. the early and middle snapshots for partner pools.
+    update U (see ``saved_steps``), e.g. the early and middle snapshots for partner pools. The
+    description is the deployed one (``RunMeta.deployed``).
     """
     rd = RunDir(run_dir)
     try:
@@ -154,11 +155,13 @@ def load_run(run_dir, step: Optional[int] = None) -> RunCheckpoint:
         with _quiet_absl():
             mngr = ocp.CheckpointManager(rd.state.absolute(),
                                          options=ocp.CheckpointManagerOptions(read_only=True))
-        params = _restore(mngr.directory / str(step), lambda: mngr.restore(
-            step, args=ocp.args.StandardRestore(_local_target(
-                mngr.item_metadata(step))))["states"]["params"])
+        with _quiet_absl():  # orbax warns of the manager's default item, which is not read
+            params = _restore(mngr.directory / str(step), lambda: mngr.restore(
+                step, args=ocp.args.StandardRestore(_local_target(
+                    mngr.item_metadata(step))))["states"]["params"])
     _check_against_meta(params, meta, network, rd.checkpoint_dir)
-    return RunCheckpoint(run_dir=rd.path, params=params, meta=meta, network=network)
+    # a run that met its pool in every seat is a policy of the whole game (``RunMeta.deployed``)
+    return RunCheckpoint(run_dir=rd.path, params=params, meta=meta.deployed(), network=network)
 
 
 def load_policy(run_dir, member: int = 0, seat: int = 0, step: Optional[int] = None) -> Agent:
@@ -170,6 +173,20 @@ def load_policy(run_dir, member: int = 0, seat: int = 0, step: Optional[int] = N
     if not 0 <= seat < ckpt.meta.num_seats:
         raise ValueError(f"seat: got {seat}; allowed: 0..{ckpt.meta.num_seats - 1}")
     return ckpt.hero(member, seat, step)
+
+
+def snapshot_periods(layout, fractions) -> set[int]:
+    """The logging periods (1..num_periods) at whose end the snapshots at ``fractions`` of
+    training are taken: each on the nearest period boundary."""
+    P = layout.num_periods
+    return {min(max(round(f * P), 1), P) for f in fractions}
+
+
+def snapshot_steps(layout, fractions) -> list[int]:
+    """The update counts of the snapshots at ``fractions`` of training (``PATH@U`` specs),
+    ascending, without the last update (the final policies)."""
+    return sorted(layout.period_end(p) for p in snapshot_periods(layout, fractions)
+                  if p < layout.num_periods)
 
 
 class Checkpoints:
@@ -185,8 +202,7 @@ class Checkpoints:
         self.layout = lay = cfg.layout
         self.every_periods = every_updates // lay.log_interval if every_updates else None
         P = lay.num_periods
-        # Snapshots land on the nearest period boundary.
-        self.snapshot_periods = {min(max(round(f * P), 1), P) for f in snapshots} | {P}
+        self.snapshot_periods = snapshot_periods(lay, snapshots) | {P}
         keep_steps = sorted(self.step_of(p) for p in self.snapshot_periods)
         policy = cm.AnyPreservationPolicy([cm.LatestN(keep), cm.CustomSteps(keep_steps)])
         self._options = ocp.CheckpointManagerOptions(preservation_policy=policy, create=True)

@@ -21,6 +21,7 @@ from jsrpo import (
     compile_cache,
     crossplay,
     distributed,
+    fcp,
     launcher,
     outputs,
     partners,
@@ -275,9 +276,11 @@ def _warn_unfinished_warmup(cfg) -> None:
 
 def run_train(args) -> int:
     several = args.several_processes  # joined in ``main`` before anything touched JAX
-    main_process = distributed.is_main()
     last, finished = None, False
     if args.resume:
+        stages = Path(args.resume) / fcp.STAGES
+        if stages.is_file() and not RunDir(args.resume).config.is_file():
+            return _train_fcp(args, _fcp_resume_config(args, stages), Path(args.resume))
         cfg, run_dir, last, finished = _resume_setup(args)
     else:
         if not args.config:
@@ -290,6 +293,68 @@ def run_train(args) -> int:
             raise ConfigError("--out: required with several processes (they share one run dir)")
         run_dir = _check_out(args.out) if args.out is not None else Path("runs") / (
             f"{Path(args.config).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+        if fcp.is_staged(cfg):
+            return _train_fcp(args, cfg, run_dir)
+    return _train_dir(args, cfg, run_dir, last, finished)
+
+
+def _fcp_resume_config(args, stages: Path):
+    """The staged config of an FCP run resumed before its stage 2 started."""
+    if args.config or args.overrides or args.out or args.overwrite:
+        raise ConfigError("--resume: continues a run with its own saved config; do not pass "
+                          "--config, --out, --overwrite or overrides with it")
+    if args.total_env_steps is not None:
+        raise ConfigError(f"--total-env-steps: {args.resume} has not finished training its "
+                          "FCP partners; resume it first, then extend the FCP agents' budget")
+    return config_mod.load(stages)
+
+
+def _train_fcp(args, cfg, run_dir: Path) -> int:
+    """An FCP run in two stages (``jsrpo.fcp``): the partners into ``RUN/partners`` (resumed
+    when started), then the FCP agents in ``RUN`` against their pool."""
+    rd = RunDir(run_dir)
+    main_process = distributed.is_main()
+    partners = rd.path / fcp.PARTNERS
+    stage1 = fcp.partner_config(cfg)
+    trackers_mod.check(cfg)
+    _make_trainer(stage1)  # bad settings stop here, before anything is written
+    if not args.resume and main_process:
+        if rd.entries() and not args.overwrite:
+            raise FileExistsError(
+                f"--out {rd.path}: directory exists and is not empty (another run's "
+                "results?); choose a new --out or pass --overwrite")
+        rd.clean()
+        try:
+            rd.path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UsageError(f"--out {rd.path}: cannot be created ({e.strerror})") from None
+        atomic_write(rd.path / fcp.STAGES, outputs.config_text(cfg))
+    if args.several_processes:
+        distributed.sync("jsrpo fcp run dir ready")
+    sub = argparse.Namespace(**{**vars(args), "config": None, "overrides": [], "out": None,
+                                "overwrite": False, "total_env_steps": None, "resume": None})
+    print(f"[jsrpo] fcp stage 1/2: {cfg.fcp.num_partners} {cfg.fcp.partner_method} partners "
+          f"in {partners}", flush=True)
+    if RunDir(partners).config.is_file():
+        sub.resume = str(partners)
+        stage1, _, last, finished = _resume_setup(sub)
+        code = _train_dir(sub, stage1, partners, last, finished)
+    else:
+        code = _train_dir(sub, stage1, partners, None, False)
+    if code:
+        return code
+    stage2 = fcp.agent_config(cfg, partners)
+    print(f"[jsrpo] fcp stage 2/2: the FCP agents against {len(fcp.pool(cfg, partners))} "
+          f"pool entries of {cfg.fcp.num_partners} partners each", flush=True)
+    sub.resume = None
+    return _train_dir(sub, stage2, rd.path, None, False, keep=(fcp.STAGES, fcp.PARTNERS))
+
+
+def _train_dir(args, cfg, run_dir, last, finished, keep=()) -> int:
+    """Train ``cfg`` in ``run_dir`` (new, or resumed from update ``last``). ``keep``: entries
+    of a new run's directory that are not its own (an FCP run's stage 1) and stay."""
+    several = args.several_processes
+    main_process = distributed.is_main()
     trackers_mod.check(cfg)  # a requested tracker without its library stops here
     trainer = _make_trainer(cfg)  # builds the env: bad env arguments stop here, nothing written
     rd = RunDir(run_dir)
@@ -308,11 +373,11 @@ def run_train(args) -> int:
         lock.acquire()
     try:
         if main_process and not args.resume:
-            if rd.entries() and not args.overwrite:
+            if set(rd.entries()) - set(keep) and not args.overwrite:
                 raise FileExistsError(
                     f"--out {rd.path}: directory exists and is not empty (another run's "
                     "results?); choose a new --out or pass --overwrite")
-            rd.clean()  # --overwrite starts from a clean directory, never from its old state
+            rd.clean(keep)  # --overwrite starts from a clean directory, never from its old state
             outputs.write_config(rd.path, cfg)
             rd.metrics.write_text("")
         elif main_process and args.total_env_steps is not None:
@@ -502,7 +567,7 @@ def run_crossplay(args) -> int:
                              "once (its own pairs are its training performance, not cross-play)")
     out = _default_out(args.out, run_dirs, "crossplay")
     try:
-        meta = RunDir(run_dirs[0]).read_meta()
+        meta = RunDir(run_dirs[0]).read_meta().deployed()
         env = meta.member_env(0)
         specs = _partner_specs(args.partners, env.name)
         # bad names fail before compiling
@@ -547,7 +612,7 @@ def _render_parser(sub) -> None:
 
 def run_render(args) -> int:
     """Play one episode and write the GIF (or the text)."""
-    meta = RunDir(args.run_dir).read_meta()
+    meta = RunDir(args.run_dir).read_meta().deployed()
     if meta.env.name not in render.DRAWABLE + render.TEXT:
         raise UsageError(f"RUN_DIR: nothing to draw: this run plays {meta.env.name}, a one-shot "
                          "game (its strategies are action_probs in summary.json); render draws "

@@ -17,7 +17,9 @@ import envs
 from jsrpo import yamlio
 from jsrpo.networks import ACTIVATIONS
 
-METHODS = ("ippo", "self_play", "srpo", "pure_adversarial")
+METHODS = ("ippo", "self_play", "srpo", "pure_adversarial", "fcp")
+#: methods that train FCP's partner pool (``fcp.partner_method``)
+FCP_PARTNER_METHODS = ("self_play", "ippo")
 KL_DIRECTIONS = ("adv_partner", "partner_adv")
 KL_PENALTIES = ("loss", "reward")
 SRPO_SCHEMES = ("pair", "shared")
@@ -162,6 +164,21 @@ class CheckpointConfig:
     snapshots: Tuple[float, ...] = ()  # fractions of training kept forever, e.g. [0.1, 0.5]
 
 
+@dataclass(frozen=True)
+class FCPConfig:
+    """Fictitious Co-Play's partner pool (``method: fcp`` without ``env.frozen``). Stage 1 trains
+    ``num_partners`` partners (seeds from ``partner_seed``) with ``partner_method`` for
+    ``partner_env_steps`` env steps each, keeping their policies at the fractions
+    ``snapshots`` of training (skill levels) and at the end; stage 2 trains the FCP agents
+    against that pool, partner and seat drawn per episode, for ``train.total_env_steps``."""
+
+    partner_method: str = "self_play"
+    num_partners: int = 8
+    partner_env_steps: int = 1_000_000
+    snapshots: Tuple[float, ...] = (0.1, 0.5)
+    partner_seed: int = 1000
+
+
 #: Hyper-parameters that change no array shape: each may be a list in the config (a grid axis
 #: of one compiled program, like tau and eps), a ``sweep.zip`` group, or a ``sweep.random``
 #: parameter. Dotted key -> (section or None, field).
@@ -244,6 +261,7 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
+    fcp: FCPConfig = field(default_factory=FCPConfig)
 
     def sweepable(self) -> Tuple[str, ...]:
         """This run's sweepable keys (``sweepable_keys`` of its env)."""
@@ -358,7 +376,7 @@ class Layout:
 _SECTIONS = {
     "env": EnvConfig, "train": TrainConfig, "srpo": SRPOConfig,
     "network": NetworkConfig, "log": LogConfig, "checkpoint": CheckpointConfig,
-    "sweep": SweepConfig,
+    "sweep": SweepConfig, "fcp": FCPConfig,
 }
 
 
@@ -503,6 +521,13 @@ _FIELD_CHECKS = {
         "every_updates": lambda p, v: _nonneg_int(p, v),
         "keep": _pos_int,
         "snapshots": lambda p, v: _fractions(p, v),
+    },
+    "fcp": {
+        "partner_method": lambda p, v: _choice(p, v, FCP_PARTNER_METHODS),
+        "num_partners": _pos_int,
+        "partner_env_steps": lambda p, v: _pos_int(p, v, MAX_ENV_STEPS),
+        "snapshots": lambda p, v: _fractions(p, v),
+        "partner_seed": _nonneg_int,
     },
     "log": {
         "interval": _pos_int, "eval_envs": lambda p, v: _pos_int(p, v, 16 * MAX_SIZE),
@@ -734,6 +759,9 @@ def _check_consistency(cfg: Config) -> None:
     t = cfg.train
     adversarial = cfg.method in ("srpo", "pure_adversarial")
     seats = cfg.env.num_seats
+    if adversarial and seats < 2:
+        _fail("method", cfg.method, "'ippo' or 'self_play' when one seat learns (env.frozen "
+              f"plays the other seat of {cfg.env.name}; an adversary needs a partner to replace)")
     if adversarial and cfg.srpo.scheme == "pair" and seats != 2:
         _fail("srpo.scheme", "pair", f"'shared' for {cfg.env.name} with {seats} seats (the pair "
               "scheme gives each of two seats its own hero and adversary)")
@@ -766,7 +794,9 @@ def _check_consistency(cfg: Config) -> None:
         _fail("checkpoint.every_updates", every,
               f"0 or a multiple of log.interval ({interval}), "
               f"e.g. {max(every // interval, 1) * interval}")
-    if cfg.method in ("ippo", "self_play", "pure_adversarial") and "tau" in cfg.swept():
+    if cfg.method == "fcp":
+        _check_fcp(cfg)
+    if cfg.method in ("ippo", "self_play", "pure_adversarial", "fcp") and "tau" in cfg.swept():
         _fail("tau", list(cfg.taus) if len(cfg.taus) > 1 else "a random parameter",
               f"a single value for method {cfg.method!r} (tau only acts in 'srpo')")
     if cfg.srpo.kl_penalty == "reward" and cfg.srpo.kl_direction != "adv_partner":
@@ -774,7 +804,7 @@ def _check_consistency(cfg: Config) -> None:
               f"{cfg.srpo.kl_direction!r} (a sampled log-ratio in the reward estimates "
               "KL(adversary || anchor) only)")
     for key in ADVERSARY_KEYS:
-        if cfg.method in ("ippo", "self_play") and key in cfg.swept():
+        if cfg.method in ("ippo", "self_play", "fcp") and key in cfg.swept():
             _fail(key, list(cfg.values(key)),
                   f"a single value for method {cfg.method!r} (it has no adversary)")
     if cfg.method != "srpo" and "srpo.ippo_warmup" in cfg.swept():
@@ -806,6 +836,21 @@ def _check_consistency(cfg: Config) -> None:
         _fail("train.max_grad_norm", list(cfg.values("train.max_grad_norm")), "numbers")
 
 
+def _check_fcp(cfg: Config) -> None:
+    """FCP trains one agent for every seat of a two-seat game against a pool: its own
+    (``env.frozen`` with ``seat: each``) or the one stage 1 trains (no ``env.frozen``)."""
+    seats = envs.num_seats(cfg.env.name, cfg.env.base_kwargs)
+    if seats != 2:
+        _fail("method", "fcp", f"a method other than 'fcp' for {cfg.env.name} with {seats} seats "
+              "(Fictitious Co-Play trains one agent for both seats of a two-seat game)")
+    if cfg.env.frozen is not None and cfg.env.frozen.seat != "each":
+        _fail("env.frozen.seat", cfg.env.frozen.seat, "'each' with method 'fcp' (the FCP agent "
+              "meets its pool in every seat)")
+    if cfg.env.frozen is None and cfg.fcp.snapshots and max(cfg.fcp.snapshots) >= 1:
+        _fail("fcp.snapshots", list(cfg.fcp.snapshots), "fractions in (0, 1) (the final "
+              "policies are always in the pool)")
+
+
 # ----------------------------------------------------------------------------- loading
 
 def to_dict(cfg: Config) -> dict:
@@ -819,6 +864,8 @@ def to_dict(cfg: Config) -> dict:
     out = plain(dataclasses.asdict(cfg))
     sw = cfg.sweep  # in the form the config file gives it, so that it reads back the same
     out["sweep"] = {"zip": [list(g) for g in sw.zip]}
+    if cfg.method != "fcp":  # its pool's settings mean nothing to other methods
+        del out["fcp"]
     if sw.random_members:
         out["sweep"]["random"] = {"members": sw.random_members, "seed": sw.random_seed,
                                   "params": {r.key: {r.dist: list(r.values)} for r in sw.random}}

@@ -38,7 +38,7 @@ from jsrpo.checkpoint import RunCheckpoint, load_run
 from jsrpo.config import FrozenConfig
 from jsrpo.episodes import play_seats, play_sides, seat_halves, stack_agents
 from jsrpo.files import savefig, write_json
-from jsrpo.frozen import FrozenSeats, env_of, frozen_agents
+from jsrpo.frozen import EACH, FrozenSeats, env_of, frozen_agents
 from jsrpo.rundir import EnvSpec
 from jsrpo.vec_env import EpisodeTotals, VecEnv
 
@@ -217,15 +217,17 @@ def summarise_partners(part: dict, methods: Sequence[str], labels: Sequence[str]
     return out
 
 
-def runner_agents(env: ParamEnv, specs: Sequence[str]) -> list[Agent]:
+def runner_agents(env: ParamEnv, specs: Sequence[str]) -> list:
     """The policies ``specs`` (scripted agents or run directories, as ``env.frozen.policies``)
     for the frozen seat of ``env``; errors name the ``--runners`` flag."""
     if not isinstance(env, FrozenSeats):
         raise ValueError("--runners: these runs have no frozen seat (env.frozen); runner shift "
                          "swaps the policy of a frozen seat")
     try:
-        return frozen_agents(FrozenConfig(seat=env.seat, policies=tuple(specs)),
-                             env.registry_name, env.inner, env.inner_kwargs)
+        policies = frozen_agents(FrozenConfig(seat=EACH if env.seat is None else env.seat,
+                                              policies=tuple(specs)),
+                                 env.registry_name, env.inner, env.inner_kwargs)
+        return policies if env.seat is None else [a[0] for a in policies]
     except ValueError as e:
         raise ValueError(str(e).replace("env.frozen.policies", "--runners")) from None
 

@@ -18,6 +18,7 @@ import envs
 from jsrpo.config import ENV_PREFIX, Config, to_dict
 from jsrpo.equilibria import rqe
 from jsrpo.files import atomic_write, json_safe, savefig, write_json
+from jsrpo.frozen import FrozenSeats
 from jsrpo.rundir import EnvSpec, MemberSpec, NetworkSpec, RunDir, RunMeta
 from jsrpo.sweep import Member, SweepResult
 from jsrpo.train import Trainer
@@ -67,7 +68,16 @@ def run_meta(cfg: Config, trainer: Trainer, ms: list[Member]) -> RunMeta:
                    seat_id_in_obs=bool(trainer.venv.seat_id),
                    hero_seats=tuple(int(h) for h in trainer.hero_seats),
                    num_learners=trainer.num_learners,
-                   members=tuple(member_spec(cfg, m) for m in ms))
+                   members=tuple(member_spec(cfg, m) for m in ms),
+                   deploy=deploy_of(trainer.venv.env))
+
+
+def deploy_of(env) -> Optional[dict]:
+    """How a run on ``env`` deploys in the game without its frozen seat (``RunMeta.deploy``):
+    only a run whose one learning seat met its pool in every seat (``seat: each``)."""
+    if not isinstance(env, FrozenSeats) or env.seat is not None or env.num_agents != 1:
+        return None
+    return {"num_seats": int(env.inner.num_agents), "seat_id_in_obs": bool(env.seat_onehot)}
 
 
 class MetricsWriter:

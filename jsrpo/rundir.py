@@ -31,8 +31,9 @@ from jsrpo.files import write_json
 from jsrpo.networks import ActorCritic
 
 #: version of the run-directory format written by this code; readers accept 1 .. this.
-FORMAT_VERSION = 3  # 2: learners.hero_seats (any number of seats) instead of hero_pair;
-#                    3: env.frozen (a seat played by fixed policies)
+FORMAT_VERSION = 4  # 2: learners.hero_seats (any number of seats) instead of hero_pair;
+#                    3: env.frozen (a seat played by fixed policies); 4: deploy (one learning
+#                    seat that met its partners in every seat)
 
 
 class RunFormatError(ValueError):
@@ -62,7 +63,8 @@ class RunDir:
     #: what a run directory may hold: training's files and ``jsrpo crossplay``'s outputs.
     KNOWN = ("config.yaml", "metrics.jsonl", "summary.json", "learning_curve.png", "checkpoint",
              "crossplay.json", "crossplay_heatmap.png", "tp_cp.png", ".lock", "tensorboard",
-             "wandb", "report.json", "report.txt", "best_config.yaml")
+             "wandb", "report.json", "report.txt", "best_config.yaml",
+             "stages.yaml", "partners")  # an FCP run's staged config and stage 1
 
     def entries(self) -> list[str]:
         """Names in the directory besides the lock (empty when it does not exist)."""
@@ -70,10 +72,10 @@ class RunDir:
             return []
         return sorted(p.name for p in self.path.iterdir() if p.name != ".lock")
 
-    def clean(self) -> None:
-        """Delete a run's files (for ``--overwrite``), refusing anything a run does not write,
-        so that a mistyped ``--out`` never deletes unrelated files."""
-        names = self.entries()
+    def clean(self, keep=()) -> None:
+        """Delete a run's files (for ``--overwrite``) but ``keep``, refusing anything a run does
+        not write, so that a mistyped ``--out`` never deletes unrelated files."""
+        names = [n for n in self.entries() if n not in keep]
         foreign = [n for n in names if n not in self.KNOWN and not n.startswith(".")]
         if foreign:
             raise FileExistsError(
@@ -304,6 +306,25 @@ class RunMeta:
     num_learners: int
     members: Tuple[MemberSpec, ...]
     format_version: int = FORMAT_VERSION
+    # A run whose one learning seat met its partners in every seat of the game (``env.frozen``
+    # with ``seat: each``): how its hero plays that game, ``{"num_seats": P, "seat_id_in_obs":
+    # bool}`` (``deployed``); None for every other run.
+    deploy: Optional[dict] = None
+    #: the pool (``env.frozen``) a deployed run trained against (``deployed``), for reports
+    trained_against: Optional[dict] = None
+
+    def deployed(self) -> "RunMeta":
+        """The run's policies as policies of the game they were made for: for a run trained
+        against a pool drawn into every seat (``deploy``), its hero in every seat of the game
+        without the frozen seat; any other run unchanged."""
+        if self.deploy is None:
+            return self
+        frozen = self.env.frozen
+        return dataclasses.replace(
+            self, env=EnvSpec(name=self.env.name, kwargs=self.env.kwargs, frozen=None),
+            seat_id_in_obs=bool(self.deploy["seat_id_in_obs"]),
+            hero_seats=(self.hero_seats[0],) * int(self.deploy["num_seats"]), deploy=None,
+            trained_against=frozen)
 
     def member_env(self, member: int) -> EnvSpec:
         """The environment ``member`` trained in: the run's, with the member's own values of
@@ -335,7 +356,7 @@ class RunMeta:
             "learners": {"hero_seats": list(self.hero_seats), "num_learners": self.num_learners},
             "members": [dataclasses.asdict(m) for m in self.members],
             "params_layout": "params[member, learner, ...]",
-        }
+        } | ({"deploy": self.deploy} if self.deploy is not None else {})
 
     @classmethod
     def from_json(cls, raw: Any, where: Any = "final_meta.json") -> "RunMeta":
@@ -366,10 +387,16 @@ class RunMeta:
         # format 1 wrote two-seat runs' heroes as hero_pair
         seats_key = "hero_seats" if "hero_seats" in learners or version > 1 else "hero_pair"
         hero_seats = tuple(need(learners, seats_key, list, "learners."))
-        if len(hero_seats) < 2 or not all(isinstance(h, int) and not isinstance(h, bool)
+        if len(hero_seats) < 1 or not all(isinstance(h, int) and not isinstance(h, bool)
                                           for h in hero_seats):
             raise RunFormatError(f"{where}: learners.{seats_key} must name a learner (an "
-                                 "integer) for each of at least two seats")
+                                 "integer) for each learning seat")
+        deploy = raw.get("deploy")
+        if deploy is not None and not (
+                isinstance(deploy, dict) and isinstance(deploy.get("num_seats"), int)
+                and deploy["num_seats"] >= 2 and isinstance(deploy.get("seat_id_in_obs"), bool)):
+            raise RunFormatError(f"{where}: field 'deploy' is {deploy!r}; expected "
+                                 "{num_seats: int >= 2, seat_id_in_obs: bool}")
         members = []
         for i, m in enumerate(need(raw, "members", list, "")):
             p = f"members[{i}]."
@@ -388,4 +415,4 @@ class RunMeta:
                    seat_id_in_obs=bool(raw.get("seat_id_in_obs", False)),
                    hero_seats=tuple(int(h) for h in hero_seats),
                    num_learners=need(learners, "num_learners", int, "learners."),
-                   members=tuple(members), format_version=version)
+                   members=tuple(members), format_version=version, deploy=deploy)

@@ -261,10 +261,15 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
     """
     cfg, t = config, config.train
     lay = cfg.layout
+    if cfg.method == "fcp" and cfg.env.frozen is None:
+        raise ConfigError("env.frozen: method 'fcp' trains against a pool: give env.frozen "
+                          "(seat: each) or let `jsrpo train` build it (jsrpo.fcp stages)")
     if env is None:
         check_env_values(cfg)
         env = build_env(cfg.env.name, cfg.env.base_kwargs, cfg.env.frozen)
-    method = cfg.method
+    # FCP's agent is self-play's shared network with one learning seat: its partner is the
+    # pool in the env (``env.frozen`` with ``seat: each``).
+    method = "self_play" if cfg.method == "fcp" else cfg.method
     adversarial = method in ("srpo", "pure_adversarial")
     scheme = cfg.srpo.scheme if adversarial else "pair"
     shared = scheme == "shared"  # SRPO's shared hero and adversary (any number of seats)
@@ -272,7 +277,7 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
     # one-hot seat id on flat observations; grid observations (Overcooked) and envs that say
     # their observations are ego-centric (``egocentric_obs``) need none.
     obs_ndim = len(jax.eval_shape(env.reset, jax.random.PRNGKey(0))[0][env.agents[0]].shape)
-    seat_id = ((method == "self_play" or shared) and obs_ndim == 1
+    seat_id = ((method == "self_play" or shared) and obs_ndim == 1 and env.num_agents > 1
                and not getattr(env, "egocentric_obs", False))
     venv = VecEnv(env, seat_id=seat_id)
     if shared and venv.action_mask is not None:

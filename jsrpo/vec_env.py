@@ -47,18 +47,19 @@ class StepOut:
 
 
 class VecEnv:
-    """Vectorised view of a ``ParamEnv`` with ``num_seats`` (P >= 2) agents.
+    """Vectorised view of a ``ParamEnv`` with ``num_seats`` (P >= 1) agents.
 
     Args:
-      env: a ``ParamEnv`` with at least two agents.
+      env: a ``ParamEnv`` with at least one agent (one: the other seats of a game played by
+        frozen policies, ``jsrpo.frozen``).
       params: env params pytree (``env.default_params`` if None).
       seat_id: append a one-hot seat id (P entries) to each seat's observation (a network
         shared by all seats needs it when the seats see the same observation).
     """
 
     def __init__(self, env, params=None, seat_id: bool = False):
-        if env.num_agents < 2:
-            raise ValueError(f"env.name: jsrpo trains at least two seats, "
+        if env.num_agents < 1:
+            raise ValueError(f"env.name: jsrpo trains at least one seat, "
                              f"{getattr(env, 'registry_name', env.name)} has {env.num_agents}")
         self.env = env
         self.num_seats = int(env.num_agents)

@@ -236,9 +236,9 @@ def test_frozen_seats_that_cannot_be_built_are_refused_by_name(frozen, match):
         build_env("tag", {}, config.frozen_config(frozen))
 
 
-def test_freezing_a_two_seat_env_is_refused():
-    with pytest.raises(ValueError, match="at least three"):
-        build_env("coop_grid", {}, FrozenConfig(0, ("delivering",)))
+def test_freezing_a_seat_of_a_two_seat_env_leaves_one_learning_seat():
+    env = build_env("coop_grid", {}, FrozenConfig(0, ("delivering",)))
+    assert env.num_agents == 1 and env.agents == ["agent_1"]
 
 
 # ------------------------------------------------------------------ end to end
