@@ -11,6 +11,7 @@ import dataclasses
 from typing import Optional, Sequence
 
 import chex
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpy.typing as npt
@@ -28,8 +29,9 @@ class MatrixGameParams:
 
 @struct.dataclass
 class MatrixGameState:
-    step: chex.Array  # [] int32, always 0: every episode is one move
+    step: chex.Array  # [] int32: rounds played (one-shot games: 0)
     done: chex.Array  # [] bool
+    last: chex.Array = None  # [2] int32: the previous round's actions (-1 before the first)
 
 
 def _symmetric(row_payoff) -> np.ndarray:
@@ -85,12 +87,18 @@ def bimatrix_payoffs(
 
 
 class MatrixGame(ParamEnv):
-    """A one-shot two-player matrix game on the ``ParamEnv`` contract."""
+    """A two-player matrix game on the ``ParamEnv`` contract: one simultaneous move, or with
+    ``rounds`` > 1 the game repeated that many times (a Markov game whose state is the previous
+    round: each seat sees a constant 1, its own previous action and the other seat's, one-hot,
+    all zero before the first round)."""
 
-    max_steps = 1  # every episode is one simultaneous move
+    max_steps = 1  # every episode is one simultaneous move (``rounds`` of them when repeated)
 
-    def __init__(self, payoffs, costs=None, action_names: Optional[Sequence[str]] = None):
+    def __init__(self, payoffs, costs=None, action_names: Optional[Sequence[str]] = None,
+                 rounds: int = 1):
         super().__init__(num_agents=2)
+        self.rounds = check_int("rounds", rounds, 1, 10_000)
+        self.max_steps = self.rounds
         payoffs = np.asarray(payoffs, dtype=np.float64)
         if payoffs.ndim != 3 or payoffs.shape[0] != 2:
             raise ValueError(f"payoffs must have shape [2, A0, A1], got {payoffs.shape}")
@@ -100,7 +108,9 @@ class MatrixGame(ParamEnv):
         self._payoffs = payoffs
         self._costs = costs
         self.action_names = tuple(action_names) if action_names else tuple(str(i) for i in range(n))
-        self.observation_spaces = {a: spaces.Box(0.0, 1.0, (1,)) for a in self.agents}
+        self._obs_dim = 1 if self.rounds == 1 else 1 + 2 * n
+        self.observation_spaces = {a: spaces.Box(0.0, 1.0, (self._obs_dim,))
+                                   for a in self.agents}
         self.action_spaces = {
             a: spaces.Discrete(k) for a, k in zip(self.agents, self.num_actions)
         }
@@ -113,7 +123,12 @@ class MatrixGame(ParamEnv):
         )
 
     def get_obs(self, state):
-        return {a: jnp.ones((1,), jnp.float32) for a in self.agents}
+        if self.rounds == 1:
+            return {a: jnp.ones((1,), jnp.float32) for a in self.agents}
+        n = (self._obs_dim - 1) // 2
+        hot = [jax.nn.one_hot(state.last[i], n) for i in range(2)]  # zeros for -1
+        one = jnp.ones((1,), jnp.float32)
+        return {a: jnp.concatenate([one, hot[i], hot[1 - i]]) for i, a in enumerate(self.agents)}
 
     @property
     def payoffs(self) -> np.ndarray:
@@ -121,7 +136,8 @@ class MatrixGame(ParamEnv):
         return self._payoffs
 
     def reset_env(self, key, params):
-        state = MatrixGameState(step=jnp.zeros((), jnp.int32), done=jnp.zeros((), bool))
+        state = MatrixGameState(step=jnp.zeros((), jnp.int32), done=jnp.zeros((), bool),
+                                last=jnp.full((2,), -1, jnp.int32))
         return self.get_obs(state), state
 
     def step_env(self, key, state, actions, params):
@@ -129,9 +145,11 @@ class MatrixGame(ParamEnv):
         u = params.payoffs[:, a0, a1]  # [2]
         cost = jnp.stack([params.costs[0, a0], params.costs[1, a1]])
         rewards = {a: u[i] for i, a in enumerate(self.agents)}
-        done = jnp.ones((), bool)
+        step = state.step + 1
+        done = step >= self.rounds
         dones = {a: done for a in self.agents} | {"__all__": done}
-        state = dataclasses.replace(state, done=done)
+        state = dataclasses.replace(state, done=done, step=step,
+                                    last=jnp.stack([a0, a1]).astype(jnp.int32))
         infos = {"private_cost": cost}
         return self.get_obs(state), state, rewards, dones, infos
 
@@ -160,12 +178,12 @@ def make_collab_defect(cost: float = 0.4) -> MatrixGame:
     return CollabDefect(cost)
 
 
-def make_stag_hunt() -> MatrixGame:
-    return MatrixGame(*stag_hunt_payoffs(), action_names=("Stag", "Hare"))
+def make_stag_hunt(rounds: int = 1) -> MatrixGame:
+    return MatrixGame(*stag_hunt_payoffs(), action_names=("Stag", "Hare"), rounds=rounds)
 
 
-def make_car_overtake() -> MatrixGame:
-    return MatrixGame(*car_overtake_payoffs(), action_names=("Stay", "Overtake"))
+def make_car_overtake(rounds: int = 1) -> MatrixGame:
+    return MatrixGame(*car_overtake_payoffs(), action_names=("Stay", "Overtake"), rounds=rounds)
 
 
 def make_coordination(num_actions: int = 2) -> MatrixGame:

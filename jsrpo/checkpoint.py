@@ -74,6 +74,10 @@ class RunCheckpoint:
 
     def hero(self, member: int, seat: int, step: Optional[int] = None) -> Agent:
         """The deployed hero of ``seat`` in ``member`` as an ``Agent``."""
+        if self.meta.hero_seats[seat] < 0:
+            learned = [s for s, h in enumerate(self.meta.hero_seats) if h >= 0]
+            raise ValueError(f"seat: got {seat}; {self.run_dir} learned seat(s) {learned} only "
+                             "(its other seats were played by frozen policies)")
         m = self.members[member]
         name = m.label(seat) + ("" if step is None else f"-u{step}")
         return network_agent(name, self.network,

@@ -25,6 +25,7 @@ from jsrpo import (
     launcher,
     outputs,
     partners,
+    psro,
     ranking,
     render,
 )
@@ -280,7 +281,9 @@ def run_train(args) -> int:
     if args.resume:
         stages = Path(args.resume) / fcp.STAGES
         if stages.is_file() and not RunDir(args.resume).config.is_file():
-            return _train_fcp(args, _fcp_resume_config(args, stages), Path(args.resume))
+            staged = _staged_resume_config(args, stages)
+            run = _train_psro if staged.method == "psro" else _train_fcp
+            return run(args, staged, Path(args.resume))
         cfg, run_dir, last, finished = _resume_setup(args)
     else:
         if not args.config:
@@ -295,59 +298,91 @@ def run_train(args) -> int:
             f"{Path(args.config).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
         if fcp.is_staged(cfg):
             return _train_fcp(args, cfg, run_dir)
+        if cfg.method == "psro":
+            return _train_psro(args, cfg, run_dir)
     return _train_dir(args, cfg, run_dir, last, finished)
 
 
-def _fcp_resume_config(args, stages: Path):
-    """The staged config of an FCP run resumed before its stage 2 started."""
+def _staged_resume_config(args, stages: Path):
+    """The staged config of an FCP run resumed before its stage 2 started, or of a PSRO run."""
     if args.config or args.overrides or args.out or args.overwrite:
         raise ConfigError("--resume: continues a run with its own saved config; do not pass "
                           "--config, --out, --overwrite or overrides with it")
     if args.total_env_steps is not None:
-        raise ConfigError(f"--total-env-steps: {args.resume} has not finished training its "
-                          "FCP partners; resume it first, then extend the FCP agents' budget")
+        raise ConfigError(f"--total-env-steps: {args.resume} runs in stages (FCP partners, "
+                          "PSRO iterations); its stages' budgets are in its stages.yaml")
     return config_mod.load(stages)
+
+
+def _prepare_staged(args, cfg, rd: RunDir) -> None:
+    """A new staged run's directory (FCP, PSRO): empty (or ``--overwrite``), with the staged
+    config in ``stages.yaml``."""
+    if args.resume or not distributed.is_main():
+        return
+    if rd.entries() and not args.overwrite:
+        raise FileExistsError(
+            f"--out {rd.path}: directory exists and is not empty (another run's "
+            "results?); choose a new --out or pass --overwrite")
+    rd.clean()
+    try:
+        rd.path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"--out {rd.path}: cannot be created ({e.strerror})") from None
+    atomic_write(rd.path / fcp.STAGES, outputs.config_text(cfg))
+
+
+def _stage_args(args):
+    """``args`` for one stage of a staged run: no config file, overrides or budget change."""
+    return argparse.Namespace(**{**vars(args), "config": None, "overrides": [], "out": None,
+                                 "overwrite": False, "total_env_steps": None, "resume": None})
+
+
+def _train_stage(args, cfg, directory: Path, keep=()) -> int:
+    """Train one stage of a staged run in ``directory``, resumed when it has started."""
+    sub = _stage_args(args)
+    if RunDir(directory).config.is_file():
+        sub.resume = str(directory)
+        cfg, _, last, finished = _resume_setup(sub)
+        return _train_dir(sub, cfg, directory, last, finished)
+    return _train_dir(sub, cfg, directory, None, False, keep=keep)
+
+
+def _train_psro(args, cfg, run_dir: Path) -> int:
+    """A PSRO run (``jsrpo.psro``): its stages in ``RUN/iter_*``, resumed where it stopped."""
+    rd = RunDir(run_dir)
+    trackers_mod.check(cfg)
+    psro.check(cfg)
+    _make_trainer(psro.initial_config(cfg))  # bad settings stop here, nothing written
+    _prepare_staged(args, cfg, rd)
+    if args.several_processes:
+        distributed.sync("jsrpo psro run dir ready")
+    code = psro.run(cfg, rd.path, lambda c, d: _train_stage(args, c, d))
+    if code == 0:
+        print(f"[jsrpo] wrote {rd.path}/: psro.json metrics.jsonl meta_game.png "
+              "meta_strategy.png", flush=True)
+    return code
 
 
 def _train_fcp(args, cfg, run_dir: Path) -> int:
     """An FCP run in two stages (``jsrpo.fcp``): the partners into ``RUN/partners`` (resumed
     when started), then the FCP agents in ``RUN`` against their pool."""
     rd = RunDir(run_dir)
-    main_process = distributed.is_main()
     partners = rd.path / fcp.PARTNERS
     stage1 = fcp.partner_config(cfg)
     trackers_mod.check(cfg)
     _make_trainer(stage1)  # bad settings stop here, before anything is written
-    if not args.resume and main_process:
-        if rd.entries() and not args.overwrite:
-            raise FileExistsError(
-                f"--out {rd.path}: directory exists and is not empty (another run's "
-                "results?); choose a new --out or pass --overwrite")
-        rd.clean()
-        try:
-            rd.path.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise UsageError(f"--out {rd.path}: cannot be created ({e.strerror})") from None
-        atomic_write(rd.path / fcp.STAGES, outputs.config_text(cfg))
+    _prepare_staged(args, cfg, rd)
     if args.several_processes:
         distributed.sync("jsrpo fcp run dir ready")
-    sub = argparse.Namespace(**{**vars(args), "config": None, "overrides": [], "out": None,
-                                "overwrite": False, "total_env_steps": None, "resume": None})
     print(f"[jsrpo] fcp stage 1/2: {cfg.fcp.num_partners} {cfg.fcp.partner_method} partners "
           f"in {partners}", flush=True)
-    if RunDir(partners).config.is_file():
-        sub.resume = str(partners)
-        stage1, _, last, finished = _resume_setup(sub)
-        code = _train_dir(sub, stage1, partners, last, finished)
-    else:
-        code = _train_dir(sub, stage1, partners, None, False)
+    code = _train_stage(args, stage1, partners)
     if code:
         return code
     stage2 = fcp.agent_config(cfg, partners)
     print(f"[jsrpo] fcp stage 2/2: the FCP agents against {len(fcp.pool(cfg, partners))} "
           f"pool entries of {cfg.fcp.num_partners} partners each", flush=True)
-    sub.resume = None
-    return _train_dir(sub, stage2, rd.path, None, False, keep=(fcp.STAGES, fcp.PARTNERS))
+    return _train_stage(args, stage2, rd.path, keep=(fcp.STAGES, fcp.PARTNERS))
 
 
 def _train_dir(args, cfg, run_dir, last, finished, keep=()) -> int:

@@ -17,7 +17,9 @@ import envs
 from jsrpo import yamlio
 from jsrpo.networks import ACTIVATIONS
 
-METHODS = ("ippo", "self_play", "srpo", "pure_adversarial", "fcp")
+METHODS = ("ippo", "self_play", "srpo", "pure_adversarial", "fcp", "psro")
+#: PSRO's meta-solvers (``psro.meta_solver``)
+META_SOLVERS = ("uniform", "nash", "rqe", "rae")
 #: methods that train FCP's partner pool (``fcp.partner_method``)
 FCP_PARTNER_METHODS = ("self_play", "ippo")
 KL_DIRECTIONS = ("adv_partner", "partner_adv")
@@ -39,12 +41,13 @@ class FrozenConfig:
     ``seat``: the env's agent name or index; ``policies``: scripted agents of the env
     (``flee``, ``random:epsilon=0.1``) or run directories (every member's hero of that seat, or
     ``PATH#member``; ``@U`` for the checkpoint after update U), one drawn per episode with
-    ``weights`` (uniform when None); ``assign``: ``episode`` (that draw, for every member) or
+    ``weights`` (uniform when None; a list of rows: member m draws with row m, e.g. each PSRO
+    run's own meta-strategy); ``assign``: ``episode`` (that draw, for every member) or
     ``member`` (member m plays policy ``m mod K`` alone: several runners in one program)."""
 
     seat: Union[str, int] = 0
     policies: Tuple[str, ...] = ()
-    weights: Optional[Tuple[float, ...]] = None
+    weights: Optional[Tuple] = None  # floats, or one tuple of floats per member
     assign: str = "episode"
 
 
@@ -179,6 +182,28 @@ class FCPConfig:
     partner_seed: int = 1000
 
 
+@dataclass(frozen=True)
+class PSROConfig:
+    """PSRO (``method: psro``) on a two-seat game, a population per seat. Both start from the
+    scripted agent ``initial`` (e.g. ``mixed:p=0.7``), or when it is empty iteration 0 trains
+    both seats for ``init_env_steps`` (0: one update); each of ``iterations`` more adds to each
+    population a best response (IPPO for its seat, ``train.total_env_steps``) to the other
+    population's meta-strategy, evaluates the new meta-game entries over ``eval_episodes``
+    episodes, and solves the meta-game with ``meta_solver``: ``uniform`` (fictitious
+    self-play), ``nash`` (fictitious play), ``rae`` (fictitious play with mean-variance best
+    responses, coefficient ``gamma``) or ``rqe`` (the risk-averse quantal-response equilibrium at
+    ``meta_tau``, ``meta_eps`` of the highest welfare)."""
+
+    iterations: int = 5
+    meta_solver: str = "nash"
+    gamma: float = 1.0
+    meta_tau: float = 1.0
+    meta_eps: float = 0.1
+    init_env_steps: int = 0
+    eval_episodes: int = 256
+    initial: str = ""  # a scripted agent both populations start from ("": train iteration 0)
+
+
 #: Hyper-parameters that change no array shape: each may be a list in the config (a grid axis
 #: of one compiled program, like tau and eps), a ``sweep.zip`` group, or a ``sweep.random``
 #: parameter. Dotted key -> (section or None, field).
@@ -262,6 +287,7 @@ class Config:
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
     fcp: FCPConfig = field(default_factory=FCPConfig)
+    psro: PSROConfig = field(default_factory=PSROConfig)
 
     def sweepable(self) -> Tuple[str, ...]:
         """This run's sweepable keys (``sweepable_keys`` of its env)."""
@@ -376,7 +402,7 @@ class Layout:
 _SECTIONS = {
     "env": EnvConfig, "train": TrainConfig, "srpo": SRPOConfig,
     "network": NetworkConfig, "log": LogConfig, "checkpoint": CheckpointConfig,
-    "sweep": SweepConfig, "fcp": FCPConfig,
+    "sweep": SweepConfig, "fcp": FCPConfig, "psro": PSROConfig,
 }
 
 
@@ -529,6 +555,15 @@ _FIELD_CHECKS = {
         "snapshots": lambda p, v: _fractions(p, v),
         "partner_seed": _nonneg_int,
     },
+    "psro": {
+        "iterations": lambda p, v: _pos_int(p, v, 1000),
+        "meta_solver": lambda p, v: _choice(p, v, META_SOLVERS),
+        "gamma": _nonneg_num, "meta_tau": _nonneg_num, "meta_eps": _pos_num,
+        "init_env_steps": lambda p, v: _nonneg_int(p, v, MAX_ENV_STEPS),
+        "eval_episodes": lambda p, v: _pos_int(p, v, MAX_SIZE),
+        "initial": lambda p, v: v if isinstance(v, str) else _fail(
+            p, v, "a scripted agent of the env (name[:key=value]...) or '' (train one)"),
+    },
     "log": {
         "interval": _pos_int, "eval_envs": lambda p, v: _pos_int(p, v, 16 * MAX_SIZE),
         "final_eval_envs": lambda p, v: _pos_int(p, v, 16 * MAX_SIZE),
@@ -606,13 +641,18 @@ def frozen_config(raw: Any) -> Optional[FrozenConfig]:
     policies = [_absolute_run(p) for p in policies]
     weights = raw.get("weights")
     if weights is not None:
-        ok = isinstance(weights, list) and weights and all(
-            isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w)
-            and w >= 0 for w in weights) and sum(weights) > 0
-        if not ok:
+        def row_ok(row):
+            return isinstance(row, list) and row and all(
+                isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w)
+                and w >= 0 for w in row) and sum(row) > 0
+        rows = isinstance(weights, list) and weights and all(isinstance(r, list) for r in weights)
+        if rows and all(row_ok(r) for r in weights) and len({len(r) for r in weights}) == 1:
+            weights = tuple(tuple(float(w) for w in r) for r in weights)
+        elif row_ok(weights):
+            weights = tuple(float(w) for w in weights)
+        else:
             _fail("env.frozen.weights", weights, "a list of numbers >= 0, one per policy, "
-                  "not all 0")
-        weights = tuple(float(w) for w in weights)
+                  "not all 0; or one such list per member (rows of equal length)")
     assign = raw.get("assign", FrozenConfig.assign)
     if assign not in FROZEN_ASSIGN:
         _fail("env.frozen.assign", assign, ", ".join(map(repr, FROZEN_ASSIGN)))
@@ -796,6 +836,29 @@ def _check_consistency(cfg: Config) -> None:
               f"e.g. {max(every // interval, 1) * interval}")
     if cfg.method == "fcp":
         _check_fcp(cfg)
+    if cfg.method == "psro":
+        seats = envs.num_seats(cfg.env.name, cfg.env.base_kwargs)
+        if seats != 2:
+            _fail("method", "psro", f"a method other than 'psro' for {cfg.env.name} with "
+                  f"{seats} seats (PSRO here keeps one population per seat of a two-seat game)")
+        if cfg.env.frozen is not None:
+            _fail("env.frozen", "a frozen seat", "none with method 'psro' (its best responses "
+                  "play against the other population)")
+        if cfg.psro.meta_solver in ("nash", "rae") and cfg.psro.iterations > 11:
+            _fail("psro.iterations", cfg.psro.iterations, "at most 11 with meta_solver "
+                  f"{cfg.psro.meta_solver!r} (its exact best responses enumerate the supports "
+                  "of at most 12 policies)")
+        if cfg.swept() or cfg.sweep.random:
+            _fail("method", "psro", "a single value of every hyper-parameter with method "
+                  f"'psro' (it sweeps seeds only; swept: {', '.join(cfg.swept())})")
+    fz = cfg.env.frozen
+    if fz is not None and fz.weights and isinstance(fz.weights[0], tuple):
+        if cfg.swept() or cfg.sweep.random or len(fz.weights) != cfg.num_seeds:
+            _fail("env.frozen.weights", [list(r) for r in fz.weights],
+                  f"one row per member: {cfg.num_seeds} rows for num_seeds {cfg.num_seeds} "
+                  "(rows are for runs that sweep nothing but the seed)")
+        if fz.assign != "episode":
+            _fail("env.frozen.assign", fz.assign, "'episode' with one row of weights per member")
     if cfg.method in ("ippo", "self_play", "pure_adversarial", "fcp") and "tau" in cfg.swept():
         _fail("tau", list(cfg.taus) if len(cfg.taus) > 1 else "a random parameter",
               f"a single value for method {cfg.method!r} (tau only acts in 'srpo')")
@@ -864,8 +927,9 @@ def to_dict(cfg: Config) -> dict:
     out = plain(dataclasses.asdict(cfg))
     sw = cfg.sweep  # in the form the config file gives it, so that it reads back the same
     out["sweep"] = {"zip": [list(g) for g in sw.zip]}
-    if cfg.method != "fcp":  # its pool's settings mean nothing to other methods
-        del out["fcp"]
+    for method in ("fcp", "psro"):  # their settings mean nothing to other methods
+        if cfg.method != method:
+            del out[method]
     if sw.random_members:
         out["sweep"]["random"] = {"members": sw.random_members, "seed": sw.random_seed,
                                   "params": {r.key: {r.dist: list(r.values)} for r in sw.random}}

@@ -86,6 +86,11 @@ def load_pool(run_dirs: Sequence) -> dict:
     if not run_dirs:
         raise ValueError("RUN_DIR: give at least one run directory")
     ckpts = [load_run(d) for d in run_dirs]
+    for c in ckpts:
+        if not c.meta.plays_every_seat:
+            learned = [s for s, h in enumerate(c.meta.hero_seats) if h >= 0]
+            raise ValueError(f"RUN_DIR: {c.run_dir} learned seat(s) {learned} only (the others "
+                             "were frozen); cross-play pairs heroes in every seat")
     env0 = ckpts[0].meta.member_env(0)
     for c in ckpts:
         for i in range(len(c.meta.members)):

@@ -128,12 +128,13 @@ class FrozenSeats(ParamEnv):
         index = [sum(b.kind == a.kind for b in flat[:i]) for i, a in enumerate(flat)]
         J = len(per_policy[0])
         w = np.ones(len(per_policy)) if weights is None else np.asarray(weights, np.float64)
+        if w.ndim == 2:  # one row per member (``member_pools`` gives each its own)
+            w = w[0]
         self._default = FrozenParams(
             inner=inner.default_params, pool=stacks,
             kind=jnp.asarray([kinds.index(a.kind) for a in flat], jnp.int32).reshape(-1, J),
             index=jnp.asarray(index, jnp.int32).reshape(-1, J),
-            logits=jnp.asarray(np.where(w > 0, np.log(np.maximum(w, 1e-300)), -np.inf),
-                               jnp.float32))
+            logits=_logits(w))
 
     @property
     def default_params(self) -> FrozenParams:
@@ -278,6 +279,11 @@ class FrozenSeats(ParamEnv):
                             "rewards": col(episode["rewards"], st.reward)}, full
 
 
+def _logits(w: np.ndarray) -> jax.Array:
+    """Log-weights of a per-episode draw (-inf where a weight is 0)."""
+    return jnp.asarray(np.where(w > 0, np.log(np.maximum(w, 1e-300)), -np.inf), jnp.float32)
+
+
 def _policy_name(slots: Sequence[Agent]) -> str:
     """A pool policy's name: its agent's, or with one agent per seat the common part."""
     if len(slots) == 1:
@@ -291,17 +297,24 @@ def _box(shape):
     return Box(low=-np.inf, high=np.inf, shape=shape, dtype=jnp.float32)
 
 
-def member_pools(env: ParamEnv, assign: str, indices: Sequence[int]) -> Optional[dict]:
+def member_pools(env: ParamEnv, assign: str, indices: Sequence[int],
+                 weights: Optional[Sequence] = None) -> Optional[dict]:
     """Each member's frozen-seat pool as program inputs (``train.Hyper.frozen``): ``{"pool",
     "logits"}`` with leading axis ``[M]`` for members ``indices``. ``assign="member"``: member m
     plays pool entry ``m mod K`` alone; ``"episode"``: every member draws from the whole pool
-    by its weights. None for an env without a frozen seat."""
+    by its weights, member m by row m when ``weights`` has one row per member. None for an
+    env without a frozen seat."""
     if not isinstance(env, FrozenSeats):
         return None
     d = env.default_params
     k = d.logits.shape[0]
-    rows = [env.one_policy(d, i % k).logits if assign == "member" else d.logits
-            for i in indices]
+    per_member = weights is not None and len(weights) > 0 and isinstance(weights[0],
+                                                                         (tuple, list))
+    if per_member:
+        rows = [_logits(np.asarray((weights or [])[i], np.float64)) for i in indices]
+    else:
+        rows = [env.one_policy(d, i % k).logits if assign == "member" else d.logits
+                for i in indices]
     m = len(rows)
     return {"pool": jax.tree.map(lambda x: jnp.broadcast_to(x, (m,) + x.shape), d.pool),
             "logits": jnp.stack(rows)}
@@ -401,9 +414,10 @@ def build_env(name: str, kwargs: dict, frozen: Optional[FrozenConfig] = None) ->
     agents = frozen_agents(frozen, name, env, kwargs)
     weights = None
     if frozen.weights is not None:
-        if len(frozen.weights) != len(agents):
+        rows = frozen.weights if isinstance(frozen.weights[0], tuple) else [frozen.weights]
+        if len(rows[0]) != len(agents):
             names = ", ".join(_policy_name(a) for a in agents)
-            raise ValueError(f"env.frozen.weights: got {len(frozen.weights)} weights; allowed: "
+            raise ValueError(f"env.frozen.weights: got {len(rows[0])} weights; allowed: "
                              f"one per frozen policy ({len(agents)}: {names})")
         weights = frozen.weights
     seat = seat_index(frozen.seat, env)

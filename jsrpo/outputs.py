@@ -74,10 +74,13 @@ def run_meta(cfg: Config, trainer: Trainer, ms: list[Member]) -> RunMeta:
 
 def deploy_of(env) -> Optional[dict]:
     """How a run on ``env`` deploys in the game without its frozen seat (``RunMeta.deploy``):
-    only a run whose one learning seat met its pool in every seat (``seat: each``)."""
-    if not isinstance(env, FrozenSeats) or env.seat is not None or env.num_agents != 1:
+    a run with one learning seat, in every seat when it met its pool in every seat (``seat:
+    each``), else in the seat it learned."""
+    if not isinstance(env, FrozenSeats) or env.num_agents != 1:
         return None
-    return {"num_seats": int(env.inner.num_agents), "seat_id_in_obs": bool(env.seat_onehot)}
+    seats = list(range(env.inner.num_agents)) if env.seat is None else [int(env.keep[0])]
+    return {"num_seats": int(env.inner.num_agents), "seat_id_in_obs": bool(env.seat_onehot),
+            "seats": seats}
 
 
 class MetricsWriter:

@@ -64,7 +64,8 @@ class RunDir:
     KNOWN = ("config.yaml", "metrics.jsonl", "summary.json", "learning_curve.png", "checkpoint",
              "crossplay.json", "crossplay_heatmap.png", "tp_cp.png", ".lock", "tensorboard",
              "wandb", "report.json", "report.txt", "best_config.yaml",
-             "stages.yaml", "partners")  # an FCP run's staged config and stage 1
+             "stages.yaml", "partners",  # an FCP run's staged config and stage 1
+             "psro.json", "meta_game.png", "meta_strategy.png")  # a PSRO run's (and iter_*)
 
     def entries(self) -> list[str]:
         """Names in the directory besides the lock (empty when it does not exist)."""
@@ -76,7 +77,8 @@ class RunDir:
         """Delete a run's files (for ``--overwrite``) but ``keep``, refusing anything a run does
         not write, so that a mistyped ``--out`` never deletes unrelated files."""
         names = [n for n in self.entries() if n not in keep]
-        foreign = [n for n in names if n not in self.KNOWN and not n.startswith(".")]
+        foreign = [n for n in names if n not in self.KNOWN and not n.startswith(".")
+                   and not (n.startswith("iter_") and n[5:].isdigit())]
         if foreign:
             raise FileExistsError(
                 f"--overwrite: {self.path} holds files a jsrpo run does not write "
@@ -306,25 +308,34 @@ class RunMeta:
     num_learners: int
     members: Tuple[MemberSpec, ...]
     format_version: int = FORMAT_VERSION
-    # A run whose one learning seat met its partners in every seat of the game (``env.frozen``
-    # with ``seat: each``): how its hero plays that game, ``{"num_seats": P, "seat_id_in_obs":
-    # bool}`` (``deployed``); None for every other run.
+    # A run with one learning seat (the others frozen, ``env.frozen``): how its hero plays the
+    # whole game, ``{"num_seats": P, "seat_id_in_obs": bool, "seats": [...]}``, ``seats`` the
+    # game's seats it learned (all of them with ``seat: each``, else the one left free)
+    # (``deployed``); None for every other run.
     deploy: Optional[dict] = None
     #: the pool (``env.frozen``) a deployed run trained against (``deployed``), for reports
     trained_against: Optional[dict] = None
 
     def deployed(self) -> "RunMeta":
-        """The run's policies as policies of the game they were made for: for a run trained
-        against a pool drawn into every seat (``deploy``), its hero in every seat of the game
-        without the frozen seat; any other run unchanged."""
+        """The run's policies as policies of the game they were made for: for a run with one
+        learning seat (``deploy``), its hero in the seats of the game it learned, the game
+        without the frozen seat (``hero_seats[s]`` is -1 for a seat it never played); any other
+        run unchanged."""
         if self.deploy is None:
             return self
         frozen = self.env.frozen
+        seats = self.deploy.get("seats", range(self.deploy["num_seats"]))
         return dataclasses.replace(
             self, env=EnvSpec(name=self.env.name, kwargs=self.env.kwargs, frozen=None),
             seat_id_in_obs=bool(self.deploy["seat_id_in_obs"]),
-            hero_seats=(self.hero_seats[0],) * int(self.deploy["num_seats"]), deploy=None,
-            trained_against=frozen)
+            hero_seats=tuple(self.hero_seats[0] if s in seats else -1
+                             for s in range(int(self.deploy["num_seats"]))),
+            deploy=None, trained_against=frozen)
+
+    @property
+    def plays_every_seat(self) -> bool:
+        """Its heroes can play every seat (a run deployed from one fixed seat cannot)."""
+        return all(h >= 0 for h in self.hero_seats)
 
     def member_env(self, member: int) -> EnvSpec:
         """The environment ``member`` trained in: the run's, with the member's own values of
@@ -394,9 +405,12 @@ class RunMeta:
         deploy = raw.get("deploy")
         if deploy is not None and not (
                 isinstance(deploy, dict) and isinstance(deploy.get("num_seats"), int)
-                and deploy["num_seats"] >= 2 and isinstance(deploy.get("seat_id_in_obs"), bool)):
+                and deploy["num_seats"] >= 2 and isinstance(deploy.get("seat_id_in_obs"), bool)
+                and isinstance(deploy.get("seats", []), list)
+                and all(isinstance(x, int) and 0 <= x < deploy["num_seats"]
+                        for x in deploy.get("seats", []))):
             raise RunFormatError(f"{where}: field 'deploy' is {deploy!r}; expected "
-                                 "{num_seats: int >= 2, seat_id_in_obs: bool}")
+                                 "{num_seats: int >= 2, seat_id_in_obs: bool, seats: [int]}")
         members = []
         for i, m in enumerate(need(raw, "members", list, "")):
             p = f"members[{i}]."

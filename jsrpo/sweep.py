@@ -104,8 +104,8 @@ def member_inputs(ms: list[Member], traced_env=(), trainer: Optional[Trainer] = 
     keys = jnp.stack([jax.random.PRNGKey(m.seed) for m in ms])
     pools = None
     if trainer is not None and trainer.config.env.frozen is not None:
-        pools = member_pools(trainer.venv.env, trainer.config.env.frozen.assign,
-                             [m.index for m in ms])
+        fz = trainer.config.env.frozen
+        pools = member_pools(trainer.venv.env, fz.assign, [m.index for m in ms], fz.weights)
     return keys, Hyper.of(ms, traced_env, pools)
 
 

@@ -264,6 +264,9 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
     if cfg.method == "fcp" and cfg.env.frozen is None:
         raise ConfigError("env.frozen: method 'fcp' trains against a pool: give env.frozen "
                           "(seat: each) or let `jsrpo train` build it (jsrpo.fcp stages)")
+    if cfg.method == "psro":
+        raise ConfigError("method: 'psro' is a loop of runs (jsrpo.psro), not one program; "
+                          "train it with `jsrpo train`")
     if env is None:
         check_env_values(cfg)
         env = build_env(cfg.env.name, cfg.env.base_kwargs, cfg.env.frozen)

@@ -130,7 +130,7 @@ def test_the_pool_holds_every_partner_at_each_snapshot_and_at_the_end(tmp_path):
 
 def test_a_deploy_field_round_trips_and_a_bad_one_is_refused(fcp_run):
     raw = json.loads((fcp_run / "run" / "checkpoint" / "final_meta.json").read_text())
-    assert raw["deploy"] == {"num_seats": 2, "seat_id_in_obs": True}
+    assert raw["deploy"] == {"num_seats": 2, "seat_id_in_obs": True, "seats": [0, 1]}
     meta = RunMeta.from_json(raw)
     assert meta.num_seats == 1 and meta.deployed().num_seats == 2
     assert meta.deployed().env.frozen is None and meta.deployed().trained_against is not None

@@ -1,0 +1,293 @@
+"""PSRO (Lanctot et al., 2017) with risk-averse meta-solvers (the RAE paper's method for large
+games, Slumbers et al., 2023): populations of policies grown by best responses to the other
+population's meta-strategy, the empirical meta-game between them, and an exact solver of it.
+
+A PSRO run is a loop of ordinary runs in one directory: ``iter_000`` (both seats trained
+briefly: the common start), then per iteration k ``iter_k/seat_s`` for each seat s, an IPPO run
+of seat s alone against the other seat's population frozen (``env.frozen`` with one row of
+weights per member: each seed is its own PSRO run with its own meta-strategy). Every stage
+checkpoints and resumes as any run does; the meta-game, the meta-strategies and the gaps are in
+``psro.json`` and ``metrics.jsonl``, with ``meta_game.png`` and ``meta_strategy.png``.
+
+The pool of every best response is padded to the final population size with weight-0 copies
+of the first policy, so every iteration's program has the same shapes (one compilation).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from matplotlib.figure import Figure
+
+import envs
+from jsrpo import partners
+from jsrpo.checkpoint import load_run
+from jsrpo.config import Config, ConfigError, from_dict, to_dict
+from jsrpo.crossplay import evaluate_pairs
+from jsrpo.equilibria import rae, rqe
+from jsrpo.files import atomic_write, savefig, write_json
+from jsrpo.vec_env import VecEnv
+
+#: fictitious-play steps of the nash and rae meta-solvers
+FP_STEPS = 2000
+INITIAL = "iter_000"
+
+
+def stage_dir(run_dir, k: int, seat: Optional[int] = None) -> Path:
+    """``iter_000`` (k = 0) or ``iter_k/seat_s``."""
+    base = Path(run_dir) / f"iter_{k:03d}"
+    return base if seat is None else base / f"seat_{seat}"
+
+
+def initial_config(cfg: Config) -> Config:
+    """Iteration 0: both seats trained together (IPPO) for ``psro.init_env_steps`` (0: one
+    update), every member from its own seed."""
+    raw = to_dict(cfg)
+    raw.pop("psro")
+    t = cfg.train
+    raw["method"] = "ippo"
+    raw["train"]["total_env_steps"] = cfg.psro.init_env_steps or t.num_envs * t.num_steps
+    return from_dict(raw)
+
+
+def check(cfg: Config) -> None:
+    """``psro.initial`` names a scripted agent of the env for both seats (``ConfigError``
+    naming it otherwise)."""
+    if cfg.psro.initial:
+        for seat in (0, 1):
+            try:
+                partners.parse(cfg.env.name, cfg.psro.initial, seat, cfg.env.base_kwargs)
+            except ValueError as e:
+                raise ConfigError(f"psro.initial: {e}") from None
+
+
+def entry(cfg: Config, j: int, m: int) -> int:
+    """The frozen-pool index of member ``m``'s policy ``j`` (a scripted start is one entry
+    that every member shares; a run's policies are one entry per member)."""
+    M = cfg.num_seeds
+    return j * M + m if not cfg.psro.initial else (0 if j == 0 else 1 + (j - 1) * M + m)
+
+
+def best_response_config(cfg: Config, run_dir, k: int, seat: int,
+                         meta: np.ndarray) -> Config:
+    """Iteration ``k``'s best response of ``seat``: IPPO for that seat alone against the other
+    population, member m drawing its opponent per episode by ``meta[m]`` (``[M, k]``: member
+    m's meta-strategy of the other seat over its population so far). Padded to the final
+    population size with weight-0 copies of the first policy, so the program is the same at
+    every iteration."""
+    other = 1 - seat
+    size = cfg.psro.iterations + 1
+    first = cfg.psro.initial or str(stage_dir(run_dir, 0).resolve())
+    pops = [first] + [str(stage_dir(run_dir, j, other).resolve()) for j in range(1, k)]
+    # Padding to the final size, each slot as many entries as a run's (one per member,
+    # ``entry``): the first run's policies, or before any run exists the scripted start.
+    M = cfg.num_seeds
+    pad = ([str(stage_dir(run_dir, 0).resolve())] if not cfg.psro.initial
+           else [first] * M if k == 1 else [pops[1]])
+    pops += pad * (size - len(pops))
+    rows = np.zeros((M, entry(cfg, size - 1, M - 1) + 1))
+    for m in range(M):
+        rows[m, [entry(cfg, j, m) for j in range(k)]] = meta[m]
+    raw = to_dict(cfg)
+    raw.pop("psro")
+    raw["method"] = "ippo"
+    raw["seed"] = cfg.seed + 1000 * (2 * k + seat)  # fresh networks, apart from other stages
+    raw["env"]["frozen"] = {"seat": other, "policies": pops,
+                            "weights": [[float(w) for w in r] for r in rows]}
+    return from_dict(raw)
+
+
+# ---------------------------------------------------------------- meta-solvers
+
+def solve_meta_game(payoffs: np.ndarray, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
+    """The meta-strategies ``(x0 [n0], x1 [n1])`` of the meta-game ``payoffs [2, n0, n1]``
+    (``payoffs[i, a, b]``: seat i's return when seat 0 plays policy a and seat 1 policy b)."""
+    p = cfg.psro
+    n0, n1 = payoffs.shape[1:]
+    u0, u1 = np.full(n0, 1.0 / n0), np.full(n1, 1.0 / n1)
+    if p.meta_solver == "uniform":
+        return u0, u1
+    pay = jnp.asarray(payoffs)  # float32 unless the user enabled x64
+    if p.meta_solver in ("nash", "rae"):
+        gamma = 0.0 if p.meta_solver == "nash" else p.gamma
+        # risk_averse_best_response enumerates supports: ties (duplicate policies) are fine
+        x0, x1 = rae.fictitious_play(pay, jnp.asarray(u0, pay.dtype), jnp.asarray(u1, pay.dtype),
+                                     gamma, FP_STEPS)
+        return _simplex(x0[-1]), _simplex(x1[-1])
+    found = rqe.rqe_equilibria(payoffs, p.meta_tau, p.meta_eps)
+    if not found:
+        raise RuntimeError(f"psro.meta_solver rqe: no equilibrium of the {n0} x {n1} meta-game "
+                           f"at meta_tau {p.meta_tau}, meta_eps {p.meta_eps}")
+    welfare = [float(e.x0 @ (payoffs[0] + payoffs[1]) @ e.x1) for e in found]
+    best = found[int(np.argmax(welfare))]
+    return _simplex(best.x0), _simplex(best.x1)
+
+
+def _simplex(x) -> np.ndarray:
+    x = np.clip(np.asarray(x, np.float64), 0.0, None)
+    return x / x.sum()
+
+
+def gaps(payoffs: np.ndarray, x0: np.ndarray, x1: np.ndarray, new0: int, new1: int) -> list:
+    """How much each seat's newest policy (``new0``, ``new1``) gains over its meta-strategy
+    against the other's: ``[gain_0, gain_1]`` (PSRO's convergence measure; about 0 when the
+    best responses find nothing better)."""
+    v0, v1 = x0 @ payoffs[0] @ x1, x0 @ payoffs[1] @ x1
+    return [float(payoffs[0, new0] @ x1 - v0), float(x0 @ payoffs[1][:, new1] - v1)]
+
+
+# ---------------------------------------------------------------- the meta-game
+
+class MetaGame:
+    """Every member's empirical meta-game ``payoffs [M, 2, S, S]`` (NaN until evaluated,
+    S = iterations + 1) with its meta-strategies and gaps per iteration, kept in
+    ``psro.json``."""
+
+    def __init__(self, cfg: Config, run_dir):
+        self.cfg, self.path = cfg, Path(run_dir) / "psro.json"
+        M, S = cfg.num_seeds, cfg.psro.iterations + 1
+        self.payoffs = np.full((M, 2, S, S), np.nan)
+        self.meta: list = []  # per iteration k >= 1: [M][2] meta-strategies over k policies
+        self.gaps: list = []  # per iteration k >= 1: [M][2]
+        if self.path.is_file():
+            raw = json.loads(self.path.read_text())
+            self.payoffs = np.asarray(raw["payoffs"], np.float64)
+            self.meta, self.gaps = raw["meta_strategies"], raw["gaps"]
+
+    def evaluate(self, run_dir, k: int) -> None:
+        """Fill the entries of population size ``k + 1`` not yet known: policy k of each seat
+        against every policy of the other, per member (one call per member and side)."""
+        S = k + 1
+        if not np.isnan(self.payoffs[:, :, :S, :S]).any():
+            return
+        cfg = self.cfg
+        venv = VecEnv(envs.make(cfg.env.name, **cfg.env.base_kwargs))
+        heroes = [[_heroes(cfg, run_dir, j, s) for j in range(S)] for s in (0, 1)]
+        keys = jax.random.split(jax.random.PRNGKey(cfg.seed + k), cfg.psro.eval_episodes)
+        for m in range(cfg.num_seeds):
+            rows = [(heroes[0][j][m],) for j in range(S)]
+            cols = [(heroes[1][j][m],) for j in range(S)]
+            todo = np.isnan(self.payoffs[m, 0, :S, :S])
+            for i in np.flatnonzero(todo.any(axis=1)):  # new rows, against every column
+                ret = evaluate_pairs(venv, [rows[i]], cols, keys)["return"]  # [1, S, 2]
+                self.payoffs[m, :, i, :S] = np.moveaxis(ret[0], -1, 0)
+            for j in np.flatnonzero(np.isnan(self.payoffs[m, 0, :S, :S]).any(axis=0)):
+                ret = evaluate_pairs(venv, rows, [cols[j]], keys)["return"]  # [S, 1, 2]
+                self.payoffs[m, :, :S, j] = np.moveaxis(ret[:, 0], -1, 0)
+
+    def solve(self, k: int) -> np.ndarray:
+        """Every member's meta-strategies over the first ``k`` policies: ``[M, 2, k]``."""
+        return np.stack([np.stack(solve_meta_game(self.payoffs[m, :, :k, :k], self.cfg))
+                         for m in range(self.cfg.num_seeds)])
+
+    def save(self) -> None:
+        write_json(self.path, {"payoffs": self.payoffs, "meta_strategies": self.meta,
+                               "gaps": self.gaps, "meta_solver": self.cfg.psro.meta_solver})
+
+
+def _heroes(cfg: Config, run_dir, k: int, seat: int) -> list:
+    """Seat ``seat``'s policy ``k`` of every member (``k = 0``: the common start)."""
+    if k == 0 and cfg.psro.initial:
+        agent = partners.parse(cfg.env.name, cfg.psro.initial, seat, cfg.env.base_kwargs)
+        return [agent] * cfg.num_seeds
+    d = stage_dir(run_dir, 0) if k == 0 else stage_dir(run_dir, k, seat)
+    ckpt = load_run(d)
+    return [ckpt.hero(m, seat) for m in range(len(ckpt.members))]
+
+
+# ---------------------------------------------------------------- the loop
+
+def run(cfg: Config, run_dir, train_stage: Callable[[Config, Path], int],
+        log: Callable[[str], None] = print) -> int:
+    """Run (or resume) PSRO in ``run_dir``; ``train_stage(config, directory)`` trains or
+    resumes one stage and returns its exit code (non-zero stops the loop)."""
+    run_dir = Path(run_dir)
+    p = cfg.psro
+    check(cfg)
+    if not p.initial:
+        log(f"[jsrpo] psro ({p.meta_solver}) iteration 0/{p.iterations}: the common start")
+        code = train_stage(initial_config(cfg), stage_dir(run_dir, 0))
+        if code:
+            return code
+    game = MetaGame(cfg, run_dir)
+    game.evaluate(run_dir, 0)
+    game.save()
+    for k in range(1, p.iterations + 1):
+        meta = game.solve(k)  # [M, 2, k]
+        for seat in (0, 1):
+            log(f"[jsrpo] psro iteration {k}/{p.iterations}: best response of seat {seat}")
+            code = train_stage(best_response_config(cfg, run_dir, k, seat, meta[:, 1 - seat]),
+                               stage_dir(run_dir, k, seat))
+            if code:
+                return code
+        game.evaluate(run_dir, k)
+        gk = [gaps(game.payoffs[m, :, :k + 1, :k + 1], np.append(meta[m, 0], 0.0),
+                   np.append(meta[m, 1], 0.0), k, k) for m in range(cfg.num_seeds)]
+        game.meta = game.meta[:k - 1] + [meta.tolist()]
+        game.gaps = game.gaps[:k - 1] + [gk]
+        game.save()
+        log(f"[jsrpo] psro iteration {k}: gains of the new policies (seat 0, seat 1) "
+            + "; ".join(f"s{cfg.seed + m}: {g[0]:+.3f}, {g[1]:+.3f}" for m, g in enumerate(gk)))
+    final = game.solve(p.iterations + 1)
+    _write_results(cfg, run_dir, game, final)
+    return 0
+
+
+def _write_results(cfg: Config, run_dir: Path, game: MetaGame, final: np.ndarray) -> None:
+    """``metrics.jsonl`` (a row per member and iteration), the final meta-strategies in
+    ``psro.json``, and the two plots."""
+    rows = []
+    for k, (meta, gk) in enumerate(zip(game.meta, game.gaps), start=1):
+        for m in range(cfg.num_seeds):
+            rows.append({"member": m, "seed": cfg.seed + m, "iteration": k,
+                         "meta_strategy": meta[m], "gain": gk[m]})
+    for m in range(cfg.num_seeds):
+        x0, x1 = final[m]
+        pay = game.payoffs[m]
+        rows.append({"member": m, "seed": cfg.seed + m, "iteration": cfg.psro.iterations + 1,
+                     "meta_strategy": final[m].tolist(),
+                     "value": [float(x0 @ pay[0] @ x1), float(x0 @ pay[1] @ x1)]})
+    atomic_write(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    raw = json.loads(game.path.read_text())
+    raw["final_meta_strategies"] = final.tolist()
+    write_json(game.path, raw)
+    plot_meta_game(game.payoffs[0], final[0], run_dir / "meta_game.png")
+    plot_meta_strategies(game.meta + [final.tolist()], run_dir / "meta_strategy.png")
+
+
+def plot_meta_game(payoffs: np.ndarray, final: np.ndarray, path: Path) -> None:
+    """Member 0's meta-game: each seat's return per (seat-0 policy, seat-1 policy)."""
+    fig = Figure(figsize=(9, 4))
+    for i, ax in enumerate(fig.subplots(1, 2)):
+        im = ax.imshow(payoffs[i], cmap="viridis")
+        fig.colorbar(im, ax=ax)
+        ax.set_xlabel("seat 1 policy (iteration)")
+        ax.set_ylabel("seat 0 policy (iteration)")
+        ax.set_title(f"seat {i}'s return; final meta-strategy\nseat 0 "
+                     + " ".join(f"{v:.2f}" for v in final[0]))
+    fig.tight_layout()
+    savefig(fig, path)
+
+
+def plot_meta_strategies(metas: list, path: Path) -> None:
+    """Member 0's meta-strategy over the iterations, per seat (stacked weights of each
+    population's policies)."""
+    fig = Figure(figsize=(9, 3.5))
+    for seat, ax in enumerate(fig.subplots(1, 2)):
+        size = len(metas[-1][0][seat])
+        w = np.zeros((len(metas), size))
+        for k, meta in enumerate(metas):
+            x = meta[0][seat]
+            w[k, :len(x)] = x
+        ax.stackplot(np.arange(1, len(metas) + 1), w.T, labels=[f"policy {j}"
+                                                                 for j in range(size)])
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("meta-strategy weight")
+        ax.set_title(f"seat {seat}")
+    fig.axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
+    fig.tight_layout()
+    savefig(fig, path)

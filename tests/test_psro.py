@@ -1,0 +1,150 @@
+"""PSRO: the meta-solvers against the games' reference numbers and the exact solvers, the
+best responses' pools (one row of weights per member, the same shape at every iteration), the
+config checks, and a small run end to end with its resume."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+import yaml
+
+from jsrpo import config, psro
+from jsrpo.config import ConfigError
+from jsrpo.equilibria import rqe
+
+STAG = np.array([[5.0, 0.0], [4.0, 2.0]])  # row player's payoffs (Stag, Hare); symmetric
+
+
+def _meta_game(policies):
+    """The meta-game of pure stag-hunt policies (0 = Stag, 1 = Hare) for both seats."""
+    a = STAG[np.ix_(policies, policies)]
+    return np.stack([a, a.T])
+
+
+def _cfg(**psro_values):
+    raw = {"method": "psro", "env": {"name": "stag_hunt", "kwargs": {"rounds": 2}},
+           "num_seeds": 2, "eps": 0.01,
+           "train": {"total_env_steps": 2 * 8 * 4, "num_envs": 8, "num_steps": 4},
+           "network": {"hidden_sizes": [8]},
+           "log": {"interval": 1, "eval_envs": 4, "final_eval_envs": 8, "progress": False},
+           "checkpoint": {"every_updates": 1},
+           "psro": {"iterations": 2, "eval_episodes": 16} | psro_values}
+    return config.from_dict(raw)
+
+
+def test_nash_and_rae_meta_solvers_split_where_the_reference_says():
+    # three Stag policies and one Hare: fictitious play starts at P(Stag) = 0.75, where
+    # games.md's reference (from 0.70) goes to Stag at gamma 0 and to Hare at gamma 0.1
+    game = _meta_game([0, 0, 0, 1])
+    x0, x1 = psro.solve_meta_game(game, _cfg(meta_solver="nash"))
+    assert x0[:3].sum() > 0.99 and x1[:3].sum() > 0.99
+    x0, x1 = psro.solve_meta_game(game, _cfg(meta_solver="rae", gamma=0.1))
+    assert x0[3] > 0.99 and x1[3] > 0.99
+
+
+def test_the_uniform_meta_solver_is_uniform():
+    x0, x1 = psro.solve_meta_game(_meta_game([0, 1, 1]), _cfg(meta_solver="uniform"))
+    np.testing.assert_allclose(x0, [1 / 3] * 3)
+    np.testing.assert_allclose(x1, [1 / 3] * 3)
+
+
+def test_the_rqe_meta_solver_returns_an_exact_rqe():
+    game = _meta_game([0, 1])
+    cfg = _cfg(meta_solver="rqe", meta_tau=0.5, meta_eps=0.5)
+    x0, x1 = psro.solve_meta_game(game, cfg)
+    assert float(rqe.rqe_gap(game, x0, x1, 0.5, 0.5)) < 1e-4
+
+
+def test_gains_are_the_new_policies_improvement_over_the_meta_strategy():
+    game = _meta_game([0, 1])  # policy 1 (Hare) is new on both sides
+    x = np.array([1.0, 0.0])  # the meta-strategy so far: all Stag
+    # Hare against Stag earns 4, Stag against Stag 5: each new policy loses 1
+    assert psro.gaps(game, x, x, 1, 1) == [-1.0, -1.0]
+
+
+def test_the_pool_keeps_its_shape_and_gives_each_member_its_own_meta_strategy(tmp_path):
+    cfg = _cfg(iterations=3)
+    sizes = []
+    for k in (1, 2, 3):
+        meta = np.stack([np.arange(1, k + 1) / np.arange(1, k + 1).sum(),
+                         np.full(k, 1.0 / k)])
+        br = psro.best_response_config(cfg, tmp_path, k, 0, meta)
+        fz = br.env.frozen
+        assert br.method == "ippo" and fz.seat == 1 and len(fz.policies) == 4
+        rows = np.asarray(fz.weights)
+        sizes.append(rows.shape)
+        for m in range(2):
+            np.testing.assert_allclose(rows[m, [psro.entry(cfg, j, m) for j in range(k)]],
+                                       meta[m])
+            assert rows[m].sum() == pytest.approx(1.0)
+        assert fz.policies[k - 1] == str(psro.stage_dir(tmp_path, k - 1, 1).resolve()) or k == 1
+    assert len(set(sizes)) == 1  # one program for every iteration
+
+
+@pytest.mark.parametrize("raw, match", [
+    ({"env": {"name": "tag", "kwargs": {}}},
+     "method: got 'psro'; allowed: a method other than 'psro'"),
+    ({"psro": {"iterations": 12}}, "psro.iterations: got 12; allowed: at most 11"),
+    ({"psro": {"meta_solver": "lp"}}, "psro.meta_solver: got 'lp'; allowed: "),
+    ({"eps": [0.1, 0.2]}, "allowed: a single value of every hyper-parameter"),
+    ({"env": {"frozen": {"seat": 1, "policies": ["random"]}}}, "env.frozen: got"),
+])
+def test_psro_configs_are_checked_by_name(raw, match):
+    base = config.to_dict(_cfg())
+    if "kwargs" in raw.get("env", {}):
+        base["env"]["kwargs"] = {}
+    with pytest.raises(ConfigError, match=match):
+        config.from_dict(config.merge(base, raw))
+
+
+def test_a_bad_initial_policy_is_refused_before_anything_is_written(tmp_path, capsys):
+    from jsrpo.cli import main
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(config.to_dict(_cfg(initial="mixd:p=0.7"))))
+    assert main(["train", "--config", str(path), "--out", str(tmp_path / "run")]) == 2
+    assert "psro.initial: unknown stag_hunt partner 'mixd'" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.fixture(scope="module")
+def psro_run(tmp_path_factory):
+    from jsrpo.cli import main
+    tmp = tmp_path_factory.mktemp("psro")
+    (tmp / "p.yaml").write_text(yaml.safe_dump(config.to_dict(
+        _cfg(meta_solver="rae", gamma=0.5, initial="mixed:p=0.7"))))
+    assert main(["train", "--config", str(tmp / "p.yaml"), "--out", str(tmp / "run")]) == 0
+    return tmp
+
+
+def test_a_psro_run_writes_its_meta_game_strategies_and_plots(psro_run):
+    run = psro_run / "run"
+    res = json.loads((run / "psro.json").read_text())
+    pay = np.asarray(res["payoffs"])
+    assert pay.shape == (2, 2, 3, 3) and not np.isnan(pay).any()
+    assert len(res["meta_strategies"]) == 2 and len(res["final_meta_strategies"]) == 2
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert {r["iteration"] for r in rows} == {1, 2, 3}
+    assert (run / "meta_game.png").is_file() and (run / "meta_strategy.png").is_file()
+    # the scripted start's entry: P(Stag) = 0.7 against itself over two rounds
+    start = 2 * (0.7 * 0.7 * 5 + 0.3 * 0.7 * 4 + 0.3 * 0.3 * 2)
+    assert abs(pay[0, 0, 0, 0] - start) < 1.0
+
+
+def test_a_psro_run_resumes_where_it_stopped(psro_run):
+    from jsrpo.cli import main
+    run, copy = psro_run / "run", psro_run / "copy"
+    shutil.copytree(run, copy)
+    shutil.rmtree(copy / "iter_002" / "seat_1")
+    for name in ("metrics.jsonl", "meta_game.png", "meta_strategy.png"):
+        (copy / name).unlink()
+    res = json.loads((copy / "psro.json").read_text())
+    pay = np.asarray(res["payoffs"])
+    pay[:, :, 2, :] = np.nan
+    pay[:, :, :, 2] = np.nan
+    res["payoffs"] = pay.tolist()
+    (copy / "psro.json").write_text(json.dumps(res))
+    assert main(["train", "--resume", str(copy)]) == 0
+    a = json.loads((run / "psro.json").read_text())
+    b = json.loads((copy / "psro.json").read_text())
+    np.testing.assert_allclose(a["payoffs"], b["payoffs"], atol=1e-6)
+    np.testing.assert_allclose(a["final_meta_strategies"], b["final_meta_strategies"], atol=1e-6)
