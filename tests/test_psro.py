@@ -34,7 +34,8 @@ def _cfg(**psro_values):
 
 def test_nash_and_rae_meta_solvers_split_where_the_reference_says():
     # three Stag policies and one Hare: fictitious play starts at P(Stag) = 0.75, where
-    # games.md's reference (from 0.70) goes to Stag at gamma 0 and to Hare at gamma 0.1
+    # the stag hunt's reference (docs/solvers.md: symmetric fictitious play from 0.70) goes to
+    # Stag at gamma 0 and to Hare at gamma 0.1
     game = _meta_game([0, 0, 0, 1])
     x0, x1 = psro.solve_meta_game(game, _cfg(meta_solver="nash"))
     assert x0[:3].sum() > 0.99 and x1[:3].sum() > 0.99
