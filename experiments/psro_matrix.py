@@ -47,7 +47,7 @@ def joint_play(run_dir: Path, episodes: int, seed: int = 0) -> list[dict]:
     import jax
 
     import envs
-    from jsrpo import config, psro
+    from jsrpo import config, population
     from jsrpo.episodes import play_seats
     from jsrpo.vec_env import VecEnv
 
@@ -58,7 +58,7 @@ def joint_play(run_dir: Path, episodes: int, seed: int = 0) -> list[dict]:
     env = envs.make(cfg.env.name, **cfg.env.base_kwargs)
     venv = VecEnv(env)
     A = venv.num_actions
-    heroes = [[psro._heroes(cfg, run_dir, j, s) for j in range(S)] for s in (0, 1)]
+    heroes = [[population.policies(cfg, run_dir, j, s) for j in range(S)] for s in (0, 1)]
     keys = jax.random.split(jax.random.PRNGKey(seed), episodes)
     out = []
     compiled: dict = {}

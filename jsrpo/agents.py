@@ -104,3 +104,35 @@ def epsilon_noisy(agent: Agent, epsilon: float, num_actions: int) -> Agent:
                  params={"inner": agent.params, "epsilon": jnp.float32(epsilon)},
                  policy=policy, init_state=agent.init_state, kind=f"noisy:{agent.kind}",
                  obs_shape=agent.obs_shape, num_actions=agent.num_actions, envs=agent.envs)
+
+
+def mixture_agent(name: str, agents: Sequence[Agent], weights: Sequence[float]) -> Agent:
+    """A mixed strategy over whole policies (a population's meta-strategy): each episode plays
+    one of ``agents``, drawn by ``weights``. The agents must be stateless; they may be of
+    several kinds. Its state is the episode's uniform draw, so mixtures of one structure
+    (same kinds in the same order) stack and vmap like any agent, with their own weights."""
+    kinds = list(dict.fromkeys(a.kind for a in agents))
+    firsts = [next(a for a in agents if a.kind == k) for k in kinds]
+    stacks = tuple(jax.tree.map(lambda *x: jnp.stack([jnp.asarray(v) for v in x]),
+                                *[a.params for a in agents if a.kind == k]) for k in kinds)
+    index = [sum(b.kind == a.kind for b in agents[:i]) for i, a in enumerate(agents)]
+    w = jnp.asarray(weights, jnp.float32)
+    params = {"pools": stacks, "kind": jnp.asarray([kinds.index(a.kind) for a in agents]),
+              "index": jnp.asarray(index), "cdf": jnp.cumsum(w / jnp.sum(w))}
+
+    def policy(p, u, obs, key):
+        k = jnp.minimum(jnp.searchsorted(p["cdf"], u, side="right"), len(agents) - 1)
+
+        def branch(b):
+            def run(_):
+                q = jax.tree.map(lambda x: x[p["index"][k]], p["pools"][b])
+                return firsts[b].policy(q, (), obs, key)[0].astype(jnp.float32)
+            return run
+
+        return jax.lax.switch(p["kind"][k], [branch(b) for b in range(len(kinds))], None), u
+
+    return Agent(name=name, params=params, policy=policy,
+                 init_state=lambda key: jax.random.uniform(key),
+                 kind=f"mixture:{len(agents)}:{'|'.join(kinds)}",
+                 obs_shape=firsts[0].obs_shape, num_actions=firsts[0].num_actions,
+                 envs=firsts[0].envs)

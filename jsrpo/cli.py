@@ -25,6 +25,7 @@ from jsrpo import (
     launcher,
     outputs,
     partners,
+    population,
     psro,
     ranking,
     render,
@@ -602,7 +603,8 @@ def run_crossplay(args) -> int:
                              "once (its own pairs are its training performance, not cross-play)")
     out = _default_out(args.out, run_dirs, "crossplay")
     try:
-        meta = RunDir(run_dirs[0]).read_meta().deployed()
+        meta = (population.load(run_dirs[0]).meta if population.is_psro_run(run_dirs[0])
+                else RunDir(run_dirs[0]).read_meta().deployed())
         env = meta.member_env(0)
         specs = _partner_specs(args.partners, env.name)
         # bad names fail before compiling

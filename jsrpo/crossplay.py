@@ -32,7 +32,7 @@ from matplotlib.figure import Figure
 
 import envs
 from envs.base import ParamEnv
-from jsrpo import metrics, partners
+from jsrpo import metrics, partners, population
 from jsrpo.agents import Agent, check_agent
 from jsrpo.checkpoint import RunCheckpoint, load_run
 from jsrpo.config import FrozenConfig
@@ -85,7 +85,9 @@ def load_pool(run_dirs: Sequence) -> dict:
     """
     if not run_dirs:
         raise ValueError("RUN_DIR: give at least one run directory")
-    ckpts = [load_run(d) for d in run_dirs]
+    # a PSRO run deploys as its final meta-strategy mixtures (``population.load``)
+    ckpts: list = [population.load(d) if population.is_psro_run(d) else load_run(d)
+                   for d in run_dirs]
     for c in ckpts:
         if not c.meta.plays_every_seat:
             learned = [s for s, h in enumerate(c.meta.hero_seats) if h >= 0]

@@ -13,9 +13,8 @@ from pathlib import Path
 
 from jsrpo.checkpoint import snapshot_steps
 from jsrpo.config import Config, from_dict, to_dict
+from jsrpo.population import STAGES  # noqa: F401  (the staged config of an FCP run)
 
-#: the staged config of an FCP run, in its run directory
-STAGES = "stages.yaml"
 #: stage 1's run directory, inside the FCP run's
 PARTNERS = "partners"
 

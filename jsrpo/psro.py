@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -25,22 +25,16 @@ from matplotlib.figure import Figure
 
 import envs
 from jsrpo import partners
-from jsrpo.checkpoint import load_run
 from jsrpo.config import Config, ConfigError, from_dict, to_dict
 from jsrpo.crossplay import evaluate_pairs
 from jsrpo.equilibria import rae, rqe
 from jsrpo.files import atomic_write, savefig, write_json
+from jsrpo.population import policies, stage_dir
 from jsrpo.vec_env import VecEnv
 
 #: fictitious-play steps of the nash and rae meta-solvers
 FP_STEPS = 2000
 INITIAL = "iter_000"
-
-
-def stage_dir(run_dir, k: int, seat: Optional[int] = None) -> Path:
-    """``iter_000`` (k = 0) or ``iter_k/seat_s``."""
-    base = Path(run_dir) / f"iter_{k:03d}"
-    return base if seat is None else base / f"seat_{seat}"
 
 
 def initial_config(cfg: Config) -> Config:
@@ -166,7 +160,7 @@ class MetaGame:
             return
         cfg = self.cfg
         venv = VecEnv(envs.make(cfg.env.name, **cfg.env.base_kwargs))
-        heroes = [[_heroes(cfg, run_dir, j, s) for j in range(S)] for s in (0, 1)]
+        heroes = [[policies(cfg, run_dir, j, s) for j in range(S)] for s in (0, 1)]
         keys = jax.random.split(jax.random.PRNGKey(cfg.seed + k), cfg.psro.eval_episodes)
         for m in range(cfg.num_seeds):
             rows = [(heroes[0][j][m],) for j in range(S)]
@@ -187,16 +181,6 @@ class MetaGame:
     def save(self) -> None:
         write_json(self.path, {"payoffs": self.payoffs, "meta_strategies": self.meta,
                                "gaps": self.gaps, "meta_solver": self.cfg.psro.meta_solver})
-
-
-def _heroes(cfg: Config, run_dir, k: int, seat: int) -> list:
-    """Seat ``seat``'s policy ``k`` of every member (``k = 0``: the common start)."""
-    if k == 0 and cfg.psro.initial:
-        agent = partners.parse(cfg.env.name, cfg.psro.initial, seat, cfg.env.base_kwargs)
-        return [agent] * cfg.num_seeds
-    d = stage_dir(run_dir, 0) if k == 0 else stage_dir(run_dir, k, seat)
-    ckpt = load_run(d)
-    return [ckpt.hero(m, seat) for m in range(len(ckpt.members))]
 
 
 # ---------------------------------------------------------------- the loop

@@ -149,3 +149,33 @@ def test_a_psro_run_resumes_where_it_stopped(psro_run):
     b = json.loads((copy / "psro.json").read_text())
     np.testing.assert_allclose(a["payoffs"], b["payoffs"], atol=1e-6)
     np.testing.assert_allclose(a["final_meta_strategies"], b["final_meta_strategies"], atol=1e-6)
+
+
+def test_a_mixture_plays_each_policy_for_a_whole_episode_by_its_weights():
+    import jax
+
+    from jsrpo import partners
+    from jsrpo.agents import mixture_agent
+    stag = partners.parse("stag_hunt", "mixed:p=1", 0)
+    hare = partners.parse("stag_hunt", "mixed:p=0", 0)
+    mix = mixture_agent("m", [stag, hare, stag], [0.2, 0.5, 0.3])
+    obs = np.ones((1,), np.float32)
+
+    def first_move(key):
+        k0, k1 = jax.random.split(key)
+        u = mix.init_state(k0)
+        logits, u2 = mix.policy(mix.params, u, obs, k1)
+        return jax.numpy.argmax(logits), u2 == u
+    moves, same = jax.vmap(first_move)(jax.random.split(jax.random.PRNGKey(0), 4000))
+    assert bool(np.all(same))  # the draw is the episode's, kept at every step
+    assert 0.47 < float(np.mean(moves)) < 0.53  # Hare with weight 0.5
+
+
+def test_a_psro_run_cross_plays_as_its_final_mixtures(psro_run):
+    from jsrpo.cli import main
+    out = psro_run / "xp"
+    assert main(["crossplay", str(psro_run / "run"), "--out", str(out), "--episodes", "8",
+                 "--partners", "random"]) == 0
+    res = json.loads((out / "crossplay.json").read_text())
+    assert np.asarray(res["team_return"]).shape == (2, 2)
+    assert list(res["summary"]["team_return"]["methods"]) == ["psro-rae0.5"]
