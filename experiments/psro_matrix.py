@@ -89,9 +89,39 @@ def joint_play(run_dir: Path, episodes: int, seed: int = 0) -> list[dict]:
     return out
 
 
+#: the starting belief of each game (``psro.initial`` of its config): P(first action)
+STARTS = {"stag_hunt": 0.7, "car_game": 0.5}
+ROUNDS = 5
+
+
+def exact_reference(out: Path) -> None:
+    """The one-shot matrix games' answer at each meta-solver's per-round gamma (``ROUNDS`` x
+    gamma on the return): symmetric fictitious play with exact mean-variance best responses
+    from the configs' start (``jsrpo.equilibria.rae``); its end point's first-action
+    probability and, for the car game, the crash probability."""
+    import jax.numpy as jnp
+
+    from jsrpo.equilibria import games, rae
+
+    ref = {}
+    for game, name in (("stag_hunt", "stag_hunt"), ("car_game", "car_overtake")):
+        A = jnp.asarray(games.get_game(name).payoffs[0], jnp.float32)
+        ref[game] = {}
+        for solver, overrides in SOLVERS[game]:
+            gamma = 0.0 if solver == "nash" else float(solver.split("_")[1]) * ROUNDS
+            b0 = jnp.asarray([STARTS[game], 1 - STARTS[game]], jnp.float32)
+            path = rae.fictitious_play_symmetric(A, b0, gamma, 20000)
+            p = float(path[-1][0])
+            ref[game][solver] = {"gamma_per_round": gamma, "p_first": p,
+                                 "p_crash": (1 - p) ** 2 if game == "car_game" else None}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "exact.json").write_text(json.dumps(ref, indent=1))
+
+
 def pieces(args) -> list[Piece]:
     runs, out = args.runs.resolve(), args.out
-    todo = []
+    todo = [Piece("exact", (out / "exact.json").exists, lambda: True,
+                  lambda: exact_reference(out))]
     for game, path in GAMES.items():
         for name, overrides in SOLVERS[game]:
             run_dir = runs / f"{game}_{name}"

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import hanabi_crossplay as hanabi
 import overcooked_study as study
+import psro_matrix
 import tag_crossplay as tag
 
 from jsrpo import metrics
@@ -73,9 +74,11 @@ D_OPTIONS = "overcooked_srpo_options"  # one subdirectory per (layout, KL form) 
 D_STUDY = "overcooked_study"
 D_HANABI = "hanabi"
 D_TAG = "tag"
+D_PSRO = "psro_matrix"
 D_BENCH_HANABI = "bench_hanabi"
 HANABI_CMD = "python experiments/hanabi_crossplay.py"
 TAG_CMD = "python experiments/tag_crossplay.py"
+PSRO_CMD = "python experiments/psro_matrix.py"
 
 LAYOUTS = list(study.LAYOUTS)
 SYSTEM = {"jaxmarl": "JaxMARL IPPO", "ippo": "jsrpo ippo", "srpo": "jsrpo srpo",
@@ -1072,6 +1075,66 @@ def sec_tag() -> str:
     return "\n\n".join(parts)
 
 
+def sec_psro_matrix() -> str:
+    title = "## PSRO with risk-averse meta-solvers: the stag hunt and the car game"
+    root = RES / D_PSRO
+    parts = [title, (
+        "The RAE paper's two small experiments with PSRO as Markov games: each matrix game "
+        f"repeated for {psro_matrix.ROUNDS} rounds (the state is the previous round's moves), "
+        "a population per seat, the same start for every meta-solver (`psro.initial`: Stag "
+        "with probability 0.7 in the stag hunt, uniform moves in the car game), 4 seeds, "
+        "6 iterations of IPPO best responses (1e5 env steps each); `nash` is fictitious play "
+        "on the meta-game, `rae` the same with mean-variance best responses at the gamma given "
+        "(on the 5-round return; per round it is 5 x gamma). Moves: the share of rounds with "
+        "each joint move when both seats draw their policies from their final "
+        "meta-strategies. Exact: the one-shot game under symmetric fictitious play from the "
+        "same start at the per-round gamma (`jsrpo.equilibria.rae`). The RAE paper reports "
+        "that RAE selects the risk-dominant Hare in the stag hunt and crashes about 7x less "
+        "often than its baselines in the driving game.")]
+    exact_f = root / "exact.json"
+    exact = json.loads(exact_f.read_text()) if exact_f.exists() else {}
+    found = False
+    for game, head in (("stag_hunt", ["meta-solver", "seeds at Stag-Stag / Hare-Hare / mixed",
+                                      "Stag-Stag rounds", "Hare-Hare rounds",
+                                      "return per seat (mean)", "exact one-shot P(Stag)"]),
+                       ("car_game", ["meta-solver", "crash rate per round (mean)",
+                                     "crash range over seeds", "P(Overtake) per move",
+                                     "return per seat (mean)", "exact one-shot crash"])):
+        rows = []
+        for solver, _ in psro_matrix.SOLVERS[game]:
+            f = root / f"{game}_{solver}.json"
+            if not f.exists():
+                continue
+            found = True
+            ms = json.loads(f.read_text())["members"]
+            J = [m["joint_moves"] for m in ms]
+            value = statistics.mean(statistics.mean(m["value"]) for m in ms)
+            ex = exact.get(game, {}).get(solver)
+            if game == "stag_hunt":
+                ss, hh = [j[0][0] for j in J], [j[1][1] for j in J]
+                n_s = sum(x > 0.9 for x in ss)
+                n_h = sum(x > 0.9 for x in hh)
+                mixed = len(J) - n_s - n_h
+                rows.append([solver.replace("_", " gamma "), f"{n_s} / {n_h} / {mixed}",
+                             f2(statistics.mean(ss)), f2(statistics.mean(hh)), f2(value),
+                             "n/a" if ex is None else f2(ex["p_first"])])
+            else:
+                crash = [j[1][1] for j in J]
+                over = [(j[1][0] + j[1][1] + j[0][1] + j[1][1]) / 2 for j in J]
+                rows.append([solver.replace("_", " gamma "), f"{statistics.mean(crash):.4f}",
+                             f"{min(crash):.4f}-{max(crash):.4f}", f"{statistics.mean(over):.3f}",
+                             f2(value), "n/a" if ex is None else f"{ex['p_crash']:.4f}"])
+        if rows:
+            parts += [f"**{game.replace('_', ' ')}**", table(head, rows)]
+    if not found:
+        parts.append("Not measured yet (no result file).")
+        return "\n\n".join(parts)
+    parts.append(f"Meta-games and meta-strategies of seed 0: `experiments/results/{D_PSRO}/"
+                 "<game>_<solver>_meta_game.png`, `..._meta_strategy.png`.")
+    parts.append(measured(PSRO_CMD, D_PSRO))
+    return "\n\n".join(parts)
+
+
 # ------------------------------------------------------------------ docs/benchmarks.md sections
 
 def paired_ratio(ref_ms, sys_ms) -> float:
@@ -1457,7 +1520,7 @@ def build() -> tuple[dict, dict]:
         sec_gridworld16(blocks), sec_gridworld8(), sec_short_budget(), sec_learners_vs_solvers(),
         sec_matrix_grid(),
         sec_solvers(), sec_overcooked(blocks), sec_tau_study(), sec_srpo_options(),
-        sec_study(), sec_hanabi(), sec_tag()]) + "\n"
+        sec_study(), sec_hanabi(), sec_tag(), sec_psro_matrix()]) + "\n"
     bench = "\n\n".join([
         GENERATED, "# Benchmarks",
         ("Speed of jsrpo against JaxMARL's IPPO on Overcooked and of its sweeps. Every table is "
