@@ -103,7 +103,7 @@ def solve_meta_game(payoffs: np.ndarray, cfg: Config) -> tuple[np.ndarray, np.nd
     p = cfg.psro
     n0, n1 = payoffs.shape[1:]
     u0, u1 = np.full(n0, 1.0 / n0), np.full(n1, 1.0 / n1)
-    if p.meta_solver == "uniform":
+    if p.meta_solver == "uniform" or (n0 == 1 and n1 == 1):  # one policy each: nothing to solve
         return u0, u1
     pay = jnp.asarray(payoffs)  # float32 unless the user enabled x64
     if p.meta_solver in ("nash", "rae"):

@@ -49,6 +49,12 @@ def test_the_uniform_meta_solver_is_uniform():
     np.testing.assert_allclose(x1, [1 / 3] * 3)
 
 
+@pytest.mark.parametrize("solver", ["uniform", "nash", "rae", "rqe"])
+def test_a_meta_game_of_one_policy_each_is_solved_by_every_meta_solver(solver):
+    x0, x1 = psro.solve_meta_game(_meta_game([1]), _cfg(meta_solver=solver))
+    assert x0.tolist() == [1.0] and x1.tolist() == [1.0]
+
+
 def test_the_rqe_meta_solver_returns_an_exact_rqe():
     game = _meta_game([0, 1])
     cfg = _cfg(meta_solver="rqe", meta_tau=0.5, meta_eps=0.5)
