@@ -185,14 +185,15 @@ class FCPConfig:
 @dataclass(frozen=True)
 class PSROConfig:
     """PSRO (``method: psro``) on a two-seat game, a population per seat. Both start from the
-    scripted agent ``initial`` (e.g. ``mixed:p=0.7``), or when it is empty iteration 0 trains
-    both seats for ``init_env_steps`` (0: one update); each of ``iterations`` more adds to each
-    population a best response (IPPO for its seat, ``train.total_env_steps``) to the other
-    population's meta-strategy, evaluates the new meta-game entries over ``eval_episodes``
-    episodes, and solves the meta-game with ``meta_solver``: ``uniform`` (fictitious
-    self-play), ``nash`` (fictitious play), ``rae`` (fictitious play with mean-variance best
-    responses, coefficient ``gamma``) or ``rqe`` (the risk-averse quantal-response equilibrium at
-    ``meta_tau``, ``meta_eps`` of the highest welfare)."""
+    scripted agents ``initial`` (e.g. ``[mixed:p=1, mixed:p=0]``: Stag and Hare), or when there
+    are none iteration 0 trains both seats for ``init_env_steps`` (0: one update). Each of
+    ``iterations`` more adds to each population a best response (IPPO for its seat,
+    ``train.total_env_steps``) to the other population's meta-strategy, evaluates the new
+    meta-game entries over ``eval_episodes`` episodes, and solves the meta-game with
+    ``meta_solver``: ``uniform`` (fictitious self-play), ``nash`` (fictitious play), ``rae``
+    (fictitious play with mean-variance best responses, coefficient ``gamma``) or ``rqe`` (the
+    risk-averse quantal-response equilibrium at ``meta_tau``, ``meta_eps`` of the highest
+    welfare)."""
 
     iterations: int = 5
     meta_solver: str = "nash"
@@ -201,7 +202,8 @@ class PSROConfig:
     meta_eps: float = 0.1
     init_env_steps: int = 0
     eval_episodes: int = 256
-    initial: str = ""  # a scripted agent both populations start from ("": train iteration 0)
+    # scripted agents both populations start from (none: iteration 0 trains the start)
+    initial: Tuple[str, ...] = ()
 
 
 #: Hyper-parameters that change no array shape: each may be a list in the config (a grid axis
@@ -561,8 +563,7 @@ _FIELD_CHECKS = {
         "gamma": _nonneg_num, "meta_tau": _nonneg_num, "meta_eps": _pos_num,
         "init_env_steps": lambda p, v: _nonneg_int(p, v, MAX_ENV_STEPS),
         "eval_episodes": lambda p, v: _pos_int(p, v, MAX_SIZE),
-        "initial": lambda p, v: v if isinstance(v, str) else _fail(
-            p, v, "a scripted agent of the env (name[:key=value]...) or '' (train one)"),
+        "initial": lambda p, v: _specs(p, v),
     },
     "log": {
         "interval": _pos_int, "eval_envs": lambda p, v: _pos_int(p, v, 16 * MAX_SIZE),
@@ -574,6 +575,16 @@ _FIELD_CHECKS = {
 }
 
 WANDB_MODES = ("online", "offline", "disabled")
+
+
+def _specs(path, v):
+    """Scripted-agent specs: one string (empty: none) or a list of non-empty strings."""
+    if isinstance(v, str):
+        return (v,) if v.strip() else ()
+    if isinstance(v, list) and all(isinstance(x, str) and x.strip() for x in v):
+        return tuple(v)
+    _fail(path, v, "a scripted agent of the env (name[:key=value]...), a list of them, or "
+          "[] (train the start)")
 
 
 def _wandb(path, v):
@@ -844,10 +855,13 @@ def _check_consistency(cfg: Config) -> None:
         if cfg.env.frozen is not None:
             _fail("env.frozen", "a frozen seat", "none with method 'psro' (its best responses "
                   "play against the other population)")
-        if cfg.psro.meta_solver in ("nash", "rae") and cfg.psro.iterations > 11:
-            _fail("psro.iterations", cfg.psro.iterations, "at most 11 with meta_solver "
-                  f"{cfg.psro.meta_solver!r} (its exact best responses enumerate the supports "
-                  "of at most 12 policies)")
+        size = max(len(cfg.psro.initial), 1) + cfg.psro.iterations
+        if cfg.psro.meta_solver in ("nash", "rae") and size > 12:
+            top = 12 - size + cfg.psro.iterations
+            _fail("psro.iterations", cfg.psro.iterations, f"at most {top} with meta_solver "
+                  f"{cfg.psro.meta_solver!r} and {len(cfg.psro.initial)} "
+                  "initial policies (its exact best responses enumerate the supports of at "
+                  "most 12 policies)")
         if cfg.swept() or cfg.sweep.random:
             _fail("method", "psro", "a single value of every hyper-parameter with method "
                   f"'psro' (it sweeps seeds only; swept: {', '.join(cfg.swept())})")

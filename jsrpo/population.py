@@ -26,11 +26,22 @@ def stage_dir(run_dir, k: int, seat: Optional[int] = None) -> Path:
     return base if seat is None else base / f"seat_{seat}"
 
 
-def policies(cfg: Config, run_dir, k: int, seat: int) -> list[Agent]:
-    """Seat ``seat``'s policy ``k`` of every member (``k = 0``: the common start)."""
-    if k == 0 and cfg.psro.initial:
-        agent = partners.parse(cfg.env.name, cfg.psro.initial, seat, cfg.env.base_kwargs)
+def num_initial(cfg: Config) -> int:
+    """Policies each population starts with: the scripted ``psro.initial``, or one trained."""
+    return max(len(cfg.psro.initial), 1)
+
+
+def iteration_of(cfg: Config, j: int) -> int:
+    """The PSRO iteration that added population index ``j`` (0: the start)."""
+    return max(j - num_initial(cfg) + 1, 0)
+
+
+def policies(cfg: Config, run_dir, j: int, seat: int) -> list[Agent]:
+    """Seat ``seat``'s policy ``j`` of every member (the first ``num_initial``: the start)."""
+    if j < len(cfg.psro.initial):
+        agent = partners.parse(cfg.env.name, cfg.psro.initial[j], seat, cfg.env.base_kwargs)
         return [agent] * cfg.num_seeds
+    k = iteration_of(cfg, j)
     d = stage_dir(run_dir, 0) if k == 0 else stage_dir(run_dir, k, seat)
     ckpt = load_run(d)
     return [ckpt.hero(m, seat) for m in range(len(ckpt.members))]

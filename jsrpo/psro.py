@@ -29,7 +29,7 @@ from jsrpo.config import Config, ConfigError, from_dict, to_dict
 from jsrpo.crossplay import evaluate_pairs
 from jsrpo.equilibria import rae, rqe
 from jsrpo.files import atomic_write, savefig, write_json
-from jsrpo.population import policies, stage_dir
+from jsrpo.population import num_initial, policies, stage_dir
 from jsrpo.vec_env import VecEnv
 
 #: fictitious-play steps of the nash and rae meta-solvers
@@ -49,43 +49,48 @@ def initial_config(cfg: Config) -> Config:
 
 
 def check(cfg: Config) -> None:
-    """``psro.initial`` names a scripted agent of the env for both seats (``ConfigError``
-    naming it otherwise)."""
-    if cfg.psro.initial:
+    """``psro.initial`` names scripted agents of the env for both seats (``ConfigError``
+    naming the one that is not)."""
+    for i, spec in enumerate(cfg.psro.initial):
         for seat in (0, 1):
             try:
-                partners.parse(cfg.env.name, cfg.psro.initial, seat, cfg.env.base_kwargs)
+                partners.parse(cfg.env.name, spec, seat, cfg.env.base_kwargs)
             except ValueError as e:
-                raise ConfigError(f"psro.initial: {e}") from None
+                raise ConfigError(f"psro.initial[{i}]: {e}") from None
+
+
+def population_size(cfg: Config) -> int:
+    """Policies per population at the end: the start and one per iteration."""
+    return num_initial(cfg) + cfg.psro.iterations
 
 
 def entry(cfg: Config, j: int, m: int) -> int:
-    """The frozen-pool index of member ``m``'s policy ``j`` (a scripted start is one entry
-    that every member shares; a run's policies are one entry per member)."""
-    M = cfg.num_seeds
-    return j * M + m if not cfg.psro.initial else (0 if j == 0 else 1 + (j - 1) * M + m)
+    """The frozen-pool index of member ``m``'s policy ``j``: a scripted start is one entry
+    that every member shares; a run's policies are one entry per member."""
+    M, n = cfg.num_seeds, len(cfg.psro.initial)
+    return j * M + m if not n else (j if j < n else n + (j - n) * M + m)
 
 
 def best_response_config(cfg: Config, run_dir, k: int, seat: int,
                          meta: np.ndarray) -> Config:
     """Iteration ``k``'s best response of ``seat``: IPPO for that seat alone against the other
-    population, member m drawing its opponent per episode by ``meta[m]`` (``[M, k]``: member
-    m's meta-strategy of the other seat over its population so far). Padded to the final
-    population size with weight-0 copies of the first policy, so the program is the same at
-    every iteration."""
+    population, member m drawing its opponent per episode by ``meta[m]`` (``[M, J]``: member
+    m's meta-strategy of the other seat over its ``J`` policies so far). Padded to the final
+    population size with weight-0 copies, so the program is the same at every iteration."""
     other = 1 - seat
-    size = cfg.psro.iterations + 1
-    first = cfg.psro.initial or str(stage_dir(run_dir, 0).resolve())
-    pops = [first] + [str(stage_dir(run_dir, j, other).resolve()) for j in range(1, k)]
-    # Padding to the final size, each slot as many entries as a run's (one per member,
-    # ``entry``): the first run's policies, or before any run exists the scripted start.
-    M = cfg.num_seeds
-    pad = ([str(stage_dir(run_dir, 0).resolve())] if not cfg.psro.initial
-           else [first] * M if k == 1 else [pops[1]])
-    pops += pad * (size - len(pops))
+    M, size = cfg.num_seeds, population_size(cfg)
+    start = list(cfg.psro.initial) or [str(stage_dir(run_dir, 0).resolve())]
+    pops = start + [str(stage_dir(run_dir, j, other).resolve()) for j in range(1, k)]
+    # Padding slots hold as many entries as a run's (one per member, ``entry``): the first
+    # trained policies, or before any exists the first scripted one.
+    first_run = str(stage_dir(run_dir, 0).resolve()) if not cfg.psro.initial else (
+        pops[len(start)] if k > 1 else None)
+    pad = [first_run] if first_run else [start[0]] * M
+    pops += pad * (size - len(start) - (k - 1))
+    J = len(start) + k - 1
     rows = np.zeros((M, entry(cfg, size - 1, M - 1) + 1))
     for m in range(M):
-        rows[m, [entry(cfg, j, m) for j in range(k)]] = meta[m]
+        rows[m, [entry(cfg, j, m) for j in range(J)]] = meta[m]
     raw = to_dict(cfg)
     raw.pop("psro")
     raw["method"] = "ippo"
@@ -137,13 +142,13 @@ def gaps(payoffs: np.ndarray, x0: np.ndarray, x1: np.ndarray, new0: int, new1: i
 # ---------------------------------------------------------------- the meta-game
 
 class MetaGame:
-    """Every member's empirical meta-game ``payoffs [M, 2, S, S]`` (NaN until evaluated,
-    S = iterations + 1) with its meta-strategies and gaps per iteration, kept in
+    """Every member's empirical meta-game ``payoffs [M, 2, S, S]`` (NaN until evaluated, S the
+    final population size) with its meta-strategies and gaps per iteration, kept in
     ``psro.json``."""
 
     def __init__(self, cfg: Config, run_dir):
         self.cfg, self.path = cfg, Path(run_dir) / "psro.json"
-        M, S = cfg.num_seeds, cfg.psro.iterations + 1
+        M, S = cfg.num_seeds, population_size(cfg)
         self.payoffs = np.full((M, 2, S, S), np.nan)
         self.meta: list = []  # per iteration k >= 1: [M][2] meta-strategies over k policies
         self.gaps: list = []  # per iteration k >= 1: [M][2]
@@ -152,16 +157,15 @@ class MetaGame:
             self.payoffs = np.asarray(raw["payoffs"], np.float64)
             self.meta, self.gaps = raw["meta_strategies"], raw["gaps"]
 
-    def evaluate(self, run_dir, k: int) -> None:
-        """Fill the entries of population size ``k + 1`` not yet known: policy k of each seat
+    def evaluate(self, run_dir, S: int) -> None:
+        """Fill the entries of the first ``S`` policies not yet known: each seat's new policy
         against every policy of the other, per member (one call per member and side)."""
-        S = k + 1
         if not np.isnan(self.payoffs[:, :, :S, :S]).any():
             return
         cfg = self.cfg
         venv = VecEnv(envs.make(cfg.env.name, **cfg.env.base_kwargs))
         heroes = [[policies(cfg, run_dir, j, s) for j in range(S)] for s in (0, 1)]
-        keys = jax.random.split(jax.random.PRNGKey(cfg.seed + k), cfg.psro.eval_episodes)
+        keys = jax.random.split(jax.random.PRNGKey(cfg.seed + S), cfg.psro.eval_episodes)
         for m in range(cfg.num_seeds):
             rows = [(heroes[0][j][m],) for j in range(S)]
             cols = [(heroes[1][j][m],) for j in range(S)]
@@ -192,31 +196,33 @@ def run(cfg: Config, run_dir, train_stage: Callable[[Config, Path], int],
     run_dir = Path(run_dir)
     p = cfg.psro
     check(cfg)
-    if not p.initial:
+    if not p.initial:  # a trained start
         log(f"[jsrpo] psro ({p.meta_solver}) iteration 0/{p.iterations}: the common start")
         code = train_stage(initial_config(cfg), stage_dir(run_dir, 0))
         if code:
             return code
     game = MetaGame(cfg, run_dir)
-    game.evaluate(run_dir, 0)
+    n = num_initial(cfg)
+    game.evaluate(run_dir, n)
     game.save()
     for k in range(1, p.iterations + 1):
-        meta = game.solve(k)  # [M, 2, k]
+        J = n + k - 1  # policies per population before this iteration
+        meta = game.solve(J)  # [M, 2, J]
         for seat in (0, 1):
             log(f"[jsrpo] psro iteration {k}/{p.iterations}: best response of seat {seat}")
             code = train_stage(best_response_config(cfg, run_dir, k, seat, meta[:, 1 - seat]),
                                stage_dir(run_dir, k, seat))
             if code:
                 return code
-        game.evaluate(run_dir, k)
-        gk = [gaps(game.payoffs[m, :, :k + 1, :k + 1], np.append(meta[m, 0], 0.0),
-                   np.append(meta[m, 1], 0.0), k, k) for m in range(cfg.num_seeds)]
+        game.evaluate(run_dir, J + 1)
+        gk = [gaps(game.payoffs[m, :, :J + 1, :J + 1], np.append(meta[m, 0], 0.0),
+                   np.append(meta[m, 1], 0.0), J, J) for m in range(cfg.num_seeds)]
         game.meta = game.meta[:k - 1] + [meta.tolist()]
         game.gaps = game.gaps[:k - 1] + [gk]
         game.save()
         log(f"[jsrpo] psro iteration {k}: gains of the new policies (seat 0, seat 1) "
             + "; ".join(f"s{cfg.seed + m}: {g[0]:+.3f}, {g[1]:+.3f}" for m, g in enumerate(gk)))
-    final = game.solve(p.iterations + 1)
+    final = game.solve(population_size(cfg))
     _write_results(cfg, run_dir, game, final)
     return 0
 

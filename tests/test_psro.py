@@ -92,6 +92,9 @@ def test_the_pool_keeps_its_shape_and_gives_each_member_its_own_meta_strategy(tm
     ({"env": {"name": "tag", "kwargs": {}}},
      "method: got 'psro'; allowed: a method other than 'psro'"),
     ({"psro": {"iterations": 12}}, "psro.iterations: got 12; allowed: at most 11"),
+    ({"psro": {"iterations": 10, "initial": ["mixed:p=1", "mixed:p=1", "mixed:p=0"]}},
+     "psro.iterations: got 10; allowed: at most 9 with meta_solver 'nash' and 3 initial"),
+    ({"psro": {"initial": ["mixed:p=1", ""]}}, "psro.initial: got .*; allowed: a scripted"),
     ({"psro": {"meta_solver": "lp"}}, "psro.meta_solver: got 'lp'; allowed: "),
     ({"eps": [0.1, 0.2]}, "allowed: a single value of every hyper-parameter"),
     ({"env": {"frozen": {"seat": 1, "policies": ["random"]}}}, "env.frozen: got"),
@@ -109,7 +112,7 @@ def test_a_bad_initial_policy_is_refused_before_anything_is_written(tmp_path, ca
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(config.to_dict(_cfg(initial="mixd:p=0.7"))))
     assert main(["train", "--config", str(path), "--out", str(tmp_path / "run")]) == 2
-    assert "psro.initial: unknown stag_hunt partner 'mixd'" in capsys.readouterr().err
+    assert "psro.initial[0]: unknown stag_hunt partner 'mixd'" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
 
 
@@ -155,6 +158,23 @@ def test_a_psro_run_resumes_where_it_stopped(psro_run):
     b = json.loads((copy / "psro.json").read_text())
     np.testing.assert_allclose(a["payoffs"], b["payoffs"], atol=1e-6)
     np.testing.assert_allclose(a["final_meta_strategies"], b["final_meta_strategies"], atol=1e-6)
+
+
+def test_a_scripted_start_of_several_policies_leads_the_pool_and_is_shared(tmp_path):
+    cfg = _cfg(iterations=2, initial=["mixed:p=1", "mixed:p=1", "mixed:p=0"])
+    meta = np.array([[0.5, 0.25, 0.25], [0.0, 0.0, 1.0]])  # over the three starting policies
+    fz = psro.best_response_config(cfg, tmp_path, 1, 1, meta).env.frozen
+    # three shared scripted entries, then two padding slots of two entries (one per member)
+    assert list(fz.policies) == ["mixed:p=1", "mixed:p=1", "mixed:p=0"] + ["mixed:p=1"] * 4
+    np.testing.assert_allclose(fz.weights, [[0.5, 0.25, 0.25, 0, 0, 0, 0],
+                                            [0, 0, 1, 0, 0, 0, 0]])
+    meta = np.full((2, 4), 0.25)
+    fz = psro.best_response_config(cfg, tmp_path, 2, 1, meta).env.frozen
+    run = str(psro.stage_dir(tmp_path, 1, 0).resolve())  # expands to both members' policies
+    assert list(fz.policies) == ["mixed:p=1", "mixed:p=1", "mixed:p=0", run, run]
+    # the same seven entries as before: one program
+    np.testing.assert_allclose(fz.weights, [[0.25, 0.25, 0.25, 0.25, 0, 0, 0],
+                                            [0.25, 0.25, 0.25, 0, 0.25, 0, 0]])
 
 
 def test_a_mixture_plays_each_policy_for_a_whole_episode_by_its_weights():
