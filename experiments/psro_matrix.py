@@ -89,8 +89,8 @@ def joint_play(run_dir: Path, episodes: int, seed: int = 0) -> list[dict]:
     return out
 
 
-#: the starting belief of each game (``psro.initial`` of its config): P(first action)
-STARTS = {"stag_hunt": 0.7, "car_game": 0.5}
+#: the starting belief of each game: P(first action) in ``psro.initial`` of its config
+STARTS = {"stag_hunt": 0.75, "car_game": 0.5}
 ROUNDS = 5
 
 

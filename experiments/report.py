@@ -1081,8 +1081,9 @@ def sec_psro_matrix() -> str:
     parts = [title, (
         "The RAE paper's two small experiments with PSRO as Markov games: each matrix game "
         f"repeated for {psro_matrix.ROUNDS} rounds (the state is the previous round's moves), "
-        "a population per seat, the same start for every meta-solver (`psro.initial`: Stag "
-        "with probability 0.7 in the stag hunt, uniform moves in the car game), 4 seeds, "
+        "a population per seat, the same start for every meta-solver (`psro.initial`: three "
+        "Stag players and one Hare player in the stag hunt, so fictitious play on the meta-game "
+        "starts at P(Stag) = 0.75; a Stay and an Overtake player in the car game), 4 seeds, "
         "6 iterations of IPPO best responses (1e5 env steps each); `nash` is fictitious play "
         "on the meta-game, `rae` the same with mean-variance best responses at the gamma given "
         "(on the 5-round return; per round it is 5 x gamma). Moves: the share of rounds with "
