@@ -49,6 +49,9 @@ class FrozenConfig:
     policies: Tuple[str, ...] = ()
     weights: Optional[Tuple] = None  # floats, or one tuple of floats per member
     assign: str = "episode"
+    # Mean-variance risk aversion over the pool: the learners maximise mean - risk x variance
+    # of their return across the drawn policies (the RAE paper's oracle; 0: the mean alone).
+    risk: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -667,7 +670,9 @@ def frozen_config(raw: Any) -> Optional[FrozenConfig]:
     assign = raw.get("assign", FrozenConfig.assign)
     if assign not in FROZEN_ASSIGN:
         _fail("env.frozen.assign", assign, ", ".join(map(repr, FROZEN_ASSIGN)))
-    return FrozenConfig(seat=seat, policies=tuple(policies), weights=weights, assign=assign)
+    risk = _nonneg_num("env.frozen.risk", raw.get("risk", FrozenConfig.risk))
+    return FrozenConfig(seat=seat, policies=tuple(policies), weights=weights, assign=assign,
+                        risk=float(risk))
 
 
 def _build_section(name: str, raw: Any, env_name: str = EnvConfig.name):

@@ -97,6 +97,8 @@ def best_response_config(cfg: Config, run_dir, k: int, seat: int,
     raw["seed"] = cfg.seed + 1000 * (2 * k + seat)  # fresh networks, apart from other stages
     raw["env"]["frozen"] = {"seat": other, "policies": pops,
                             "weights": [[float(w) for w in r] for r in rows]}
+    if cfg.psro.meta_solver == "rae":  # the RAE paper's oracle: a mean-variance best response
+        raw["env"]["frozen"]["risk"] = cfg.psro.gamma
     return from_dict(raw)
 
 

@@ -176,6 +176,26 @@ def kl_reward(reward: chex.Array, strength: chex.Array, inv_tau: chex.Array, log
     return strength * reward - inv_tau * (logp - anchor_logp)
 
 
+def pool_weights(entry: chex.Array, done: chex.Array, ep_ret: chex.Array, logits: chex.Array,
+                 risk: float) -> chex.Array:
+    """Per-policy reward weights of a mean-variance objective over a frozen pool: ``[K]``.
+
+    The learner values the pool's draw (probabilities ``softmax(logits)`` ``[K]``) by
+    ``mean_j R_j - risk * var_j R_j``, whose gradient is ``sum_j p_j (1 - 2 risk (R_j - Rbar))
+    grad R_j``: the ordinary policy gradient with the rewards of episodes against policy j
+    weighted by ``1 - 2 risk (R_j - Rbar)``. ``R_j`` is the mean return of the episodes against
+    j that ended in this rollout (``entry``, ``done``, ``ep_ret``: ``[S, T, n]``); a policy
+    without one keeps weight 1 and leaves ``Rbar``."""
+    K = logits.shape[0]
+    hot = jax.nn.one_hot(entry, K) * done[..., None]  # [S, T, n, K]
+    count = hot.sum(axis=(0, 1, 2))
+    seen = count > 0
+    ret = (hot * ep_ret[..., None]).sum(axis=(0, 1, 2)) / jnp.maximum(count, 1.0)
+    p = jnp.where(seen, jax.nn.softmax(logits), 0.0)
+    mean = jnp.sum(p * ret) / jnp.maximum(jnp.sum(p), 1e-12)
+    return jnp.where(seen, 1.0 - 2.0 * risk * (ret - mean), 1.0)
+
+
 def num_learners(method: str, num_seats: int = 2, scheme: str = "pair") -> int:
     if method in ("srpo", "pure_adversarial"):
         return 4 if scheme == "pair" else 2
@@ -325,6 +345,9 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
         adv_sources = np.array([HERO_1, HERO_0])  # adv_0 <- hero_1, adv_1 <- hero_0
 
     per_member_pool = cfg.env.frozen is not None and cfg.env.frozen.assign == "member"
+    # Mean-variance risk over the frozen pool (``env.frozen.risk``): the rollout records which
+    # pool policy each env plays, and the update weights rewards per policy (``pool_weights``).
+    pool_risk = cfg.env.frozen.risk if cfg.env.frozen is not None else 0.0
 
     def venv_of(hyper: Hyper) -> VecEnv:
         """The envs as this member plays them: its swept env arguments set in the params, and
@@ -507,6 +530,9 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
             data = dict(obs=obs_s, action=action, logp=logp,
                         reward=to_streams(to_roles(out.reward + coef * out.shaped)),
                         done=to_streams(done), ep_ret=to_streams(to_roles(out.episode.ret)))
+            if pool_risk:  # the pool policy each env played this step (its episode's draw)
+                data["entry"] = to_streams(jnp.broadcast_to(
+                    vec_state.env_state.policy[:, None], (E, P)))
             if adversarial:  # adversaries may leave the shaped part out (srpo.adv_shaped_reward)
                 data["shaped"] = to_streams(to_roles(coef * out.shaped))
             if turn_based:
@@ -659,6 +685,11 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
         is_adv = table >= first_adv
         sign = jnp.where(is_adv, -1.0, 1.0)[:, None, None]
         reward = traj["reward"]
+        if pool_risk:
+            logits = (hyper.frozen["logits"] if hyper.frozen is not None
+                      else venv.params.logits)
+            w = pool_weights(traj["entry"], traj["done"], traj["ep_ret"], logits, pool_risk)
+            reward = reward * w[traj["entry"]]
         if adversarial:  # an adversary minimises its heroes' reward, with w of the shaped part
             adv_reward = (partner_mean(reward)
                           - (1.0 - hyper.adv_shaped_reward) * partner_mean(traj["shaped"]))

@@ -111,6 +111,8 @@ def _raw(**extra):
     ({"fcp": {"snapshots": [0.5, 1.0]}}, "fcp.snapshots: got .*; allowed: fractions in"),
     ({"fcp": {"partner_method": "srpo"}}, "fcp.partner_method: got 'srpo'; allowed: "),
     ({"fcp": {"num_partner": 3}}, "fcp.num_partner.*did you mean 'num_partners'"),
+    ({"env": {"frozen": {"seat": "each", "policies": ["stay"], "risk": -1}}},
+     "env.frozen.risk: got -1; allowed: "),
     ({"method": "srpo", "env": {"frozen": {"seat": 1, "policies": ["stay"]}}},
      "method: got 'srpo'; allowed: 'ippo' or 'self_play' when one seat learns"),
 ])

@@ -205,3 +205,43 @@ def test_a_psro_run_cross_plays_as_its_final_mixtures(psro_run):
     res = json.loads((out / "crossplay.json").read_text())
     assert np.asarray(res["team_return"]).shape == (2, 2)
     assert list(res["summary"]["team_return"]["methods"]) == ["psro-rae0.5"]
+
+
+def test_pool_weights_follow_the_mean_variance_gradient_by_hand():
+    import jax.numpy as jnp
+
+    from jsrpo.train import pool_weights
+    # three episodes ended: two against policy 0 (returns 10 and 10), one against policy 1 (0);
+    # policy 2 never ended an episode; the draw is 1/2, 1/2, 0
+    entry = jnp.array([[[0, 1, 2, 0]]])
+    done = jnp.array([[[1.0, 1.0, 0.0, 1.0]]])
+    ret = jnp.array([[[10.0, 0.0, 7.0, 10.0]]])
+    logits = jnp.log(jnp.array([0.5, 0.5, 1e-30]))
+    w = pool_weights(entry, done, ret, logits, 0.05)
+    # mean 5: weights 1 - 2 * 0.05 * (10 - 5) = 0.5 and 1 + 0.5 = 1.5; unseen: 1
+    np.testing.assert_allclose(w, [0.5, 1.5, 1.0], rtol=1e-6)
+
+
+def test_a_risk_averse_best_response_to_a_pool_is_the_exact_one(tmp_path):
+    """Against three Stag players and a Hare player, the risk-neutral best response is Stag
+    and the mean-variance one at risk 1 is Hare (the exact solver says so); a learner with
+    env.frozen.risk 1 learns Hare."""
+    import jax.numpy as jnp
+
+    from jsrpo.cli import main
+    from jsrpo.equilibria import rae
+    y = jnp.array([0.75, 0.25])
+    assert float(rae.risk_averse_best_response(jnp.asarray(STAG), y, 0.0)[0]) == 1.0
+    assert float(rae.risk_averse_best_response(jnp.asarray(STAG), y, 1.0)[1]) == 1.0
+    raw = {"method": "ippo", "eps": 0.0, "num_seeds": 2,
+           "env": {"name": "stag_hunt", "frozen": {"seat": 1, "risk": 1.0,
+                                                   "policies": ["mixed:p=1", "mixed:p=0"],
+                                                   "weights": [3, 1]}},
+           "train": {"total_env_steps": 60000, "num_envs": 128, "num_steps": 8,
+                     "update_epochs": 2, "num_minibatches": 1, "lr": 0.01},
+           "log": {"interval": 10, "eval_envs": 64, "final_eval_envs": 64, "progress": False}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
+    assert main(["train", "--config", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "r")]) == 0
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    for m in summary["members"]:
+        assert m["action_probs"][0][1] > 0.9  # Hare
