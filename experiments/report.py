@@ -30,6 +30,7 @@ from pathlib import Path
 
 import hanabi_crossplay as hanabi
 import overcooked_study as study
+import population_crossplay as populations
 import psro_matrix
 import tag_crossplay as tag
 
@@ -75,10 +76,12 @@ D_STUDY = "overcooked_study"
 D_HANABI = "hanabi"
 D_TAG = "tag"
 D_PSRO = "psro_matrix"
+D_POP = "populations"
 D_BENCH_HANABI = "bench_hanabi"
 HANABI_CMD = "python experiments/hanabi_crossplay.py"
 TAG_CMD = "python experiments/tag_crossplay.py"
 PSRO_CMD = "python experiments/psro_matrix.py"
+POP_CMD = "python experiments/population_crossplay.py"
 
 LAYOUTS = list(study.LAYOUTS)
 SYSTEM = {"jaxmarl": "JaxMARL IPPO", "ippo": "jsrpo ippo", "srpo": "jsrpo srpo",
@@ -1136,6 +1139,68 @@ def sec_psro_matrix() -> str:
     return "\n\n".join(parts)
 
 
+def _budget(name: str, root: Path) -> tuple[str, str]:
+    """(env steps per agent, env steps of the pool per seed) of a population experiment."""
+    summ = root / f"{name}_summary.json"
+    if summ.exists():
+        own = json.loads(summ.read_text())["env_steps_per_member"]
+        part = root / f"{name}_partners_summary.json"
+        extra = json.loads(part.read_text())["env_steps_per_member"] if part.exists() else 0
+        return f"{own:,}", (f"{extra:,} x {json.loads(part.read_text())['num_members']} "
+                            "partners" if extra else "none")
+    import yaml
+    cfg = yaml.safe_load((ROOT / "configs" / populations.METHODS[name][0]).read_text())
+    per = cfg["psro"]["iterations"] * 2 * int(float(cfg["train"]["total_env_steps"]))
+    return f"{per:,} (both seats)", "its own"
+
+
+def sec_populations() -> str:
+    title = "## Population methods on the grid world: FCP and PSRO against IPPO and SRPO"
+    root = RES / D_POP
+    parts = [title, (
+        "IPPO, SRPO (tau 10), Fictitious Co-Play and PSRO (uniform and rqe meta-solvers) on "
+        "`coop_grid` with the grid-world hyper-parameters, 8 seeds each, pooled in one "
+        "cross-play with the held-out scripted partners. FCP trains 8 self-play partners first "
+        "and keeps them at 10%, 50% and the end (a pool of 24); PSRO grows a population per "
+        "seat by 4 best responses per seat and deploys each seed as its final meta-strategy "
+        "mixture. TP: a member with itself; CP: with the other members of its method; "
+        "CP other methods: with every member of the other methods (agents and pools it never "
+        "met); partners: mean over the scripted partners and both seats. IQM with a 95% "
+        "bootstrap interval; wall time per method on a shared 2-core CPU (compile included).")]
+    xp_f = root / "crossplay" / "crossplay.json"
+    if not xp_f.exists():
+        parts.append("Not measured yet (no result file).")
+        return "\n\n".join(parts)
+    xp = json.loads(xp_f.read_text())
+    timing = json.loads((root / "timing.json").read_text())
+    labels = [m["method_label"] for m in xp["members"]]
+    team = xp["team_return"]
+    rows = []
+    for name in populations.METHODS:
+        label = next((lab for lab in dict.fromkeys(labels)
+                      if lab.replace(" tau=10", "").replace("-", "_") == name), None)
+        if label is None:
+            continue
+        st = xp["summary"]["team_return"]["methods"][label]
+        fr = xp["summary"]["free_riding"]["methods"][label]["tp"]
+        idx = [i for i, lab in enumerate(labels) if lab == label]
+        rest = [j for j, lab in enumerate(labels) if lab != label]
+        other = [(team[i][j] + team[j][i]) / 2 for i in idx for j in rest]
+        part = xp["partners"]["summary"][label]
+        scripted = statistics.mean(v[k]["iqm"] for v in part.values()
+                                   for k in ("partner_in_seat0", "partner_in_seat1"))
+        own, pool = _budget(name, root)
+        rows.append([label, len(idx), own, pool, f1(timing.get(name, float("nan")) / 60),
+                     iqm_ci(st["tp"]), iqm_ci(st["cp"]), f1(statistics.mean(other)),
+                     f2(fr["iqm"]), f1(scripted)])
+    parts += [table(["method", "seeds", "env steps per agent", "pool training",
+                     "wall time (min)", "TP", "CP", "CP other methods", "free-riding (TP)",
+                     "scripted partners"], rows, right=set(range(1, 10)) - {2, 3}),
+              f"Matrix: `experiments/results/{D_POP}/crossplay/crossplay_heatmap.png`.",
+              measured(POP_CMD, D_POP)]
+    return "\n\n".join(parts)
+
+
 # ------------------------------------------------------------------ docs/benchmarks.md sections
 
 def paired_ratio(ref_ms, sys_ms) -> float:
@@ -1521,7 +1586,7 @@ def build() -> tuple[dict, dict]:
         sec_gridworld16(blocks), sec_gridworld8(), sec_short_budget(), sec_learners_vs_solvers(),
         sec_matrix_grid(),
         sec_solvers(), sec_overcooked(blocks), sec_tau_study(), sec_srpo_options(),
-        sec_study(), sec_hanabi(), sec_tag(), sec_psro_matrix()]) + "\n"
+        sec_study(), sec_hanabi(), sec_tag(), sec_psro_matrix(), sec_populations()]) + "\n"
     bench = "\n\n".join([
         GENERATED, "# Benchmarks",
         ("Speed of jsrpo against JaxMARL's IPPO on Overcooked and of its sweeps. Every table is "
