@@ -13,7 +13,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import jax
 
@@ -649,7 +649,18 @@ def _render_parser(sub) -> None:
 
 def run_render(args) -> int:
     """Play one episode and write the GIF (or the text)."""
-    meta = RunDir(args.run_dir).read_meta().deployed()
+    # a PSRO run plays its final meta-strategy mixtures (``population.load``)
+    pol = population.load(args.run_dir) if population.is_psro_run(args.run_dir) else None
+    own_seat = None
+    meta: Any
+    if pol is not None:
+        meta = pol.meta
+    else:
+        trained = RunDir(args.run_dir).read_meta()
+        meta = trained.deployed()
+        if not meta.plays_every_seat:  # one fixed learning seat: drawn as it trained
+            own_seat = next(s for s, h in enumerate(meta.hero_seats) if h >= 0)
+            meta = trained
     if meta.env.name not in render.DRAWABLE + render.TEXT:
         raise UsageError(f"RUN_DIR: nothing to draw: this run plays {meta.env.name}, a one-shot "
                          "game (its strategies are action_probs in summary.json); render draws "
@@ -675,8 +686,10 @@ def run_render(args) -> int:
         except ValueError as e:
             raise UsageError(f"--partner: {e}") from None
     seats = range(meta.num_seats)
-    agents = [load_policy(args.run_dir, args.member, seat=s) if s == 0 or partner is None
-              else partner for s in seats]
+    hero = ((lambda s: pol.hero(args.member, s)) if pol is not None
+            else (lambda s: load_policy(args.run_dir, args.member,
+                                        seat=s if own_seat is None else own_seat)))
+    agents = [hero(s) if s == 0 or partner is None else partner for s in seats]
     names = [a.name for a in agents]
     member_env = meta.member_env(args.member)
     env = env_of(member_env)

@@ -197,3 +197,22 @@ def test_fcp_agents_cross_play_and_render_as_two_seat_policies(fcp_run):
     assert sorted(res["summary"]["team_return"]["methods"]) == ["fcp", "self_play"]
     gif = fcp_run / "fcp.gif"
     assert main(["render", str(fcp_run / "run"), "--out", str(gif), "--frames", "2"]) == 0
+
+
+def test_a_run_with_one_fixed_learning_seat_renders_as_trained_and_is_refused_by_crossplay(
+        fcp_run, capsys):
+    from jsrpo.cli import main
+    cfg = tmp = fcp_run / "fixed.yaml"
+    raw = _raw(method="ippo", env={"frozen": {"seat": 0, "policies": ["stay"]}})
+    raw.pop("fcp")
+    cfg.write_text(yaml.safe_dump(raw))
+    run = fcp_run / "fixed"
+    assert main(["train", "--config", str(cfg), "--out", str(run)]) == 0
+    meta = json.loads((run / "checkpoint" / "final_meta.json").read_text())
+    assert meta["deploy"] == {"num_seats": 2, "seat_id_in_obs": False, "seats": [1]}
+    gif = fcp_run / "fixed.gif"
+    assert main(["render", str(run), "--out", str(gif), "--frames", "2"]) == 0
+    assert gif.is_file()
+    assert main(["crossplay", str(run), "--out", str(tmp.parent / "x"), "--partners",
+                 "none"]) == 2
+    assert "learned seat(s) [1] only" in capsys.readouterr().err
