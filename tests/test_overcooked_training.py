@@ -13,15 +13,21 @@ CONFIGS = sorted(Path(__file__).parent.parent.joinpath("configs", "overcooked").
 def test_every_layout_and_method_has_a_valid_config():
     layouts = ["cramped_room", "asymm_advantages", "coord_ring", "forced_coord", "counter_circuit"]
     methods = ["ippo", "self_play", "srpo", "pure_adversarial"]
-    # the layout x method grid, plus the short-time-to-a-good-policy config of cramped_room
+    # the layout x method grid, plus the short-time-to-a-good-policy config of cramped_room and
+    # its population methods
     assert {c.stem for c in CONFIGS} == {f"{l}_{m}" for l in layouts for m in methods} | {
-        "cramped_room_fast"}
+        "cramped_room_fast", "cramped_room_fcp", "cramped_room_psro"}
     for path in CONFIGS:
         cfg = config.load(path)
         assert cfg.env.name == "overcooked" and cfg.env.kwargs["layout"] in path.stem
         assert (cfg.train.num_envs, cfg.train.num_steps, cfg.train.update_epochs,
                 cfg.train.num_minibatches) == (16, 128, 4, 4)
-        assert cfg.train.reward_shaping_horizon == 2.5e6 and cfg.train.anneal_lr
+        assert cfg.train.anneal_lr
+        # shaping fades over the first half of each training (a PSRO best response's own)
+        assert cfg.train.reward_shaping_horizon == cfg.train.total_env_steps / 2 or (
+            path.stem == "cramped_room_fast")
+    psro = config.load(CONFIGS[[c.stem for c in CONFIGS].index("cramped_room_psro")])
+    assert psro.psro.iterations * 2 * psro.train.total_env_steps == 5e6  # the others' budget
     # SRPO: one setting for every layout (no per-layout tuning): tau 1 after an IPPO warm-up
     srpo = {(config.load(p).tau, config.load(p).srpo) for p in CONFIGS if p.stem.endswith("_srpo")}
     assert len(srpo) == 1 and next(iter(srpo))[0] == 1.0
