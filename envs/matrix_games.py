@@ -31,7 +31,9 @@ class MatrixGameParams:
 class MatrixGameState:
     step: chex.Array  # [] int32: rounds played (one-shot games: 0)
     done: chex.Array  # [] bool
-    last: chex.Array = None  # [2] int32: the previous round's actions (-1 before the first)
+    # [2] int32: the previous round's actions (-1 before the first); None in one-shot games,
+    # whose state (and checkpoints holding it) keeps its structure
+    last: chex.Array = None
 
 
 def _symmetric(row_payoff) -> np.ndarray:
@@ -136,8 +138,9 @@ class MatrixGame(ParamEnv):
         return self._payoffs
 
     def reset_env(self, key, params):
+        last = None if self.rounds == 1 else jnp.full((2,), -1, jnp.int32)
         state = MatrixGameState(step=jnp.zeros((), jnp.int32), done=jnp.zeros((), bool),
-                                last=jnp.full((2,), -1, jnp.int32))
+                                last=last)
         return self.get_obs(state), state
 
     def step_env(self, key, state, actions, params):
@@ -145,11 +148,15 @@ class MatrixGame(ParamEnv):
         u = params.payoffs[:, a0, a1]  # [2]
         cost = jnp.stack([params.costs[0, a0], params.costs[1, a1]])
         rewards = {a: u[i] for i, a in enumerate(self.agents)}
-        step = state.step + 1
-        done = step >= self.rounds
+        if self.rounds == 1:  # one-shot: the state as it always was
+            done = jnp.ones((), bool)
+            state = dataclasses.replace(state, done=done)
+        else:
+            step = state.step + 1
+            done = step >= self.rounds
+            state = dataclasses.replace(state, done=done, step=step,
+                                        last=jnp.stack([a0, a1]).astype(jnp.int32))
         dones = {a: done for a in self.agents} | {"__all__": done}
-        state = dataclasses.replace(state, done=done, step=step,
-                                    last=jnp.stack([a0, a1]).astype(jnp.int32))
         infos = {"private_cost": cost}
         return self.get_obs(state), state, rewards, dones, infos
 

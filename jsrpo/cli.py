@@ -339,12 +339,20 @@ def _stage_args(args):
 
 
 def _train_stage(args, cfg, directory: Path, keep=()) -> int:
-    """Train one stage of a staged run in ``directory``, resumed when it has started."""
+    """Train one stage of a staged run in ``directory``: nothing when it is complete, resumed
+    from its newest checkpoint when it has one, else (not started, or stopped before its first
+    checkpoint) from the start."""
     sub = _stage_args(args)
-    if RunDir(directory).config.is_file():
+    rd = RunDir(directory)
+    if rd.summary.is_file() and rd.final.is_dir():
+        print(f"[jsrpo] {rd.path} is complete; nothing to do", flush=True)
+        return 0
+    if rd.config.is_file() and saved_steps(rd.path):
         sub.resume = str(directory)
         cfg, _, last, finished = _resume_setup(sub)
         return _train_dir(sub, cfg, directory, last, finished)
+    # the stage's own files from a start that left no checkpoint: begin it again
+    sub.overwrite = rd.config.is_file()
     return _train_dir(sub, cfg, directory, None, False, keep=keep)
 
 
@@ -371,6 +379,7 @@ def _train_fcp(args, cfg, run_dir: Path) -> int:
     partners = rd.path / fcp.PARTNERS
     stage1 = fcp.partner_config(cfg)
     trackers_mod.check(cfg)
+    fcp.check(cfg)  # stage 2's pool in every seat must fit the game
     _make_trainer(stage1)  # bad settings stop here, before anything is written
     _prepare_staged(args, cfg, rd)
     if args.several_processes:

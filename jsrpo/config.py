@@ -861,6 +861,10 @@ def _check_consistency(cfg: Config) -> None:
             _fail("env.frozen", "a frozen seat", "none with method 'psro' (its best responses "
                   "play against the other population)")
         size = max(len(cfg.psro.initial), 1) + cfg.psro.iterations
+        if cfg.psro.meta_solver in ("nash", "rae") and len(cfg.psro.initial) > 11:
+            _fail("psro.initial", list(cfg.psro.initial), f"at most 11 policies with meta_solver "
+                  f"{cfg.psro.meta_solver!r} (its exact best responses enumerate the supports "
+                  "of at most 12 policies)")
         if cfg.psro.meta_solver in ("nash", "rae") and size > 12:
             top = 12 - size + cfg.psro.iterations
             _fail("psro.iterations", cfg.psro.iterations, f"at most {top} with meta_solver "
@@ -928,6 +932,12 @@ def _check_fcp(cfg: Config) -> None:
     if cfg.env.frozen is not None and cfg.env.frozen.seat != "each":
         _fail("env.frozen.seat", cfg.env.frozen.seat, "'each' with method 'fcp' (the FCP agent "
               "meets its pool in every seat)")
+    f = cfg.fcp
+    if cfg.env.frozen is None and (f.partner_seed < cfg.seed + cfg.num_seeds
+                                   and cfg.seed < f.partner_seed + f.num_partners):
+        _fail("fcp.partner_seed", f.partner_seed, f"a first seed whose {f.num_partners} seeds "
+              f"miss the agents' ({cfg.seed}..{cfg.seed + cfg.num_seeds - 1}): an agent and a "
+              "partner of one seed would start as the same network")
     if cfg.env.frozen is None and cfg.fcp.snapshots and max(cfg.fcp.snapshots) >= 1:
         _fail("fcp.snapshots", list(cfg.fcp.snapshots), "fractions in (0, 1) (the final "
               "policies are always in the pool)")

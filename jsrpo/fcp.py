@@ -11,12 +11,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jax
+
 from jsrpo.checkpoint import snapshot_steps
-from jsrpo.config import Config, from_dict, to_dict
+from jsrpo.config import Config, ConfigError, from_dict, to_dict
 from jsrpo.population import STAGES  # noqa: F401  (the staged config of an FCP run)
 
 #: stage 1's run directory, inside the FCP run's
 PARTNERS = "partners"
+
+
+def check(cfg: Config) -> None:
+    """Stage 2 plays the pool in every seat: the game's seats must look alike
+    (``ConfigError`` naming ``method`` before stage 1 trains)."""
+    import envs
+
+    game = envs.make(cfg.env.name, **cfg.env.base_kwargs)
+    obs = jax.eval_shape(game.reset, jax.random.PRNGKey(0))[0]
+    shapes = {tuple(obs[a].shape) for a in game.agents}
+    counts = {int(getattr(game.action_space(a), "n")) for a in game.agents}
+    if len(shapes) > 1 or len(counts) > 1:
+        raise ConfigError(f"method: got 'fcp'; allowed: a game whose seats look alike (FCP meets "
+                          f"its pool in every seat); {cfg.env.name} has observation shapes "
+                          f"{sorted(shapes)} and action counts {sorted(counts)}")
 
 
 def is_staged(cfg: Config) -> bool:

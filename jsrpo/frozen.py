@@ -49,7 +49,9 @@ class FrozenState:
     agent_state: tuple  # per kind: its agent state (only the playing entry's kind advances)
     action: chex.Array  # [] int32: the frozen seat's last action (0 after a reset)
     reward: chex.Array  # [] float32: the frozen seat's last reward (0 after a reset)
-    seat: chex.Array  # [] int32: the inner seat the pool plays this episode
+    # [] int32: the inner seat the pool plays this episode (``seat: each``; None for a fixed
+    # seat, so the state, and checkpoints holding it, keep their structure)
+    seat: Any = None
 
 
 #: ``env.frozen.seat`` value for a seat drawn per episode
@@ -200,17 +202,16 @@ class FrozenSeats(ParamEnv):
 
     def _split(self, obs, state_inner, params, key) -> FrozenState:
         key_draw, key_agent = jax.random.split(key)
+        seat = None
         if self.seat is None:
             key_draw, key_seat = jax.random.split(key_draw)
-            seat = jax.random.randint(key_seat, (), 0, self.inner.num_agents)
-        else:
-            seat = jnp.int32(self.seat)
+            seat = jax.random.randint(key_seat, (), 0, self.inner.num_agents).astype(jnp.int32)
         policy = jax.random.categorical(key_draw, params.logits).astype(jnp.int32)
         agent_state = tuple(a.init_state(key_agent) for a in self.policies)
         _, frozen_obs = self._outer_obs(obs, seat)
         return FrozenState(inner=state_inner, obs=frozen_obs, policy=policy,
                            agent_state=agent_state, action=jnp.zeros((), jnp.int32),
-                           reward=jnp.zeros((), jnp.float32), seat=seat.astype(jnp.int32))
+                           reward=jnp.zeros((), jnp.float32), seat=seat)
 
     def reset_env(self, key, params):
         key_env, key_frozen = jax.random.split(key)
@@ -257,7 +258,7 @@ class FrozenSeats(ParamEnv):
         and rewards put back in its column: ``(inner env, episode, names)``, the frozen seat
         named after the pool entry that played it."""
         st = episode["states"]
-        seat = int(np.asarray(st.seat)[0])
+        seat = self.seat if self.seat is not None else int(np.asarray(st.seat)[0])
         P = self.inner.num_agents
         learners = ([int(i) for i in self.keep] if self.seat is not None
                     else [(seat + 1 + j) % P for j in range(P - 1)])

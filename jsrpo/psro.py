@@ -54,9 +54,13 @@ def check(cfg: Config) -> None:
     for i, spec in enumerate(cfg.psro.initial):
         for seat in (0, 1):
             try:
-                partners.parse(cfg.env.name, spec, seat, cfg.env.base_kwargs)
+                agent = partners.parse(cfg.env.name, spec, seat, cfg.env.base_kwargs)
             except ValueError as e:
                 raise ConfigError(f"psro.initial[{i}]: {e}") from None
+            # the final mixtures (``agents.mixture_agent``) play stateless policies only
+            if jax.tree.leaves(jax.eval_shape(agent.init_state, jax.random.PRNGKey(0))):
+                raise ConfigError(f"psro.initial[{i}]: got {spec!r}; allowed: a scripted agent "
+                                  "without memory (this one keeps a state between steps)")
 
 
 def population_size(cfg: Config) -> int:
@@ -120,9 +124,13 @@ def solve_meta_game(payoffs: np.ndarray, cfg: Config) -> tuple[np.ndarray, np.nd
                                      gamma, FP_STEPS)
         return _simplex(x0[-1]), _simplex(x1[-1])
     found = rqe.rqe_equilibria(payoffs, p.meta_tau, p.meta_eps)
-    if not found:
-        raise RuntimeError(f"psro.meta_solver rqe: no equilibrium of the {n0} x {n1} meta-game "
-                           f"at meta_tau {p.meta_tau}, meta_eps {p.meta_eps}")
+    if not found:  # a stuck run helps no one: say so and go on with the Nash meta-strategy
+        print(f"[jsrpo] warning: psro.meta_solver rqe: no equilibrium of the {n0} x {n1} "
+              f"meta-game at meta_tau {p.meta_tau}, meta_eps {p.meta_eps}; using fictitious "
+              "play (the nash meta-solver) for it", flush=True)
+        x0, x1 = rae.fictitious_play(pay, jnp.asarray(u0, pay.dtype), jnp.asarray(u1, pay.dtype),
+                                     0.0, FP_STEPS)
+        return _simplex(x0[-1]), _simplex(x1[-1])
     welfare = [float(e.x0 @ (payoffs[0] + payoffs[1]) @ e.x1) for e in found]
     best = found[int(np.argmax(welfare))]
     return _simplex(best.x0), _simplex(best.x1)

@@ -339,10 +339,15 @@ class RunMeta:
 
     def member_env(self, member: int) -> EnvSpec:
         """The environment ``member`` trained in: the run's, with the member's own values of
-        the env arguments the run swept (``hyper["env.kwargs.<name>"]``)."""
+        the env arguments the run swept (``hyper["env.kwargs.<name>"]``) and its own row of a
+        frozen seat's weights (``env.frozen.weights`` with one row per member)."""
         own = env_values(self.members[member].hyper)
-        return EnvSpec(name=self.env.name, kwargs={**self.env.kwargs, **own},
-                       frozen=self.env.frozen)
+        frozen = self.env.frozen
+        if frozen:
+            w = frozen.get("weights")
+            if w and isinstance(w[0], list):  # one row per member: this member's draw
+                frozen = {**frozen, "weights": w[member]}
+        return EnvSpec(name=self.env.name, kwargs={**self.env.kwargs, **own}, frozen=frozen)
 
     @property
     def num_seats(self) -> int:

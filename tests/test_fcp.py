@@ -113,12 +113,34 @@ def _raw(**extra):
     ({"fcp": {"num_partner": 3}}, "fcp.num_partner.*did you mean 'num_partners'"),
     ({"env": {"frozen": {"seat": "each", "policies": ["stay"], "risk": -1}}},
      "env.frozen.risk: got -1; allowed: "),
+    ({"seed": 999, "fcp": {"partner_seed": 1000}},
+     "fcp.partner_seed: got 1000; allowed: a first seed whose 2 seeds miss the agents'"),
     ({"method": "srpo", "env": {"frozen": {"seat": 1, "policies": ["stay"]}}},
      "method: got 'srpo'; allowed: 'ippo' or 'self_play' when one seat learns"),
 ])
 def test_fcp_configs_are_checked_by_name(extra, match):
     with pytest.raises(ConfigError, match=match):
         config.from_dict(_raw(**extra))
+
+
+def test_a_staged_fcp_run_on_a_game_whose_seats_differ_is_refused_before_training(tmp_path,
+                                                                                  capsys):
+    from jsrpo.cli import main
+    raw = _raw(env={"name": "bimatrix", "kwargs": {"row": [[1, 0, 2], [0, 1, 0]]}},
+               fcp={"partner_method": "ippo"})
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
+    assert main(["train", "--config", str(tmp_path / "c.yaml"), "--out",
+                 str(tmp_path / "run")]) == 2
+    assert "a game whose seats look alike" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_fixed_seat_and_one_shot_states_keep_their_structure():
+    # periodic checkpoints hold these states: their structure must not change for runs that
+    # do not use a drawn seat or repeated rounds (older checkpoints restore)
+    env = FrozenSeats(envs.make("tag"), 2, [partners.parse("tag", "flee", seat=2)])
+    assert env.reset(jax.random.PRNGKey(0))[1].seat is None
+    assert envs.make("stag_hunt").reset(jax.random.PRNGKey(0))[1].last is None
 
 
 def test_the_pool_holds_every_partner_at_each_snapshot_and_at_the_end(tmp_path):

@@ -85,7 +85,7 @@ def test_the_pool_keeps_its_shape_and_gives_each_member_its_own_meta_strategy(tm
                                        meta[m])
             assert rows[m].sum() == pytest.approx(1.0)
         assert fz.policies[k - 1] == str(psro.stage_dir(tmp_path, k - 1, 1).resolve()) or k == 1
-    assert len(set(sizes)) == 1  # one program for every iteration
+    assert len(set(sizes)) == 1  # one pool size (a trained start: one program throughout)
 
 
 @pytest.mark.parametrize("raw, match", [
@@ -105,6 +105,37 @@ def test_psro_configs_are_checked_by_name(raw, match):
         base["env"]["kwargs"] = {}
     with pytest.raises(ConfigError, match=match):
         config.from_dict(config.merge(base, raw))
+
+
+def test_a_scripted_start_with_memory_is_refused(tmp_path):
+    raw = config.to_dict(_cfg())
+    raw["env"] = {"name": "overcooked", "kwargs": {"layout": "cramped_room"}}
+    raw["psro"]["initial"] = ["onion"]
+    cfg = config.from_dict(raw)
+    with pytest.raises(ConfigError, match="psro.initial\\[0\\]: got 'onion'; allowed: a "
+                                          "scripted agent without memory"):
+        psro.check(cfg)
+
+
+def test_a_rqe_meta_game_without_an_equilibrium_falls_back_to_nash(monkeypatch, capsys):
+    monkeypatch.setattr(psro.rqe, "rqe_equilibria", lambda *a, **k: [])
+    x0, x1 = psro.solve_meta_game(_meta_game([0, 0, 0, 1]), _cfg(meta_solver="rqe"))
+    assert x0[:3].sum() > 0.99  # nash's answer from P(Stag) = 0.75
+    assert "no equilibrium" in capsys.readouterr().out
+
+
+def test_a_stage_that_left_no_checkpoint_starts_again_and_a_complete_one_is_skipped(
+        psro_run, capsys):
+    from jsrpo.cli import main
+    run = psro_run / "copy2"
+    shutil.copytree(psro_run / "run", run)
+    stage = run / "iter_002" / "seat_1"
+    shutil.rmtree(stage / "checkpoint")  # stopped before its first checkpoint
+    (stage / "summary.json").unlink()
+    assert main(["train", "--resume", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "iter_001/seat_0 is complete" in out
+    assert (stage / "summary.json").is_file()
 
 
 def test_a_bad_initial_policy_is_refused_before_anything_is_written(tmp_path, capsys):
@@ -172,7 +203,7 @@ def test_a_scripted_start_of_several_policies_leads_the_pool_and_is_shared(tmp_p
     fz = psro.best_response_config(cfg, tmp_path, 2, 1, meta).env.frozen
     run = str(psro.stage_dir(tmp_path, 1, 0).resolve())  # expands to both members' policies
     assert list(fz.policies) == ["mixed:p=1", "mixed:p=1", "mixed:p=0", run, run]
-    # the same seven entries as before: one program
+    # the same seven entries as before (the pool size of every iteration)
     np.testing.assert_allclose(fz.weights, [[0.25, 0.25, 0.25, 0.25, 0, 0, 0],
                                             [0.25, 0.25, 0.25, 0, 0.25, 0, 0]])
 
