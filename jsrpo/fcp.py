@@ -13,6 +13,7 @@ from pathlib import Path
 
 import jax
 
+import envs
 from jsrpo.checkpoint import snapshot_steps
 from jsrpo.config import Config, ConfigError, from_dict, to_dict
 from jsrpo.population import STAGES  # noqa: F401  (the staged config of an FCP run)
@@ -24,8 +25,6 @@ PARTNERS = "partners"
 def check(cfg: Config) -> None:
     """Stage 2 plays the pool in every seat: the game's seats must look alike
     (``ConfigError`` naming ``method`` before stage 1 trains)."""
-    import envs
-
     game = envs.make(cfg.env.name, **cfg.env.base_kwargs)
     obs = jax.eval_shape(game.reset, jax.random.PRNGKey(0))[0]
     shapes = {tuple(obs[a].shape) for a in game.agents}
