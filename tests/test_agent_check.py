@@ -54,7 +54,9 @@ def test_evaluation_refuses_before_playing():
 def test_partner_specs_dispatch_by_environment():
     assert [a[0].kind for a, _ in partner_agents("overcooked_v2", ["onion", "dish:epsilon=0.1"])] \
         == ["noisy:scripted:overcooked_v2"] * 2
-    with pytest.raises(ValueError, match="--partners: .*collab_defect has none"):
+    with pytest.raises(ValueError, match="--partners: .*relay has none"):
+        partner_agents("relay", ["stay"])
+    with pytest.raises(ValueError, match="--partners: unknown collab_defect partner 'stay'"):
         partner_agents("collab_defect", ["stay"])
     with pytest.raises(ValueError, match="--partners: .*did you mean 'onion'"):
         partner_agents("overcooked", ["onoin"])
