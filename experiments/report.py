@@ -1092,7 +1092,9 @@ def sec_psro_matrix() -> str:
         "(on the 5-round return; per round it is 5 x gamma). Moves: the share of rounds with "
         "each joint move when both seats draw their policies from their final "
         "meta-strategies. Exact: the one-shot game under symmetric fictitious play from the "
-        "same start at the per-round gamma (`jsrpo.equilibria.rae`). The RAE paper reports "
+        "same start at the per-round gamma (`jsrpo.equilibria.rae`): the symmetric mixed "
+        "equilibrium in the car game, which two populations need not reach (they can settle "
+        "on a pure one where one car always yields). The RAE paper reports "
         "that RAE selects the risk-dominant Hare in the stag hunt and crashes about 7x less "
         "often than its baselines in the driving game.")]
     exact_f = root / "exact.json"
@@ -1102,7 +1104,9 @@ def sec_psro_matrix() -> str:
                                       "Stag-Stag rounds", "Hare-Hare rounds",
                                       "return per seat (mean)", "exact one-shot P(Stag)"]),
                        ("car_game", ["meta-solver", "crash rate per round (mean)",
-                                     "crash range over seeds", "P(Overtake) per move",
+                                     "crash range over seeds",
+                                     "P(Overtake) seat 0 / seat 1",
+                                     "seeds where one car always yields",
                                      "return per seat (mean)", "exact one-shot crash"])):
         rows = []
         for solver, _ in psro_matrix.SOLVERS[game]:
@@ -1124,9 +1128,13 @@ def sec_psro_matrix() -> str:
                              "n/a" if ex is None else f2(ex["p_first"])])
             else:
                 crash = [j[1][1] for j in J]
-                over = [(j[1][0] + j[1][1] + j[0][1] + j[1][1]) / 2 for j in J]
+                over0 = statistics.mean(j[1][0] + j[1][1] for j in J)
+                over1 = statistics.mean(j[0][1] + j[1][1] for j in J)
+                # one car overtakes, the other yields, in (nearly) every round
+                roles = sum(max(j[1][0], j[0][1]) > 0.9 for j in J)
                 rows.append([solver.replace("_", " gamma "), f"{statistics.mean(crash):.4f}",
-                             f"{min(crash):.4f}-{max(crash):.4f}", f"{statistics.mean(over):.3f}",
+                             f"{min(crash):.4f}-{max(crash):.4f}",
+                             f"{over0:.3f} / {over1:.3f}", f"{roles} of {len(J)}",
                              f2(value), "n/a" if ex is None else f"{ex['p_crash']:.4f}"])
         if rows:
             parts += [f"**{game.replace('_', ' ')}**", table(head, rows)]
