@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -108,9 +108,12 @@ def best_response_config(cfg: Config, run_dir, k: int, seat: int,
 
 # ---------------------------------------------------------------- meta-solvers
 
-def solve_meta_game(payoffs: np.ndarray, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
+def solve_meta_game(payoffs: np.ndarray, cfg: Config,
+                    on_fallback: Optional[Callable[[], None]] = None) -> tuple[np.ndarray,
+                                                                               np.ndarray]:
     """The meta-strategies ``(x0 [n0], x1 [n1])`` of the meta-game ``payoffs [2, n0, n1]``
-    (``payoffs[i, a, b]``: seat i's return when seat 0 plays policy a and seat 1 policy b)."""
+    (``payoffs[i, a, b]``: seat i's return when seat 0 plays policy a and seat 1 policy b).
+    ``on_fallback`` is called when ``rqe`` finds no equilibrium and nash's answer is used."""
     p = cfg.psro
     n0, n1 = payoffs.shape[1:]
     u0, u1 = np.full(n0, 1.0 / n0), np.full(n1, 1.0 / n1)
@@ -128,6 +131,8 @@ def solve_meta_game(payoffs: np.ndarray, cfg: Config) -> tuple[np.ndarray, np.nd
         print(f"[jsrpo] warning: psro.meta_solver rqe: no equilibrium of the {n0} x {n1} "
               f"meta-game at meta_tau {p.meta_tau}, meta_eps {p.meta_eps}; using fictitious "
               "play (the nash meta-solver) for it", flush=True)
+        if on_fallback is not None:
+            on_fallback()
         x0, x1 = rae.fictitious_play(pay, jnp.asarray(u0, pay.dtype), jnp.asarray(u1, pay.dtype),
                                      0.0, FP_STEPS)
         return _simplex(x0[-1]), _simplex(x1[-1])
@@ -162,10 +167,12 @@ class MetaGame:
         self.payoffs = np.full((M, 2, S, S), np.nan)
         self.meta: list = []  # per iteration k >= 1: [M][2] meta-strategies over k policies
         self.gaps: list = []  # per iteration k >= 1: [M][2]
+        self.fallbacks: set = set()  # (population size, member) solved by nash instead of rqe
         if self.path.is_file():
             raw = json.loads(self.path.read_text())
             self.payoffs = np.asarray(raw["payoffs"], np.float64)
             self.meta, self.gaps = raw["meta_strategies"], raw["gaps"]
+            self.fallbacks = {tuple(f) for f in raw.get("fallbacks", [])}
 
     def evaluate(self, run_dir, S: int) -> None:
         """Fill the entries of the first ``S`` policies not yet known: each seat's new policy
@@ -189,12 +196,16 @@ class MetaGame:
 
     def solve(self, k: int) -> np.ndarray:
         """Every member's meta-strategies over the first ``k`` policies: ``[M, 2, k]``."""
-        return np.stack([np.stack(solve_meta_game(self.payoffs[m, :, :k, :k], self.cfg))
-                         for m in range(self.cfg.num_seeds)])
+        def solved(m):
+            return solve_meta_game(self.payoffs[m, :, :k, :k], self.cfg,
+                                   lambda: self.fallbacks.add((k, m)))
+        return np.stack([np.stack(solved(m)) for m in range(self.cfg.num_seeds)])
 
     def save(self) -> None:
         write_json(self.path, {"payoffs": self.payoffs, "meta_strategies": self.meta,
-                               "gaps": self.gaps, "meta_solver": self.cfg.psro.meta_solver})
+                               "gaps": self.gaps, "meta_solver": self.cfg.psro.meta_solver,
+                               # [population size, member]: meta-games rqe could not solve
+                               "fallbacks": sorted(self.fallbacks)})
 
 
 # ---------------------------------------------------------------- the loop
@@ -233,6 +244,7 @@ def run(cfg: Config, run_dir, train_stage: Callable[[Config, Path], int],
         log(f"[jsrpo] psro iteration {k}: gains of the new policies (seat 0, seat 1) "
             + "; ".join(f"s{cfg.seed + m}: {g[0]:+.3f}, {g[1]:+.3f}" for m, g in enumerate(gk)))
     final = game.solve(population_size(cfg))
+    game.save()
     _write_results(cfg, run_dir, game, final)
     return 0
 

@@ -119,8 +119,10 @@ def test_a_scripted_start_with_memory_is_refused(tmp_path):
 
 def test_a_rqe_meta_game_without_an_equilibrium_falls_back_to_nash(monkeypatch, capsys):
     monkeypatch.setattr(psro.rqe, "rqe_equilibria", lambda *a, **k: [])
-    x0, x1 = psro.solve_meta_game(_meta_game([0, 0, 0, 1]), _cfg(meta_solver="rqe"))
-    assert x0[:3].sum() > 0.99  # nash's answer from P(Stag) = 0.75
+    fell = []
+    x0, x1 = psro.solve_meta_game(_meta_game([0, 0, 0, 1]), _cfg(meta_solver="rqe"),
+                                  lambda: fell.append(1))
+    assert x0[:3].sum() > 0.99 and fell == [1]  # nash's answer from P(Stag) = 0.75, said
     assert "no equilibrium" in capsys.readouterr().out
 
 
