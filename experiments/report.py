@@ -1201,9 +1201,20 @@ def sec_populations() -> str:
         rows.append([label, len(idx), own, pool, f1(timing.get(name, float("nan")) / 60),
                      iqm_ci(st["tp"]), iqm_ci(st["cp"]), f1(statistics.mean(other)),
                      f2(fr["iqm"]), f1(scripted)])
+    notes = []
+    for name in populations.METHODS:
+        f = root / f"{name}_psro.json"
+        if f.exists():
+            res = json.loads(f.read_text())
+            size = len(res["payoffs"][0][0])
+            final = sorted({m for k, m in res.get("fallbacks", []) if k == size})
+            if final:
+                notes.append(f"{name}: rqe found no equilibrium of the final meta-game of "
+                             f"{len(final)} of {len(res['payoffs'])} seeds, which play nash's "
+                             "meta-strategy instead (`fallbacks` in its psro.json).")
     parts += [table(["method", "seeds", "env steps per agent", "pool training",
                      "wall time (min)", "TP", "CP", "CP other methods", "free-riding (TP)",
-                     "scripted partners"], rows, right=set(range(1, 10)) - {2, 3}),
+                     "scripted partners"], rows, right=set(range(1, 10)) - {2, 3}), *notes,
               f"Matrix: `experiments/results/{D_POP}/crossplay/crossplay_heatmap.png`.",
               measured(POP_CMD, D_POP)]
     return "\n\n".join(parts)

@@ -228,7 +228,8 @@ def run(cfg: Config, run_dir, train_stage: Callable[[Config, Path], int],
     game.save()
     for k in range(1, p.iterations + 1):
         J = n + k - 1  # policies per population before this iteration
-        meta = game.solve(J)  # [M, 2, J]
+        # a resumed run keeps the meta-strategies its best responses trained against
+        meta = np.asarray(game.meta[k - 1]) if len(game.meta) >= k else game.solve(J)
         for seat in (0, 1):
             log(f"[jsrpo] psro iteration {k}/{p.iterations}: best response of seat {seat}")
             code = train_stage(best_response_config(cfg, run_dir, k, seat, meta[:, 1 - seat]),
@@ -238,8 +239,9 @@ def run(cfg: Config, run_dir, train_stage: Callable[[Config, Path], int],
         game.evaluate(run_dir, J + 1)
         gk = [gaps(game.payoffs[m, :, :J + 1, :J + 1], np.append(meta[m, 0], 0.0),
                    np.append(meta[m, 1], 0.0), J, J) for m in range(cfg.num_seeds)]
-        game.meta = game.meta[:k - 1] + [meta.tolist()]
-        game.gaps = game.gaps[:k - 1] + [gk]
+        if len(game.meta) < k:  # a new iteration (a resumed one keeps its record)
+            game.meta.append(meta.tolist())
+        game.gaps = game.gaps[:k - 1] + [gk] + game.gaps[k:]
         game.save()
         log(f"[jsrpo] psro iteration {k}: gains of the new policies (seat 0, seat 1) "
             + "; ".join(f"s{cfg.seed + m}: {g[0]:+.3f}, {g[1]:+.3f}" for m, g in enumerate(gk)))

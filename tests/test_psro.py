@@ -191,6 +191,8 @@ def test_a_psro_run_resumes_where_it_stopped(psro_run):
     b = json.loads((copy / "psro.json").read_text())
     np.testing.assert_allclose(a["payoffs"], b["payoffs"], atol=1e-6)
     np.testing.assert_allclose(a["final_meta_strategies"], b["final_meta_strategies"], atol=1e-6)
+    for x, y in zip(a["meta_strategies"], b["meta_strategies"]):
+        np.testing.assert_allclose(x, y, atol=1e-6)
 
 
 def test_a_scripted_start_of_several_policies_leads_the_pool_and_is_shared(tmp_path):
