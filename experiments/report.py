@@ -1174,7 +1174,8 @@ def sec_populations() -> str:
         "mixture. TP: a member with itself; CP: with the other members of its method; "
         "CP other methods: with every member of the other methods (agents and pools it never "
         "met); partners: mean over the scripted partners and both seats. IQM with a 95% "
-        "bootstrap interval; wall time per method on a shared 2-core CPU (compile included).")]
+        "bootstrap interval; wall time per method on a shared 2-core CPU (compile included; a "
+        "piece resumed after a failure counts only its last attempt).")]
     xp_f = root / "crossplay" / "crossplay.json"
     if not xp_f.exists():
         parts.append("Not measured yet (no result file).")
