@@ -280,7 +280,7 @@ def run_train(args) -> int:
     several = args.several_processes  # joined in ``main`` before anything touched JAX
     last, finished = None, False
     if args.resume:
-        stages = Path(args.resume) / fcp.STAGES
+        stages = Path(args.resume) / population.STAGES
         if stages.is_file() and not RunDir(args.resume).config.is_file():
             staged = _staged_resume_config(args, stages)
             run = _train_psro if staged.method == "psro" else _train_fcp
@@ -329,7 +329,7 @@ def _prepare_staged(args, cfg, rd: RunDir) -> None:
         rd.path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UsageError(f"--out {rd.path}: cannot be created ({e.strerror})") from None
-    atomic_write(rd.path / fcp.STAGES, outputs.config_text(cfg))
+    atomic_write(rd.path / population.STAGES, outputs.config_text(cfg))
 
 
 def _stage_args(args):
@@ -392,7 +392,7 @@ def _train_fcp(args, cfg, run_dir: Path) -> int:
     stage2 = fcp.agent_config(cfg, partners)
     print(f"[jsrpo] fcp stage 2/2: the FCP agents against {len(fcp.pool(cfg, partners))} "
           f"pool entries of {cfg.fcp.num_partners} partners each", flush=True)
-    return _train_stage(args, stage2, rd.path, keep=(fcp.STAGES, fcp.PARTNERS))
+    return _train_stage(args, stage2, rd.path, keep=(population.STAGES, fcp.PARTNERS))
 
 
 def _train_dir(args, cfg, run_dir, last, finished, keep=()) -> int:

@@ -16,7 +16,6 @@ import jax
 import envs
 from jsrpo.checkpoint import snapshot_steps
 from jsrpo.config import Config, ConfigError, from_dict, to_dict
-from jsrpo.population import STAGES  # noqa: F401  (the staged config of an FCP run)
 
 #: stage 1's run directory, inside the FCP run's
 PARTNERS = "partners"

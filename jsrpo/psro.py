@@ -122,10 +122,7 @@ def solve_meta_game(payoffs: np.ndarray, cfg: Config,
     pay = jnp.asarray(payoffs)  # float32 unless the user enabled x64
     if p.meta_solver in ("nash", "rae"):
         gamma = 0.0 if p.meta_solver == "nash" else p.gamma
-        # risk_averse_best_response enumerates supports: ties (duplicate policies) are fine
-        x0, x1 = rae.fictitious_play(pay, jnp.asarray(u0, pay.dtype), jnp.asarray(u1, pay.dtype),
-                                     gamma, FP_STEPS)
-        return _simplex(x0[-1]), _simplex(x1[-1])
+        return _fictitious_play(pay, gamma)
     found = rqe.rqe_equilibria(payoffs, p.meta_tau, p.meta_eps)
     if not found:  # a stuck run helps no one: say so and go on with the Nash meta-strategy
         print(f"[jsrpo] warning: psro.meta_solver rqe: no equilibrium of the {n0} x {n1} "
@@ -133,12 +130,20 @@ def solve_meta_game(payoffs: np.ndarray, cfg: Config,
               "play (the nash meta-solver) for it", flush=True)
         if on_fallback is not None:
             on_fallback()
-        x0, x1 = rae.fictitious_play(pay, jnp.asarray(u0, pay.dtype), jnp.asarray(u1, pay.dtype),
-                                     0.0, FP_STEPS)
-        return _simplex(x0[-1]), _simplex(x1[-1])
+        return _fictitious_play(pay, 0.0)
     welfare = [float(e.x0 @ (payoffs[0] + payoffs[1]) @ e.x1) for e in found]
     best = found[int(np.argmax(welfare))]
     return _simplex(best.x0), _simplex(best.x1)
+
+
+def _fictitious_play(pay: jax.Array, gamma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Two-population fictitious play from uniform, ``FP_STEPS`` steps, mean-variance best
+    responses at ``gamma`` (0: Nash's): the final empirical mixtures. Exact best responses
+    enumerate supports, so ties (duplicate policies) are fine."""
+    n0, n1 = pay.shape[1:]
+    x0, x1 = rae.fictitious_play(pay, jnp.full((n0,), 1.0 / n0, pay.dtype),
+                                 jnp.full((n1,), 1.0 / n1, pay.dtype), gamma, FP_STEPS)
+    return _simplex(x0[-1]), _simplex(x1[-1])
 
 
 def _simplex(x) -> np.ndarray:

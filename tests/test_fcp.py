@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import envs
-from jsrpo import config, fcp, partners
+from jsrpo import config, fcp, partners, population
 from jsrpo.config import ConfigError
 from jsrpo.frozen import FrozenSeats
 from jsrpo.rundir import RunFormatError, RunMeta
@@ -176,7 +176,7 @@ def fcp_run(tmp_path_factory):
 def test_a_staged_fcp_run_trains_its_partners_then_its_agents(fcp_run):
     from jsrpo.checkpoint import load_run
     run = fcp_run / "run"
-    assert (run / fcp.STAGES).is_file() and (run / "partners" / "summary.json").is_file()
+    assert (run / population.STAGES).is_file() and (run / "partners" / "summary.json").is_file()
     saved = yaml.safe_load((run / "config.yaml").read_text())
     partners_dir = str((run / "partners").resolve())
     assert saved["method"] == "fcp" and saved["env"]["frozen"]["seat"] == "each"
