@@ -11,9 +11,10 @@ stage):
 - ``fcp``: ``configs/coop_grid_fcp.yaml`` (8 self-play partners of 2e6 env steps kept at 10%,
   50% and the end, then the agents against that pool: 2e6 env steps per agent plus 2e6 per
   partner);
-- ``psro_uniform``, ``psro_rqe``: ``configs/coop_grid_psro.yaml`` (4 iterations of a best
-  response per seat, 2.5e5 env steps each: 2e6 per seed); each seed deploys as its final
-  meta-strategy mixtures;
+- ``psro_uniform``, ``psro_rqe``, ``psro_rqe_risk_averse``: ``configs/coop_grid_psro.yaml``
+  (4 iterations of a best response per seat, 2.5e5 env steps each: 2e6 per seed); the rqe
+  meta-solver with risk-neutral best responses and with its own oracle (the entropic risk over
+  the opponent mixture); each seed deploys as its final meta-strategy mixtures;
 - ``crossplay``: every method pooled (CP across methods is each method's agents with the
   others', whose training they never saw) and the scripted partners.
 
@@ -39,7 +40,8 @@ METHODS = {
     "srpo": ("coop_grid_srpo.yaml", [], False),
     "fcp": ("coop_grid_fcp.yaml", [], True),
     "psro_uniform": ("coop_grid_psro.yaml", ["psro.meta_solver=uniform"], True),
-    "psro_rqe": ("coop_grid_psro.yaml", ["psro.meta_solver=rqe"], True),
+    "psro_rqe": ("coop_grid_psro.yaml", ["psro.meta_solver=rqe", "psro.oracle=neutral"], True),
+    "psro_rqe_risk_averse": ("coop_grid_psro.yaml", ["psro.meta_solver=rqe"], True),
 }
 
 
@@ -85,7 +87,11 @@ def pieces(args) -> list[Piece]:
                       "crossplay")
         xp = json.loads((out / "crossplay" / "crossplay.json").read_text())
         print(json.dumps(xp["summary"]["team_return"]["methods"], indent=1)[:2000])
-    todo.append(Piece("crossplay", (out / "crossplay" / "crossplay.json").exists,
+    def crossplay_done() -> bool:  # and made with every method's runs
+        path = out / "crossplay" / "crossplay.json"
+        return path.exists() and (json.loads(path.read_text())["runs"]
+                                  == [str(runs / m) for m in METHODS])
+    todo.append(Piece("crossplay", crossplay_done,
                       lambda: all(done(out, m) for m in METHODS), crossplay))
     return todo
 

@@ -20,6 +20,8 @@ from jsrpo.networks import ACTIVATIONS
 METHODS = ("ippo", "self_play", "srpo", "pure_adversarial", "fcp", "psro")
 #: PSRO's meta-solvers (``psro.meta_solver``)
 META_SOLVERS = ("uniform", "nash", "rqe", "rae")
+#: PSRO's best-response objectives (``psro.oracle``)
+PSRO_ORACLES = ("risk_averse", "neutral")
 #: methods that train FCP's partner pool (``fcp.partner_method``)
 FCP_PARTNER_METHODS = ("self_play", "ippo")
 KL_DIRECTIONS = ("adv_partner", "partner_adv")
@@ -28,6 +30,8 @@ SRPO_SCHEMES = ("pair", "shared")
 ON_NONFINITE = ("stop", "continue")
 NETWORK_KINDS = ("mlp", "mlp_shared", "cnn")
 FROZEN_ASSIGN = ("episode", "member")
+# How a learner against a pool weighs its return across the pool's policies (env.frozen.risk).
+RISK_MEASURES = ("mean_variance", "entropic")
 
 
 class ConfigError(ValueError):
@@ -49,9 +53,12 @@ class FrozenConfig:
     policies: Tuple[str, ...] = ()
     weights: Optional[Tuple] = None  # floats, or one tuple of floats per member
     assign: str = "episode"
-    # Mean-variance risk aversion over the pool: the learners maximise mean - risk x variance
-    # of their return across the drawn policies (the RAE paper's oracle; 0: the mean alone).
+    # Risk aversion over the pool (0: the mean alone). ``mean_variance``: the learners maximise
+    # mean - risk x variance of their return across the drawn policies (the RAE paper's oracle);
+    # ``entropic``: -(1/risk) log E exp(-risk x return), the value left by an adversary that
+    # re-draws the pool's policies at a (1/risk) KL cost to the weights (the RQE's adversary).
     risk: float = 0.0
+    risk_measure: str = "mean_variance"
 
 
 @dataclass(frozen=True)
@@ -196,10 +203,14 @@ class PSROConfig:
     ``meta_solver``: ``uniform`` (fictitious self-play), ``nash`` (fictitious play), ``rae``
     (fictitious play with mean-variance best responses, coefficient ``gamma``) or ``rqe`` (the
     risk-averse quantal-response equilibrium at ``meta_tau``, ``meta_eps`` of the highest
-    welfare)."""
+    welfare). ``oracle``: ``risk_averse`` (the best responses take the meta-solver's risk
+    measure over the opponent mixture: mean-variance at ``gamma`` with ``rae``, entropic at
+    ``meta_tau`` with ``rqe``, ``env.frozen.risk``; risk-neutral with the others) or
+    ``neutral`` (risk-neutral PPO best responses for every meta-solver)."""
 
     iterations: int = 5
     meta_solver: str = "nash"
+    oracle: str = "risk_averse"
     gamma: float = 1.0
     meta_tau: float = 1.0
     meta_eps: float = 0.1
@@ -563,6 +574,7 @@ _FIELD_CHECKS = {
     "psro": {
         "iterations": lambda p, v: _pos_int(p, v, 1000),
         "meta_solver": lambda p, v: _choice(p, v, META_SOLVERS),
+        "oracle": lambda p, v: _choice(p, v, PSRO_ORACLES),
         "gamma": _nonneg_num, "meta_tau": _nonneg_num, "meta_eps": _pos_num,
         "init_env_steps": lambda p, v: _nonneg_int(p, v, MAX_ENV_STEPS),
         "eval_episodes": lambda p, v: _pos_int(p, v, MAX_SIZE),
@@ -671,8 +683,11 @@ def frozen_config(raw: Any) -> Optional[FrozenConfig]:
     if assign not in FROZEN_ASSIGN:
         _fail("env.frozen.assign", assign, ", ".join(map(repr, FROZEN_ASSIGN)))
     risk = _nonneg_num("env.frozen.risk", raw.get("risk", FrozenConfig.risk))
+    measure = raw.get("risk_measure", FrozenConfig.risk_measure)
+    if measure not in RISK_MEASURES:
+        _fail("env.frozen.risk_measure", measure, ", ".join(map(repr, RISK_MEASURES)))
     return FrozenConfig(seat=seat, policies=tuple(policies), weights=weights, assign=assign,
-                        risk=float(risk))
+                        risk=float(risk), risk_measure=measure)
 
 
 def _build_section(name: str, raw: Any, env_name: str = EnvConfig.name):

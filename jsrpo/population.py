@@ -85,9 +85,12 @@ class PSROPolicies:
 
 
 def method_name(cfg: Config) -> str:
-    """``psro-nash``, ``psro-rae0.02`` (gamma), ...: how reports group a PSRO run."""
+    """``psro-nash``, ``psro-rae0.02`` (gamma), ``psro-rqe-neutral`` (risk-neutral oracle), ...:
+    how reports group a PSRO run."""
     p = cfg.psro
-    return f"psro-{p.meta_solver}" + (f"{p.gamma:g}" if p.meta_solver == "rae" else "")
+    risky = p.meta_solver in ("rae", "rqe")
+    return (f"psro-{p.meta_solver}" + (f"{p.gamma:g}" if p.meta_solver == "rae" else "")
+            + ("-neutral" if risky and p.oracle == "neutral" else ""))
 
 
 def load(run_dir) -> PSROPolicies:

@@ -101,8 +101,14 @@ def best_response_config(cfg: Config, run_dir, k: int, seat: int,
     raw["seed"] = cfg.seed + 1000 * (2 * k + seat)  # fresh networks, apart from other stages
     raw["env"]["frozen"] = {"seat": other, "policies": pops,
                             "weights": [[float(w) for w in r] for r in rows]}
-    if cfg.psro.meta_solver == "rae":  # the RAE paper's oracle: a mean-variance best response
+    if cfg.psro.oracle == "risk_averse" and cfg.psro.meta_solver == "rae":
+        # the RAE paper's oracle: a mean-variance best response to the mixture
         raw["env"]["frozen"]["risk"] = cfg.psro.gamma
+    elif cfg.psro.oracle == "risk_averse" and cfg.psro.meta_solver == "rqe":
+        # the RQE's adversary over the mixture: it re-draws the opponent population's members
+        # at a (1/meta_tau) KL cost to the meta-strategy, so the best response maximises the
+        # entropic risk of its return, the meta-game's own risk-adjusted value
+        raw["env"]["frozen"].update(risk=cfg.psro.meta_tau, risk_measure="entropic")
     return from_dict(raw)
 
 

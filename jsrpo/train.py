@@ -177,22 +177,34 @@ def kl_reward(reward: chex.Array, strength: chex.Array, inv_tau: chex.Array, log
 
 
 def pool_weights(entry: chex.Array, done: chex.Array, ep_ret: chex.Array, logits: chex.Array,
-                 risk: float) -> chex.Array:
-    """Per-policy reward weights of a mean-variance objective over a frozen pool: ``[K]``.
+                 risk: float, measure: str = "mean_variance") -> chex.Array:
+    """Per-policy reward weights of a risk-averse objective over a frozen pool: ``[K]``.
 
-    The learner values the pool's draw (probabilities ``softmax(logits)`` ``[K]``) by
-    ``mean_j R_j - risk * var_j R_j``, whose gradient is ``sum_j p_j (1 - 2 risk (R_j - Rbar))
-    grad R_j``: the ordinary policy gradient with the rewards of episodes against policy j
-    weighted by ``1 - 2 risk (R_j - Rbar)``. ``R_j`` is the mean return of the episodes against
-    j that ended in this rollout (``entry``, ``done``, ``ep_ret``: ``[S, T, n]``); a policy
-    without one keeps weight 1 and leaves ``Rbar``."""
+    The pool is drawn with probabilities ``p = softmax(logits)`` ``[K]``; ``R_j`` is the
+    learner's mean return against policy j. Each measure's gradient is ``sum_j p_j w_j grad R_j``,
+    the ordinary policy gradient with the rewards of episodes against j weighted by ``w_j``:
+
+    - ``mean_variance``: ``mean_j R_j - risk * var_j R_j``; ``w_j = 1 - 2 risk (R_j - Rbar)``;
+    - ``entropic``: ``-(1/risk) log sum_j p_j exp(-risk R_j)``, the value an adversary leaves
+      that re-draws the pool by ``q_j ∝ p_j exp(-risk R_j)`` at a ``(1/risk) KL(q || p)`` cost
+      (SRPO's adversary over the pool); ``w_j = q_j / p_j``.
+
+    ``R_j`` is estimated from the episodes against j that ended in this rollout (``entry``,
+    ``done``, ``ep_ret``: ``[S, T, n]``); a policy without one keeps weight 1 and stays out of
+    the others' weights."""
     K = logits.shape[0]
     hot = jax.nn.one_hot(entry, K) * done[..., None]  # [S, T, n, K]
     count = hot.sum(axis=(0, 1, 2))
     seen = count > 0
     ret = (hot * ep_ret[..., None]).sum(axis=(0, 1, 2)) / jnp.maximum(count, 1.0)
     p = jnp.where(seen, jax.nn.softmax(logits), 0.0)
-    mean = jnp.sum(p * ret) / jnp.maximum(jnp.sum(p), 1e-12)
+    total = jnp.maximum(jnp.sum(p), 1e-12)  # the seen policies' probabilities, renormalised
+    if measure == "entropic":
+        # exp(-risk (R_j - min R)) keeps the exponent <= 0 whatever the return's scale
+        low = jnp.min(jnp.where(seen, ret, jnp.inf))
+        tilt = jnp.where(seen, jnp.exp(-risk * (ret - low)), 0.0)
+        return jnp.where(seen, tilt * total / jnp.maximum(jnp.sum(p * tilt), 1e-30), 1.0)
+    mean = jnp.sum(p * ret) / total
     return jnp.where(seen, 1.0 - 2.0 * risk * (ret - mean), 1.0)
 
 
@@ -345,9 +357,10 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
         adv_sources = np.array([HERO_1, HERO_0])  # adv_0 <- hero_1, adv_1 <- hero_0
 
     per_member_pool = cfg.env.frozen is not None and cfg.env.frozen.assign == "member"
-    # Mean-variance risk over the frozen pool (``env.frozen.risk``): the rollout records which
-    # pool policy each env plays, and the update weights rewards per policy (``pool_weights``).
+    # Risk over the frozen pool (``env.frozen.risk``): the rollout records which pool policy
+    # each env plays, and the update weights rewards per policy (``pool_weights``).
     pool_risk = cfg.env.frozen.risk if cfg.env.frozen is not None else 0.0
+    risk_measure = cfg.env.frozen.risk_measure if cfg.env.frozen is not None else ""
 
     def venv_of(hyper: Hyper) -> VecEnv:
         """The envs as this member plays them: its swept env arguments set in the params, and
@@ -688,7 +701,8 @@ def make_train(config: Config, env=None, group_streams: bool = True) -> Trainer:
         if pool_risk:
             logits = (hyper.frozen["logits"] if hyper.frozen is not None
                       else venv.params.logits)
-            w = pool_weights(traj["entry"], traj["done"], traj["ep_ret"], logits, pool_risk)
+            w = pool_weights(traj["entry"], traj["done"], traj["ep_ret"], logits, pool_risk,
+                             risk_measure)
             reward = reward * w[traj["entry"]]
         if adversarial:  # an adversary minimises its heroes' reward, with w of the shaped part
             adv_reward = (partner_mean(reward)

@@ -113,6 +113,8 @@ def _raw(**extra):
     ({"fcp": {"num_partner": 3}}, "fcp.num_partner.*did you mean 'num_partners'"),
     ({"env": {"frozen": {"seat": "each", "policies": ["stay"], "risk": -1}}},
      "env.frozen.risk: got -1; allowed: "),
+    ({"env": {"frozen": {"seat": "each", "policies": ["stay"], "risk_measure": "cvar"}}},
+     "env.frozen.risk_measure: got 'cvar'; allowed: 'mean_variance', 'entropic'"),
     ({"seed": 999, "fcp": {"partner_seed": 1000}},
      "fcp.partner_seed: got 1000; allowed: a first seed whose 2 seeds miss the agents'"),
     ({"method": "srpo", "env": {"frozen": {"seat": 1, "policies": ["stay"]}}},

@@ -88,6 +88,18 @@ def test_the_pool_keeps_its_shape_and_gives_each_member_its_own_meta_strategy(tm
     assert len(set(sizes)) == 1  # one pool size (a trained start: one program throughout)
 
 
+@pytest.mark.parametrize("solver, oracle, risk", [
+    ("rae", "risk_averse", (0.5, "mean_variance")), ("rqe", "risk_averse", (2.0, "entropic")),
+    ("nash", "risk_averse", (0.0, "mean_variance")),
+    ("uniform", "risk_averse", (0.0, "mean_variance")),
+    ("rae", "neutral", (0.0, "mean_variance")), ("rqe", "neutral", (0.0, "mean_variance"))])
+def test_each_meta_solver_gives_its_best_responses_its_risk_measure(tmp_path, solver, oracle,
+                                                                  risk):
+    cfg = _cfg(meta_solver=solver, oracle=oracle, gamma=0.5, meta_tau=2.0)
+    fz = psro.best_response_config(cfg, tmp_path, 1, 0, np.ones((2, 1))).env.frozen
+    assert (fz.risk, fz.risk_measure) == risk
+
+
 @pytest.mark.parametrize("raw, match", [
     ({"env": {"name": "tag", "kwargs": {}}},
      "method: got 'psro'; allowed: a method other than 'psro'"),
@@ -96,6 +108,8 @@ def test_the_pool_keeps_its_shape_and_gives_each_member_its_own_meta_strategy(tm
      "psro.iterations: got 10; allowed: at most 9 with meta_solver 'nash' and 3 initial"),
     ({"psro": {"initial": ["mixed:p=1", ""]}}, "psro.initial: got .*; allowed: a scripted"),
     ({"psro": {"meta_solver": "lp"}}, "psro.meta_solver: got 'lp'; allowed: "),
+    ({"psro": {"oracle": "averse"}},
+     "psro.oracle: got 'averse' .did you mean 'risk_averse'.*allowed: risk_averse, neutral"),
     ({"eps": [0.1, 0.2]}, "allowed: a single value of every hyper-parameter"),
     ({"env": {"frozen": {"seat": 1, "policies": ["random"]}}}, "env.frozen: got"),
 ])
@@ -257,10 +271,29 @@ def test_pool_weights_follow_the_mean_variance_gradient_by_hand():
     np.testing.assert_allclose(w, [0.5, 1.5, 1.0], rtol=1e-6)
 
 
-def test_a_risk_averse_best_response_to_a_pool_is_the_exact_one(tmp_path):
-    """Against three Stag players and a Hare player, the risk-neutral best response is Stag
-    and the mean-variance one at risk 1 is Hare (the exact solver says so); a learner with
-    env.frozen.risk 1 learns Hare."""
+def test_pool_weights_follow_the_entropic_gradient_by_hand():
+    import jax.numpy as jnp
+
+    from jsrpo.train import pool_weights
+    entry = jnp.array([[[0, 1, 2, 0]]])
+    done = jnp.array([[[1.0, 1.0, 0.0, 1.0]]])
+    ret = jnp.array([[[10.0, 0.0, 7.0, 10.0]]])
+    logits = jnp.log(jnp.array([0.25, 0.75, 1e-30]))
+    w = pool_weights(entry, done, ret, logits, 0.1, "entropic")
+    # the adversary's draw q_j ∝ p_j exp(-0.1 R_j): (0.25 e^-1, 0.75) / Z, weights q_j / p_j
+    z = 0.25 * np.exp(-1.0) + 0.75
+    np.testing.assert_allclose(w, [np.exp(-1.0) / z, 1.0 / z, 1.0], rtol=1e-6)
+    # returns 1000 times larger: still finite (the exponent is shifted by the lowest return)
+    w = pool_weights(entry, done, ret * 1000, logits, 0.1, "entropic")
+    assert np.all(np.isfinite(np.asarray(w))) and float(w[1]) == pytest.approx(1 / 0.75)
+
+
+@pytest.mark.parametrize("measure", ["mean_variance", "entropic"])
+def test_a_risk_averse_best_response_to_a_pool_is_the_exact_one(tmp_path, measure):
+    """Against three Stag players and a Hare player, the risk-neutral best response is Stag;
+    the mean-variance one at risk 1 is Hare (the exact solver says so), and so is the one of
+    the entropic risk at 1 (the RQE's risk-adjusted value); a learner with env.frozen.risk 1
+    learns Hare with either measure."""
     import jax.numpy as jnp
 
     from jsrpo.cli import main
@@ -268,8 +301,11 @@ def test_a_risk_averse_best_response_to_a_pool_is_the_exact_one(tmp_path):
     y = jnp.array([0.75, 0.25])
     assert float(rae.risk_averse_best_response(jnp.asarray(STAG), y, 0.0)[0]) == 1.0
     assert float(rae.risk_averse_best_response(jnp.asarray(STAG), y, 1.0)[1]) == 1.0
+    values = [float(rqe.entropic_risk(jnp.asarray(STAG[a]), y, 1.0)) for a in (0, 1)]
+    assert values[1] > values[0] + 1  # Hare's entropic value 3.05 against Stag's 1.37
     raw = {"method": "ippo", "eps": 0.0, "num_seeds": 2,
            "env": {"name": "stag_hunt", "frozen": {"seat": 1, "risk": 1.0,
+                                                   "risk_measure": measure,
                                                    "policies": ["mixed:p=1", "mixed:p=0"],
                                                    "weights": [3, 1]}},
            "train": {"total_env_steps": 60000, "num_envs": 128, "num_steps": 8,
