@@ -206,11 +206,15 @@ class PSROConfig:
     welfare). ``oracle``: ``risk_averse`` (the best responses take the meta-solver's risk
     measure over the opponent mixture: mean-variance at ``gamma`` with ``rae``, entropic at
     ``meta_tau`` with ``rqe``, ``env.frozen.risk``; risk-neutral with the others) or
-    ``neutral`` (risk-neutral PPO best responses for every meta-solver)."""
+    ``neutral`` (risk-neutral PPO best responses for every meta-solver). ``populations``: 2 (one
+    per seat) or 1 (a symmetric game's one population playing both seats: its start is trained
+    by self-play, each best response plays the population in both seats, and the meta-game and
+    meta-strategy are symmetric)."""
 
     iterations: int = 5
     meta_solver: str = "nash"
     oracle: str = "risk_averse"
+    populations: int = 2
     gamma: float = 1.0
     meta_tau: float = 1.0
     meta_eps: float = 0.1
@@ -519,6 +523,13 @@ def _choice(path, v, options):
     return v
 
 
+def _populations(path, v):
+    if isinstance(v, bool) or v not in (1, 2):
+        _fail(path, v, "1 (one population for both seats of a symmetric game) or 2 (one per "
+              "seat)")
+    return int(v)
+
+
 def _scalar_or_list(path, v, check):
     if isinstance(v, (list, tuple)):
         if not v:
@@ -575,6 +586,7 @@ _FIELD_CHECKS = {
         "iterations": lambda p, v: _pos_int(p, v, 1000),
         "meta_solver": lambda p, v: _choice(p, v, META_SOLVERS),
         "oracle": lambda p, v: _choice(p, v, PSRO_ORACLES),
+        "populations": _populations,
         "gamma": _nonneg_num, "meta_tau": _nonneg_num, "meta_eps": _pos_num,
         "init_env_steps": lambda p, v: _nonneg_int(p, v, MAX_ENV_STEPS),
         "eval_episodes": lambda p, v: _pos_int(p, v, MAX_SIZE),

@@ -21,7 +21,7 @@ STAGES = "stages.yaml"
 
 
 def stage_dir(run_dir, k: int, seat: Optional[int] = None) -> Path:
-    """``iter_000`` (k = 0) or ``iter_k/seat_s``."""
+    """``iter_000`` (k = 0), ``iter_k/seat_s``, or ``iter_k`` (one population: no seat)."""
     base = Path(run_dir) / f"iter_{k:03d}"
     return base if seat is None else base / f"seat_{seat}"
 
@@ -42,7 +42,8 @@ def policies(cfg: Config, run_dir, j: int, seat: int) -> list[Agent]:
         agent = partners.parse(cfg.env.name, cfg.psro.initial[j], seat, cfg.env.base_kwargs)
         return [agent] * cfg.num_seeds
     k = iteration_of(cfg, j)
-    d = stage_dir(run_dir, 0) if k == 0 else stage_dir(run_dir, k, seat)
+    one = cfg.psro.populations == 1  # one population: iteration k's policy plays every seat
+    d = stage_dir(run_dir, 0) if k == 0 else stage_dir(run_dir, k, None if one else seat)
     ckpt = load_run(d)
     return [ckpt.hero(m, seat) for m in range(len(ckpt.members))]
 

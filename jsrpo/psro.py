@@ -5,9 +5,12 @@ population's meta-strategy, the empirical meta-game between them, and an exact s
 A PSRO run is a loop of ordinary runs in one directory: ``iter_000`` (both seats trained
 briefly: the common start), then per iteration k ``iter_k/seat_s`` for each seat s, an IPPO run
 of seat s alone against the other seat's population frozen (``env.frozen`` with one row of
-weights per member: each seed is its own PSRO run with its own meta-strategy). Every stage
-checkpoints and resumes as any run does; the meta-game, the meta-strategies and the gaps are in
-``psro.json`` and ``metrics.jsonl``, with ``meta_game.png`` and ``meta_strategy.png``.
+weights per member: each seed is its own PSRO run with its own meta-strategy). With one
+population (``psro.populations: 1``, symmetric games) the start is a self-play run and
+iteration k is ``iter_k``, one learner against the population in both seats (``seat: each``).
+Every stage checkpoints and resumes as any run does; the meta-game, the meta-strategies and the
+gaps are in ``psro.json`` and ``metrics.jsonl``, with ``meta_game.png`` and
+``meta_strategy.png``.
 
 The pool of every best response is padded to the final population size with weight-0 copies
 of the first policy, so every iteration's program has the same shapes (one compilation).
@@ -43,14 +46,24 @@ def initial_config(cfg: Config) -> Config:
     raw = to_dict(cfg)
     raw.pop("psro")
     t = cfg.train
-    raw["method"] = "ippo"
+    # one population: its first policy plays both seats, one network
+    raw["method"] = "self_play" if cfg.psro.populations == 1 else "ippo"
     raw["train"]["total_env_steps"] = cfg.psro.init_env_steps or t.num_envs * t.num_steps
     return from_dict(raw)
 
 
 def check(cfg: Config) -> None:
-    """``psro.initial`` names scripted agents of the env for both seats (``ConfigError``
-    naming the one that is not)."""
+    """``psro.initial`` names scripted agents of the env for both seats, and one population
+    needs seats that look alike (``ConfigError`` naming the field)."""
+    if cfg.psro.populations == 1:
+        game = envs.make(cfg.env.name, **cfg.env.base_kwargs)
+        obs = jax.eval_shape(game.reset, jax.random.PRNGKey(0))[0]
+        shapes = {tuple(obs[a].shape) for a in game.agents}
+        counts = {int(getattr(game.action_space(a), "n")) for a in game.agents}
+        if len(shapes) > 1 or len(counts) > 1:
+            raise ConfigError(f"psro.populations: got 1; allowed: 2 for {cfg.env.name}, whose "
+                              f"seats differ (observation shapes {sorted(shapes)}, action "
+                              f"counts {sorted(counts)}); one population plays both seats")
     for i, spec in enumerate(cfg.psro.initial):
         for seat in (0, 1):
             try:
@@ -75,13 +88,15 @@ def entry(cfg: Config, j: int, m: int) -> int:
     return j * M + m if not n else (j if j < n else n + (j - n) * M + m)
 
 
-def best_response_config(cfg: Config, run_dir, k: int, seat: int,
+def best_response_config(cfg: Config, run_dir, k: int, seat: Optional[int],
                          meta: np.ndarray) -> Config:
     """Iteration ``k``'s best response of ``seat``: IPPO for that seat alone against the other
     population, member m drawing its opponent per episode by ``meta[m]`` (``[M, J]``: member
     m's meta-strategy of the other seat over its ``J`` policies so far). Padded to the final
-    population size with weight-0 copies, so the program is the same at every iteration."""
-    other = 1 - seat
+    population size with weight-0 copies, so the program is the same at every iteration.
+    ``seat`` None (one population): the learner plays a seat drawn per episode against the
+    population in the other."""
+    other = None if seat is None else 1 - seat
     M, size = cfg.num_seeds, population_size(cfg)
     start = list(cfg.psro.initial) or [str(stage_dir(run_dir, 0).resolve())]
     pops = start + [str(stage_dir(run_dir, j, other).resolve()) for j in range(1, k)]
@@ -98,8 +113,9 @@ def best_response_config(cfg: Config, run_dir, k: int, seat: int,
     raw = to_dict(cfg)
     raw.pop("psro")
     raw["method"] = "ippo"
-    raw["seed"] = cfg.seed + 1000 * (2 * k + seat)  # fresh networks, apart from other stages
-    raw["env"]["frozen"] = {"seat": other, "policies": pops,
+    # fresh networks, apart from other stages
+    raw["seed"] = cfg.seed + 1000 * (2 * k + (seat or 0))
+    raw["env"]["frozen"] = {"seat": "each" if seat is None else other, "policies": pops,
                             "weights": [[float(w) for w in r] for r in rows]}
     if cfg.psro.oracle == "risk_averse" and cfg.psro.meta_solver == "rae":
         # the RAE paper's oracle: a mean-variance best response to the mixture
@@ -125,6 +141,8 @@ def solve_meta_game(payoffs: np.ndarray, cfg: Config,
     u0, u1 = np.full(n0, 1.0 / n0), np.full(n1, 1.0 / n1)
     if p.meta_solver == "uniform" or (n0 == 1 and n1 == 1):  # one policy each: nothing to solve
         return u0, u1
+    if p.populations == 1:
+        return _solve_symmetric(payoffs, cfg, on_fallback)
     pay = jnp.asarray(payoffs)  # float32 unless the user enabled x64
     if p.meta_solver in ("nash", "rae"):
         gamma = 0.0 if p.meta_solver == "nash" else p.gamma
@@ -140,6 +158,41 @@ def solve_meta_game(payoffs: np.ndarray, cfg: Config,
     welfare = [float(e.x0 @ (payoffs[0] + payoffs[1]) @ e.x1) for e in found]
     best = found[int(np.argmax(welfare))]
     return _simplex(best.x0), _simplex(best.x1)
+
+
+def symmetric_game(payoffs: np.ndarray) -> np.ndarray:
+    """One population's meta-game as a symmetric two-player game ``[2, S, S]``: ``U[a, b]``,
+    policy a's return against policy b averaged over the two seat assignments; seat 1's
+    payoff is ``U.T``."""
+    U = 0.5 * (payoffs[0] + payoffs[1].T)
+    return np.stack([U, U.T])
+
+
+def _solve_symmetric(payoffs: np.ndarray, cfg: Config,
+                     on_fallback: Optional[Callable[[], None]]) -> tuple[np.ndarray, np.ndarray]:
+    """One population's meta-strategy, the same in both seats: symmetric fictitious play (both
+    seats start uniform in a symmetric game, so they stay equal; their mean is kept), or the
+    highest-welfare symmetric RQE (nash's answer when there is none)."""
+    p = cfg.psro
+    game = symmetric_game(payoffs)
+    if p.meta_solver in ("nash", "rae"):
+        x0, x1 = _fictitious_play(jnp.asarray(game), p.gamma if p.meta_solver == "rae" else 0.0)
+        x = _simplex(0.5 * (x0 + x1))
+        return x, x
+    found = [e for e in rqe.rqe_equilibria(game, p.meta_tau, p.meta_eps)
+             if np.allclose(e.x0, e.x1, atol=1e-6)]
+    if not found:
+        print(f"[jsrpo] warning: psro.meta_solver rqe: no symmetric equilibrium of the "
+              f"{len(game[0])}-policy meta-game at meta_tau {p.meta_tau}, meta_eps "
+              f"{p.meta_eps}; using fictitious play (the nash meta-solver) for it", flush=True)
+        if on_fallback is not None:
+            on_fallback()
+        x0, x1 = _fictitious_play(jnp.asarray(game), 0.0)
+        x = _simplex(0.5 * (x0 + x1))
+        return x, x
+    best = found[int(np.argmax([float(e.x0 @ game[0] @ e.x1) for e in found]))]
+    x = _simplex(0.5 * (np.asarray(best.x0) + np.asarray(best.x1)))
+    return x, x
 
 
 def _fictitious_play(pay: jax.Array, gamma: float) -> tuple[np.ndarray, np.ndarray]:
@@ -241,9 +294,12 @@ def run(cfg: Config, run_dir, train_stage: Callable[[Config, Path], int],
         J = n + k - 1  # policies per population before this iteration
         # a resumed run keeps the meta-strategies its best responses trained against
         meta = np.asarray(game.meta[k - 1]) if len(game.meta) >= k else game.solve(J)
-        for seat in (0, 1):
-            log(f"[jsrpo] psro iteration {k}/{p.iterations}: best response of seat {seat}")
-            code = train_stage(best_response_config(cfg, run_dir, k, seat, meta[:, 1 - seat]),
+        # one population: one learner for both seats (the meta-strategies are equal)
+        for seat in ((None,) if p.populations == 1 else (0, 1)):
+            log(f"[jsrpo] psro iteration {k}/{p.iterations}: best response"
+                + (" (both seats)" if seat is None else f" of seat {seat}"))
+            code = train_stage(best_response_config(cfg, run_dir, k, seat,
+                                                    meta[:, 1 - (seat or 0)]),
                                stage_dir(run_dir, k, seat))
             if code:
                 return code

@@ -316,3 +316,79 @@ def test_a_risk_averse_best_response_to_a_pool_is_the_exact_one(tmp_path, measur
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     for m in summary["members"]:
         assert m["action_probs"][0][1] > 0.9  # Hare
+
+
+# ---------------------------------------------------------------- one population
+
+def test_one_populations_meta_game_averages_the_two_seats_by_hand():
+    # policy a's return against b: seat 0's entry [a, b] and seat 1's entry [b, a]
+    pay = np.array([[[1.0, 2.0], [3.0, 4.0]], [[10.0, 20.0], [30.0, 40.0]]])
+    U = psro.symmetric_game(pay)
+    np.testing.assert_allclose(U[0], [[(1 + 10) / 2, (2 + 30) / 2], [(3 + 20) / 2, (4 + 40) / 2]])
+    np.testing.assert_allclose(U[1], U[0].T)
+
+
+@pytest.mark.parametrize("solver, hare", [("nash", False), ("rae", True)])
+def test_one_population_splits_where_the_reference_says(solver, hare):
+    # the stag hunt's symmetric fictitious play from P(Stag) = 0.75: Stag at gamma 0, Hare
+    # at gamma 0.1; one meta-strategy for both seats
+    x0, x1 = psro.solve_meta_game(_meta_game([0, 0, 0, 1]),
+                                  _cfg(meta_solver=solver, gamma=0.1, populations=1))
+    np.testing.assert_array_equal(x0, x1)
+    assert (x0[3] if hare else x0[:3].sum()) > 0.99
+
+
+def test_one_populations_rqe_is_a_symmetric_rqe():
+    game = _meta_game([0, 1])
+    x0, x1 = psro.solve_meta_game(game, _cfg(meta_solver="rqe", meta_tau=0.5, meta_eps=0.5,
+                                             populations=1))
+    np.testing.assert_array_equal(x0, x1)
+    found = rqe.rqe_equilibria(psro.symmetric_game(game), 0.5, 0.5)
+    assert any(np.allclose(e.x0, x0, atol=1e-5) and np.allclose(e.x1, x1, atol=1e-5)
+               for e in found)
+
+
+def test_one_populations_best_response_plays_it_in_both_seats(tmp_path):
+    cfg = _cfg(iterations=3, populations=1)
+    assert psro.initial_config(cfg).method == "self_play"
+    fz = psro.best_response_config(cfg, tmp_path, 3, None, np.full((2, 3), 1 / 3)).env.frozen
+    assert fz.seat == "each"
+    runs = [str(psro.stage_dir(tmp_path, j).resolve()) for j in range(3)]
+    assert list(fz.policies) == runs + runs[:1]  # the start, iter_001, iter_002, one pad
+
+
+def test_one_population_is_refused_for_a_game_whose_seats_differ(tmp_path, capsys):
+    from jsrpo.cli import main
+    raw = config.to_dict(_cfg(populations=1))
+    raw["env"] = {"name": "bimatrix", "kwargs": {"row": [[1, 0, 2], [0, 1, 0]]}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
+    assert main(["train", "--config", str(tmp_path / "c.yaml"), "--out",
+                 str(tmp_path / "run")]) == 2
+    assert "psro.populations: got 1; allowed: 2 for bimatrix" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_one_population_run_trains_resumes_and_cross_plays(tmp_path):
+    from jsrpo.cli import main
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(config.to_dict(
+        _cfg(meta_solver="nash", populations=1))))
+    run = tmp_path / "run"
+    assert main(["train", "--config", str(tmp_path / "p.yaml"), "--out", str(run)]) == 0
+    assert (run / "iter_000").is_dir() and (run / "iter_002" / "summary.json").is_file()
+    assert not (run / "iter_001" / "seat_0").exists()
+    res = json.loads((run / "psro.json").read_text())
+    pay = np.asarray(res["payoffs"])
+    assert pay.shape == (2, 2, 3, 3) and not np.isnan(pay).any()
+    for x0, x1 in res["final_meta_strategies"]:
+        assert x0 == x1
+    # a finished stage is kept; one cut off before its checkpoint trains again
+    shutil.rmtree(run / "iter_002" / "checkpoint")
+    (run / "iter_002" / "summary.json").unlink()
+    assert main(["train", "--resume", str(run)]) == 0
+    assert (run / "iter_002" / "summary.json").is_file()
+    out = tmp_path / "xp"
+    assert main(["crossplay", str(run), "--out", str(out), "--episodes", "8",
+                 "--partners", "random"]) == 0
+    xp = json.loads((out / "crossplay.json").read_text())
+    assert np.asarray(xp["team_return"]).shape == (2, 2)
+    assert list(xp["summary"]["team_return"]["methods"]) == ["psro-nash"]
