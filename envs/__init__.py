@@ -106,6 +106,21 @@ def num_seats(name: str, kwargs: dict) -> int:
     return int(value) if whole else 2
 
 
+def seat_differences(name: str, kwargs: dict) -> str:
+    """How the seats of environment ``name`` differ in what they observe and can do (their
+    observation shapes and action counts), or ``""`` when they look alike: a policy of one seat
+    can then play any (FCP's agents, one PSRO population)."""
+    import jax
+
+    game = make(name, **kwargs)
+    obs = jax.eval_shape(game.reset, jax.random.PRNGKey(0))[0]
+    shapes = {tuple(obs[a].shape) for a in game.agents}
+    counts = {int(getattr(game.action_space(a), "n")) for a in game.agents}
+    if len(shapes) == 1 and len(counts) == 1:
+        return ""
+    return f"observation shapes {sorted(shapes)} and action counts {sorted(counts)}"
+
+
 def registered() -> tuple[str, ...]:
     return tuple(sorted(_REGISTRY))
 

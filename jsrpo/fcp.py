@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import jax
-
 import envs
 from jsrpo.checkpoint import snapshot_steps
 from jsrpo.config import Config, ConfigError, from_dict, to_dict
@@ -24,14 +22,10 @@ PARTNERS = "partners"
 def check(cfg: Config) -> None:
     """Stage 2 plays the pool in every seat: the game's seats must look alike
     (``ConfigError`` naming ``method`` before stage 1 trains)."""
-    game = envs.make(cfg.env.name, **cfg.env.base_kwargs)
-    obs = jax.eval_shape(game.reset, jax.random.PRNGKey(0))[0]
-    shapes = {tuple(obs[a].shape) for a in game.agents}
-    counts = {int(getattr(game.action_space(a), "n")) for a in game.agents}
-    if len(shapes) > 1 or len(counts) > 1:
+    differ = envs.seat_differences(cfg.env.name, cfg.env.base_kwargs)
+    if differ:
         raise ConfigError(f"method: got 'fcp'; allowed: a game whose seats look alike (FCP meets "
-                          f"its pool in every seat); {cfg.env.name} has observation shapes "
-                          f"{sorted(shapes)} and action counts {sorted(counts)}")
+                          f"its pool in every seat); {cfg.env.name} has {differ}")
 
 
 def is_staged(cfg: Config) -> bool:

@@ -56,14 +56,10 @@ def check(cfg: Config) -> None:
     """``psro.initial`` names scripted agents of the env for both seats, and one population
     needs seats that look alike (``ConfigError`` naming the field)."""
     if cfg.psro.populations == 1:
-        game = envs.make(cfg.env.name, **cfg.env.base_kwargs)
-        obs = jax.eval_shape(game.reset, jax.random.PRNGKey(0))[0]
-        shapes = {tuple(obs[a].shape) for a in game.agents}
-        counts = {int(getattr(game.action_space(a), "n")) for a in game.agents}
-        if len(shapes) > 1 or len(counts) > 1:
+        differ = envs.seat_differences(cfg.env.name, cfg.env.base_kwargs)
+        if differ:
             raise ConfigError(f"psro.populations: got 1; allowed: 2 for {cfg.env.name}, whose "
-                              f"seats differ (observation shapes {sorted(shapes)}, action "
-                              f"counts {sorted(counts)}); one population plays both seats")
+                              f"seats differ ({differ}); one population plays both seats")
     for i, spec in enumerate(cfg.psro.initial):
         for seat in (0, 1):
             try:
