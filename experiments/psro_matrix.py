@@ -7,7 +7,8 @@ answer of the one-shot matrix game (the RAE paper's two small experiments).
 
 One resumable piece per game and meta-solver (``configs/psro/<game>_rae.yaml``, 4 seeds, 6
 iterations, 1e5 env steps per best response; ``nash`` is the same config with
-``psro.meta_solver=nash``). Each piece writes ``<game>_<solver>.json``: per seed the final
+``psro.meta_solver=nash``), with a population per seat and, ``_one``, with one population for
+both seats (whose meta-strategy is symmetric, as the exact reference's is). Each piece writes ``<game>_<solver>.json``: per seed the final
 meta-strategies, the expected return of the final mixtures, and the share of rounds in which
 each move and each joint move is played when both seats draw their policies from the final
 meta-strategies (``--episodes`` episodes per pair of policies). Run directories go under
@@ -29,16 +30,35 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parent.parent
 GAMES = {"stag_hunt": "configs/psro/stag_hunt_rae.yaml",
          "car_game": "configs/psro/car_game_rae.yaml"}
-#: meta-solvers per game: (name, overrides); gamma is on the 5-round return (x5 per round)
+#: meta-solvers per game: (name, overrides); gamma is on the 5-round return (x5 per round);
+#: ``_one``: one population for both seats (``psro.populations: 1``)
+ONE = ["psro.populations=1"]
 SOLVERS = {
     "stag_hunt": [("nash", ["psro.meta_solver=nash"]),
                   ("rae_0.02", ["psro.gamma=0.02"]),
-                  ("rae_0.2", ["psro.gamma=0.2"])],
+                  ("rae_0.2", ["psro.gamma=0.2"]),
+                  ("nash_one", ["psro.meta_solver=nash"] + ONE),
+                  ("rae_0.2_one", ["psro.gamma=0.2"] + ONE)],
     "car_game": [("nash", ["psro.meta_solver=nash"]),
                  ("rae_0.002", ["psro.gamma=0.002"]),
                  ("rae_0.02", ["psro.gamma=0.02"]),
-                 ("rae_0.2", ["psro.gamma=0.2"])],
+                 ("rae_0.2", ["psro.gamma=0.2"]),
+                 ("nash_one", ["psro.meta_solver=nash"] + ONE),
+                 ("rae_0.02_one", ["psro.gamma=0.02"] + ONE),
+                 ("rae_0.2_one", ["psro.gamma=0.2"] + ONE)],
 }
+
+
+def gamma_of(solver: str) -> float:
+    """A piece's gamma on the 5-round return (``rae_0.2_one``: 0.2; ``nash``: 0)."""
+    parts = solver.split("_")
+    return float(parts[1]) if parts[0] == "rae" else 0.0
+
+
+def label(solver: str) -> str:
+    """``rae_0.2_one`` -> ``rae gamma 0.2, one population``."""
+    base = f"rae gamma {gamma_of(solver):g}" if solver.startswith("rae") else "nash"
+    return base + (", one population" if solver.endswith("_one") else "")
 
 
 def joint_play(run_dir: Path, episodes: int, seed: int = 0) -> list[dict]:
@@ -108,7 +128,7 @@ def exact_reference(out: Path) -> None:
         A = jnp.asarray(games.get_game(name).payoffs[0], jnp.float32)
         ref[game] = {}
         for solver, overrides in SOLVERS[game]:
-            gamma = 0.0 if solver == "nash" else float(solver.split("_")[1]) * ROUNDS
+            gamma = gamma_of(solver) * ROUNDS
             b0 = jnp.asarray([STARTS[game], 1 - STARTS[game]], jnp.float32)
             path = rae.fictitious_play_symmetric(A, b0, gamma, 20000)
             p = float(path[-1][0])
@@ -120,8 +140,12 @@ def exact_reference(out: Path) -> None:
 
 def pieces(args) -> list[Piece]:
     runs, out = args.runs.resolve(), args.out
-    todo = [Piece("exact", (out / "exact.json").exists, lambda: True,
-                  lambda: exact_reference(out))]
+    def exact_done() -> bool:  # for every piece
+        path = out / "exact.json"
+        return path.exists() and all(
+            name in json.loads(path.read_text()).get(game, {})
+            for game in GAMES for name, _ in SOLVERS[game])
+    todo = [Piece("exact", exact_done, lambda: True, lambda: exact_reference(out))]
     for game, path in GAMES.items():
         for name, overrides in SOLVERS[game]:
             run_dir = runs / f"{game}_{name}"

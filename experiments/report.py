@@ -1123,7 +1123,7 @@ def sec_psro_matrix() -> str:
                 n_s = sum(x > 0.9 for x in ss)
                 n_h = sum(x > 0.9 for x in hh)
                 mixed = len(J) - n_s - n_h
-                rows.append([solver.replace("_", " gamma "), f"{n_s} / {n_h} / {mixed}",
+                rows.append([psro_matrix.label(solver), f"{n_s} / {n_h} / {mixed}",
                              f2(statistics.mean(ss)), f2(statistics.mean(hh)), f2(value),
                              "n/a" if ex is None else f2(ex["p_first"])])
             else:
@@ -1132,7 +1132,7 @@ def sec_psro_matrix() -> str:
                 over1 = statistics.mean(j[0][1] + j[1][1] for j in J)
                 # one car overtakes, the other yields, in (nearly) every round
                 roles = sum(max(j[1][0], j[0][1]) > 0.9 for j in J)
-                rows.append([solver.replace("_", " gamma "), f"{statistics.mean(crash):.4f}",
+                rows.append([psro_matrix.label(solver), f"{statistics.mean(crash):.4f}",
                              f"{min(crash):.4f}-{max(crash):.4f}",
                              f"{over0:.3f} / {over1:.3f}", f"{roles} of {len(J)}",
                              f2(value), "n/a" if ex is None else f"{ex['p_crash']:.4f}"])
