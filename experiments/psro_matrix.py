@@ -8,12 +8,13 @@ answer of the one-shot matrix game (the RAE paper's two small experiments).
 One resumable piece per game and meta-solver (``configs/psro/<game>_rae.yaml``, 4 seeds, 6
 iterations, 1e5 env steps per best response; ``nash`` is the same config with
 ``psro.meta_solver=nash``), with a population per seat and, ``_one``, with one population for
-both seats (whose meta-strategy is symmetric, as the exact reference's is). Each piece writes ``<game>_<solver>.json``: per seed the final
-meta-strategies, the expected return of the final mixtures, and the share of rounds in which
-each move and each joint move is played when both seats draw their policies from the final
-meta-strategies (``--episodes`` episodes per pair of policies). Run directories go under
-``--runs`` (default runs/psro_matrix), results under ``--out`` (default
-experiments/results/psro_matrix); ``experiments/report.py`` turns them into docs/results.md.
+both seats (whose meta-strategy is symmetric, as the exact reference's is). Each piece writes
+``<game>_<solver>.json``: per seed the final meta-strategies, the expected return of the final
+mixtures, and the share of rounds in which each move and each joint move is played when both
+seats draw their policies from the final meta-strategies (``--episodes`` episodes per pair of
+policies). Run directories go under ``--runs`` (default runs/psro_matrix), results under
+``--out`` (default experiments/results/psro_matrix); ``experiments/report.py`` turns them into
+docs/results.md.
 """
 from __future__ import annotations
 
