@@ -43,6 +43,8 @@ def _import_jaxmarl_quietly() -> None:
 
 _import_jaxmarl_quietly()
 
+import jax  # noqa: E402
+
 from envs import coop_grid, hanabi, matrix_games, mpe_tag, overcooked, relay  # noqa: E402
 from envs.base import ParamEnv  # noqa: E402
 
@@ -110,8 +112,6 @@ def seat_differences(name: str, kwargs: dict) -> str:
     """How the seats of environment ``name`` differ in what they observe and can do (their
     observation shapes and action counts), or ``""`` when they look alike: a policy of one seat
     can then play any (FCP's agents, one PSRO population)."""
-    import jax
-
     game = make(name, **kwargs)
     obs = jax.eval_shape(game.reset, jax.random.PRNGKey(0))[0]
     shapes = {tuple(obs[a].shape) for a in game.agents}
