@@ -1094,7 +1094,9 @@ def sec_psro_matrix() -> str:
         "meta-strategies. Exact: the one-shot game under symmetric fictitious play from the "
         "same start at the per-round gamma (`jsrpo.equilibria.rae`): the symmetric mixed "
         "equilibrium in the car game, which two populations need not reach (they can settle "
-        "on a pure one where one car always yields). The RAE paper reports "
+        "on a pure one where one car always yields). `one population`: one population for "
+        "both seats (`psro.populations: 1`, a symmetric meta-strategy, as the exact "
+        "reference's), so the populations cannot split the roles. The RAE paper reports "
         "that RAE selects the risk-dominant Hare in the stag hunt and crashes about 7x less "
         "often than its baselines in the driving game.")]
     exact_f = root / "exact.json"
@@ -1147,7 +1149,7 @@ def sec_psro_matrix() -> str:
     return "\n\n".join(parts)
 
 
-def _budget(name: str, root: Path) -> tuple[str, str]:
+def _budget(name: str, root: Path, setting: str) -> tuple[str, str]:
     """(env steps per agent, env steps of the pool per seed) of a population experiment."""
     summ = root / f"{name}_summary.json"
     if summ.exists():
@@ -1156,22 +1158,41 @@ def _budget(name: str, root: Path) -> tuple[str, str]:
         extra = json.loads(part.read_text())["env_steps_per_member"] if part.exists() else 0
         return f"{own:,}", (f"{extra:,} x {json.loads(part.read_text())['num_members']} "
                             "partners" if extra else "none")
-    import yaml
-    cfg = yaml.safe_load((ROOT / "configs" / populations.METHODS[name][0]).read_text())
-    per = cfg["psro"]["iterations"] * 2 * int(float(cfg["train"]["total_env_steps"]))
+    from jsrpo import config as jconfig
+    path, overrides, _ = populations.SETTINGS[setting][name]
+    cfg = jconfig.load(ROOT / "configs" / path, overrides)
+    per = cfg.psro.iterations * 2 * cfg.train.total_env_steps
     return f"{per:,} (both seats)", "its own"
 
 
-def sec_populations() -> str:
-    title = "## Population methods on the grid world: FCP and PSRO against IPPO and SRPO"
-    root = RES / D_POP
+#: population experiment settings: (result directory, title, what was run)
+POP_SETTINGS = {
+    "coop_grid": (D_POP, "the grid world", (
+        "IPPO, SRPO (tau 10), Fictitious Co-Play and PSRO on `coop_grid` with the grid-world "
+        "hyper-parameters, 8 seeds each, pooled in one cross-play with the held-out scripted "
+        "partners. FCP trains 8 self-play partners first and keeps them at 10%, 50% and the "
+        "end (a pool of 24); PSRO grows a population per seat by 4 best responses per seat "
+        "and deploys each seed as its final meta-strategy mixture; `psro-uniform`: uniform "
+        "meta-solver; `psro-rqe-neutral`: the rqe meta-solver (meta_tau 1, meta_eps 0.1) with "
+        "risk-neutral best responses; `psro-rqe`: the same with its own oracle (best "
+        "responses to the entropic risk over the opponent mixture).")),
+    "cramped_room": (D_POP + "_cramped_room", "Overcooked cramped_room", (
+        "IPPO, SRPO (tau 1), Fictitious Co-Play and PSRO on Overcooked `cramped_room` with "
+        "the hyper-parameters of `configs/overcooked/cramped_room_fast.yaml`, 1.5e6 env "
+        "steps per agent, 4 seeds each, pooled in one cross-play with the held-out scripted "
+        "partners. FCP trains 4 self-play partners first and keeps them at 10%, 50% and the "
+        "end (a pool of 12); PSRO grows a population per seat by 4 best responses per seat; "
+        "`psro-uniform`: uniform meta-solver; `psro-rqe`: the rqe meta-solver at meta_tau "
+        "0.05, meta_eps 0.1 with its own oracle.")),
+}
+
+
+def sec_populations(setting: str = "coop_grid") -> str:
+    d_pop, where, what = POP_SETTINGS[setting]
+    title = f"## Population methods on {where}: FCP and PSRO against IPPO and SRPO"
+    root = RES / d_pop
     parts = [title, (
-        "IPPO, SRPO (tau 10), Fictitious Co-Play and PSRO (uniform and rqe meta-solvers) on "
-        "`coop_grid` with the grid-world hyper-parameters, 8 seeds each, pooled in one "
-        "cross-play with the held-out scripted partners. FCP trains 8 self-play partners first "
-        "and keeps them at 10%, 50% and the end (a pool of 24); PSRO grows a population per "
-        "seat by 4 best responses per seat and deploys each seed as its final meta-strategy "
-        "mixture. TP: a member with itself; CP: with the other members of its method; "
+        what + " TP: a member with itself; CP: with the other members of its method; "
         "CP other methods: with every member of the other methods (agents and pools it never "
         "met); partners: mean over the scripted partners and both seats. IQM with a 95% "
         "bootstrap interval; wall time per method on a shared 2-core CPU (compile included; a "
@@ -1185,9 +1206,11 @@ def sec_populations() -> str:
     labels = [m["method_label"] for m in xp["members"]]
     team = xp["team_return"]
     rows = []
-    for name in populations.METHODS:
-        label = next((lab for lab in dict.fromkeys(labels)
-                      if lab.replace(" tau=10", "").replace("-", "_") == name), None)
+    methods = populations.SETTINGS[setting]
+    for name in methods:
+        run = next((str(r) for r in xp["runs"] if Path(r).name == name), None)
+        label = next((m["method_label"] for m in xp["members"]
+                      if run and str(m["run"]) == run), None)
         if label is None:
             continue
         st = xp["summary"]["team_return"]["methods"][label]
@@ -1198,12 +1221,12 @@ def sec_populations() -> str:
         part = xp["partners"]["summary"][label]
         scripted = statistics.mean(v[k]["iqm"] for v in part.values()
                                    for k in ("partner_in_seat0", "partner_in_seat1"))
-        own, pool = _budget(name, root)
+        own, pool = _budget(name, root, setting)
         rows.append([label, len(idx), own, pool, f1(timing.get(name, float("nan")) / 60),
                      iqm_ci(st["tp"]), iqm_ci(st["cp"]), f1(statistics.mean(other)),
                      f2(fr["iqm"]), f1(scripted)])
     notes = []
-    for name in populations.METHODS:
+    for name in methods:
         f = root / f"{name}_psro.json"
         if f.exists():
             res = json.loads(f.read_text())
@@ -1216,8 +1239,9 @@ def sec_populations() -> str:
     parts += [table(["method", "seeds", "env steps per agent", "pool training",
                      "wall time (min)", "TP", "CP", "CP other methods", "free-riding (TP)",
                      "scripted partners"], rows, right=set(range(1, 10)) - {2, 3}), *notes,
-              f"Matrix: `experiments/results/{D_POP}/crossplay/crossplay_heatmap.png`.",
-              measured(POP_CMD, D_POP)]
+              f"Matrix: `experiments/results/{d_pop}/crossplay/crossplay_heatmap.png`.",
+              measured(POP_CMD + ("" if setting == "coop_grid" else f" --env {setting}"),
+                       d_pop)]
     return "\n\n".join(parts)
 
 
@@ -1606,7 +1630,8 @@ def build() -> tuple[dict, dict]:
         sec_gridworld16(blocks), sec_gridworld8(), sec_short_budget(), sec_learners_vs_solvers(),
         sec_matrix_grid(),
         sec_solvers(), sec_overcooked(blocks), sec_tau_study(), sec_srpo_options(),
-        sec_study(), sec_hanabi(), sec_tag(), sec_psro_matrix(), sec_populations()]) + "\n"
+        sec_study(), sec_hanabi(), sec_tag(), sec_psro_matrix(), sec_populations(),
+        sec_populations("cramped_room")]) + "\n"
     bench = "\n\n".join([
         GENERATED, "# Benchmarks",
         ("Speed of jsrpo against JaxMARL's IPPO on Overcooked and of its sweeps. Every table is "
