@@ -137,21 +137,37 @@ def solve_meta_game(payoffs: np.ndarray, cfg: Config,
     u0, u1 = np.full(n0, 1.0 / n0), np.full(n1, 1.0 / n1)
     if p.meta_solver == "uniform" or (n0 == 1 and n1 == 1):  # one policy each: nothing to solve
         return u0, u1
-    if p.populations == 1:
-        return _solve_symmetric(payoffs, cfg, on_fallback)
-    pay = jnp.asarray(payoffs)  # float32 unless the user enabled x64
+    # one population: its symmetrised game, solved symmetrically (fictitious play from uniform
+    # in a symmetric game keeps both seats equal; rqe keeps symmetric equilibria only)
+    one = p.populations == 1
+    game = symmetric_game(payoffs) if one else payoffs
     if p.meta_solver in ("nash", "rae"):
-        gamma = 0.0 if p.meta_solver == "nash" else p.gamma
-        return _fictitious_play(pay, gamma)
-    found = rqe.rqe_equilibria(payoffs, p.meta_tau, p.meta_eps)
+        # float32 unless the user enabled x64
+        x0, x1 = _fictitious_play(jnp.asarray(game), p.gamma if p.meta_solver == "rae" else 0.0)
+    else:
+        x0, x1 = _rqe(game, cfg, on_fallback, symmetric=one)
+    if one:
+        x = _simplex(0.5 * (x0 + x1))
+        return x, x
+    return x0, x1
+
+
+def _rqe(game: np.ndarray, cfg: Config, on_fallback: Optional[Callable[[], None]],
+         symmetric: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The highest-welfare RQE of ``game [2, n0, n1]`` at ``meta_tau``, ``meta_eps`` (only
+    symmetric ones when ``symmetric``), or nash's answer when none is found."""
+    p = cfg.psro
+    found = [e for e in rqe.rqe_equilibria(game, p.meta_tau, p.meta_eps)
+             if not symmetric or np.allclose(e.x0, e.x1, atol=1e-6)]
     if not found:  # a stuck run helps no one: say so and go on with the Nash meta-strategy
-        print(f"[jsrpo] warning: psro.meta_solver rqe: no equilibrium of the {n0} x {n1} "
-              f"meta-game at meta_tau {p.meta_tau}, meta_eps {p.meta_eps}; using fictitious "
-              "play (the nash meta-solver) for it", flush=True)
+        n0, n1 = game.shape[1:]
+        print(f"[jsrpo] warning: psro.meta_solver rqe: no {'symmetric ' * symmetric}"
+              f"equilibrium of the {n0} x {n1} meta-game at meta_tau {p.meta_tau}, meta_eps "
+              f"{p.meta_eps}; using fictitious play (the nash meta-solver) for it", flush=True)
         if on_fallback is not None:
             on_fallback()
-        return _fictitious_play(pay, 0.0)
-    welfare = [float(e.x0 @ (payoffs[0] + payoffs[1]) @ e.x1) for e in found]
+        return _fictitious_play(jnp.asarray(game), 0.0)
+    welfare = [float(e.x0 @ (game[0] + game[1]) @ e.x1) for e in found]
     best = found[int(np.argmax(welfare))]
     return _simplex(best.x0), _simplex(best.x1)
 
@@ -162,33 +178,6 @@ def symmetric_game(payoffs: np.ndarray) -> np.ndarray:
     payoff is ``U.T``."""
     U = 0.5 * (payoffs[0] + payoffs[1].T)
     return np.stack([U, U.T])
-
-
-def _solve_symmetric(payoffs: np.ndarray, cfg: Config,
-                     on_fallback: Optional[Callable[[], None]]) -> tuple[np.ndarray, np.ndarray]:
-    """One population's meta-strategy, the same in both seats: symmetric fictitious play (both
-    seats start uniform in a symmetric game, so they stay equal; their mean is kept), or the
-    highest-welfare symmetric RQE (nash's answer when there is none)."""
-    p = cfg.psro
-    game = symmetric_game(payoffs)
-    if p.meta_solver in ("nash", "rae"):
-        x0, x1 = _fictitious_play(jnp.asarray(game), p.gamma if p.meta_solver == "rae" else 0.0)
-        x = _simplex(0.5 * (x0 + x1))
-        return x, x
-    found = [e for e in rqe.rqe_equilibria(game, p.meta_tau, p.meta_eps)
-             if np.allclose(e.x0, e.x1, atol=1e-6)]
-    if not found:
-        print(f"[jsrpo] warning: psro.meta_solver rqe: no symmetric equilibrium of the "
-              f"{len(game[0])}-policy meta-game at meta_tau {p.meta_tau}, meta_eps "
-              f"{p.meta_eps}; using fictitious play (the nash meta-solver) for it", flush=True)
-        if on_fallback is not None:
-            on_fallback()
-        x0, x1 = _fictitious_play(jnp.asarray(game), 0.0)
-        x = _simplex(0.5 * (x0 + x1))
-        return x, x
-    best = found[int(np.argmax([float(e.x0 @ game[0] @ e.x1) for e in found]))]
-    x = _simplex(0.5 * (np.asarray(best.x0) + np.asarray(best.x1)))
-    return x, x
 
 
 def _fictitious_play(pay: jax.Array, gamma: float) -> tuple[np.ndarray, np.ndarray]:
