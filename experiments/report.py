@@ -815,7 +815,10 @@ def sec_study() -> str:
         "Every layout, every method: the shipped config `configs/overcooked/<layout>_<method>"
         ".yaml` (JaxMARL's IPPO hyper-parameters, 5e6 env steps per member), the seeds of a "
         "method in one program; `control`: no private cost; `costs`: the layout's cost scale "
-        "chosen below. TP: the team return of each run's own pair; CP: of pairs from different "
+        "chosen below. Sparse return: 20 per delivery (private costs left out) of each run's "
+        "own pair in its final evaluation (64 episodes), mean and range over seeds; a seed "
+        "delivers when it is above 0. "
+        "TP: the team return of each run's own pair; CP: of pairs from different "
         "runs (all methods of the layout pooled); IQM over pairs with a 95% bootstrap "
         "interval. Free-riding degree: `|share_0 - share_1|` of the work (pots filled, plates "
         "and soups picked up, deliveries) in the trained pair's own evaluation, 0 = even, 1 = one "
@@ -866,16 +869,22 @@ def sec_study() -> str:
                                       for side in ("partner_in_seat1", "partner_in_seat0"))
                 else:
                     label = method
-                rows.append([lay, label, len(summ["members"]), tp, cp, held, f2(fr),
+                # Sparse return (20 per delivery, private costs left out) of each run's own
+                # pair in its final evaluation: the learning table, before any cross-play.
+                sparse = [20.0 * sum(m["deliveries"]) for m in summ["members"]]
+                learn = (f"{statistics.mean(sparse):.1f} ({min(sparse):.1f}-{max(sparse):.1f})",
+                         f"{sum(x > 0 for x in sparse)} / {len(sparse)}")
+                rows.append([lay, label, len(summ["members"]), *learn, tp, cp, held, f2(fr),
                              f"{share[0]:.2f} / {share[1]:.2f}",
                              " / ".join(f"{x:.1f}" for x in contrib["deliveries"])])
         if not rows:
             continue
         parts += [f"### {setting}" + (" (no private costs)" if setting == "control" else
                                       " (the chosen cost scale per layout)"),
-                  table(["layout", "method", "seeds", "TP", "CP", "held-out partners",
+                  table(["layout", "method", "seeds", "sparse return, mean (range)",
+                         "seeds delivering", "TP", "CP", "held-out partners",
                          "free-riding degree", "work share seat 0 / 1",
-                         "deliveries seat 0 / 1"], rows, right={2, 3, 4, 5, 6, 7, 8}),
+                         "deliveries seat 0 / 1"], rows, right=set(range(2, 11))),
                   measured(f"{STUDY_CMD} --stages main --settings {setting}",
                            f"{D_STUDY}/{setting}",
                            note="Figures: `tp_cp_layouts.png`, and per layout "
