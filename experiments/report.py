@@ -1704,6 +1704,14 @@ def main(argv=None) -> int:
         if new != old or args.check:
             targets["README.md"] = new
     if not args.check:
+        # A directory's commit line names the newest commit holding its files, so results
+        # written now and committed together with these docs would be named by an older commit
+        # (and `--check` would then fail): the results go in their own commit first.
+        pending = _git("status", "--porcelain", "--", "experiments/results")
+        if pending:
+            print("warning: experiments/results has uncommitted changes; commit them first and "
+                  "run this again, or the docs name the wrong commit:\n" + pending,
+                  file=sys.stderr)
         for rel, text in targets.items():
             path = ROOT / rel
             if path.exists() and path.read_text() == text:
