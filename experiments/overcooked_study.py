@@ -46,6 +46,9 @@ SETTINGS = ("control", "costs")
 #: Private cost scales c tried per layout (0: the reference): every move and every interact
 #: costs the acting seat c, a blocked move (into a wall, counter or the other agent) c more.
 COST_SCALES = (0.0, 0.02, 0.05, 0.1, 0.2)
+#: A second round when no scale of the first qualifies (costs already too high at the smallest):
+#: finer scales below it, with the same seeds and rule over both rounds' rows.
+FINE_COST_SCALES = (0.005, 0.01)
 COST_SEEDS = 2
 #: A cost scale qualifies when IPPO still delivers at least this share of its sparse return
 #: without costs (costs that stop the team altogether show no free-riding, only idleness).
@@ -119,21 +122,37 @@ def pieces(args) -> list[Piece]:
     tr = lambda run, cfg, overrides: train(run, cfg, overrides + args.override)
     ps: list[Piece] = []
 
+    def chosen(layout: str) -> bool:
+        """The layout's cost choice is final: a scale qualified, or both rounds ran."""
+        if not choice(layout).exists():
+            return False
+        ch = json.loads(choice(layout).read_text())
+        return ch["scale"] is not None or ch.get("rounds", 1) >= 2
+
     for layout in args.layouts:
         def run_costs(layout=layout):
-            run = runs / "select" / layout
-            scales = "[" + ", ".join(str(c) for c in COST_SCALES) + "]"
+            dest = out / "select" / layout
             zipped = "sweep.zip=[[env.kwargs.move_cost, env.kwargs.interact_cost, " \
                      "env.kwargs.collision_cost]]"
-            tr(run, config(layout, "ippo"), [
-                f"num_seeds={COST_SEEDS}", "seed=100", "checkpoint.every_updates=500",
-                "checkpoint.snapshots=[]", zipped] + [
-                f"env.kwargs.{k}={scales}" for k in ("move_cost", "interact_cost",
-                                                      "collision_cost")])
-            keep(run, out / "select" / layout, "ippo_")
-            rows = json.loads((run / "summary.json").read_text())["members"]
-            choice(layout).write_text(json.dumps(choose_cost(rows), indent=2) + "\n")
-        ps.append(Piece(f"select/{layout}", choice(layout).exists, lambda: True, run_costs))
+            rows = []
+            for rnd, (tag, scales) in enumerate((("", COST_SCALES), ("fine_", FINE_COST_SCALES)),
+                                                1):
+                if rnd == 2 and choose_cost(rows)["scale"] is not None:
+                    break
+                run = runs / "select" / (layout + ("_fine" if tag else ""))
+                if not (dest / f"ippo_{tag}summary.json").exists():
+                    listed = "[" + ", ".join(str(c) for c in scales) + "]"
+                    tr(run, config(layout, "ippo"), [
+                        f"num_seeds={COST_SEEDS}", f"seed={100 * rnd}",
+                        "checkpoint.every_updates=500", "checkpoint.snapshots=[]", zipped] + [
+                        f"env.kwargs.{k}={listed}" for k in ("move_cost", "interact_cost",
+                                                              "collision_cost")])
+                    keep(run, dest, f"ippo_{tag}")
+                rows += json.loads((dest / f"ippo_{tag}summary.json").read_text())["members"]
+                ch = dict(choose_cost(rows), rounds=rnd)
+                choice(layout).write_text(json.dumps(ch, indent=2) + "\n")
+        ps.append(Piece(f"select/{layout}", lambda layout=layout: chosen(layout), lambda: True,
+                        run_costs))
 
     for setting in SETTINGS:
         for layout in args.layouts:
@@ -145,11 +164,27 @@ def pieces(args) -> list[Piece]:
                 dest = out / setting / layout
                 run = runs / setting / layout / method
 
+                xp = out / setting / layout / "crossplay"
+                gifs = out / setting / layout / "gifs"
+
                 def run_train(run=run, dest=dest, layout=layout, method=method, extra=extra):
+                    before = dest / f"{method}_summary.json"
+                    old = json.loads(before.read_text()) if before.exists() else None
                     tr(run, config(layout, method), common + extra())
                     keep(run, dest, f"{method}_")
-                ps.append(Piece(f"{setting}/{layout}/{method}",
-                                (dest / f"{method}_summary.json").exists, ready, run_train))
+                    if old is not None:
+                        report_rerun(old, json.loads(before.read_text()), f"{dest}/{method}")
+
+                def train_done(run=run, dest=dest, method=method, xp=xp, gifs=gifs):
+                    # Done when its results exist and either its policies are still on disk or
+                    # nothing downstream needs them any more. A later session on a machine
+                    # without the run directory trains it again (same seeds, same program).
+                    return (dest / f"{method}_summary.json").exists() and (
+                        final_policies(run).exists() or (
+                            (xp / "crossplay.json").exists()
+                            and (method not in GIF_METHODS
+                                 or (gifs / f"{method}_with_{GIF_PARTNER}.gif").exists())))
+                ps.append(Piece(f"{setting}/{layout}/{method}", train_done, ready, run_train))
             xp = out / setting / layout / "crossplay"
 
             def run_xp(setting=setting, layout=layout, xp=xp):
@@ -157,7 +192,8 @@ def pieces(args) -> list[Piece]:
                               + ["--partners", PARTNERS, "--episodes", str(args.episodes),
                                  "--out", str(xp)], f"crossplay {setting}/{layout}")
             trained = lambda setting=setting, layout=layout: all(
-                (out / setting / layout / f"{m}_summary.json").exists() for m in METHODS)
+                (out / setting / layout / f"{m}_summary.json").exists()
+                and final_policies(runs / setting / layout / m).exists() for m in METHODS)
             ps.append(Piece(f"{setting}/{layout}/crossplay",
                             (xp / "crossplay.json").exists, trained, run_xp))
             gifs = out / setting / layout / "gifs"
@@ -196,6 +232,23 @@ def pieces(args) -> list[Piece]:
     stages = set(args.stages)
     return [p for p in ps if p.name.split("/")[0] in stages
             or (p.name.split("/")[0] in SETTINGS and "main" in stages)]
+
+
+def final_policies(run: Path) -> Path:
+    """The file that marks a run's saved final policies (``jsrpo.rundir.RunDir.meta``; imported
+    late: it imports JAX)."""
+    from jsrpo.rundir import RunDir
+    return RunDir(run).meta
+
+
+def report_rerun(old: dict, new: dict, what: str) -> None:
+    """Print whether a training piece trained again reproduced its recorded per-seed returns
+    (its new summary replaces the old, so that cross-play and the table describe the same
+    policies)."""
+    a = [m["return"] for m in old["members"]]
+    b = [m["return"] for m in new["members"]]
+    print(f"[study] {what}: trained again; per-seed returns "
+          + ("reproduced exactly" if a == b else f"differ: recorded {a}, now {b}"), flush=True)
 
 
 def tp_cp_figure(out: Path) -> Path | None:

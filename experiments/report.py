@@ -843,7 +843,11 @@ def sec_study() -> str:
                    "every "
                    "interact costs the acting seat c, a blocked move c more. Chosen: the scale "
                    f"with the largest free-riding degree among those keeping at least "
-                   f"{study.KEEP_RETURN:.0%} of the sparse return without costs."),
+                   f"{study.KEEP_RETURN:.0%} of the sparse return without costs. Where none "
+                   "does, a second round tries the finer scales "
+                   f"{', '.join(g(c) for c in study.FINE_COST_SCALES)} and the rule applies to "
+                   "both rounds together; where still none does, the layout has no cost "
+                   "setting."),
                   table(["layout", "cost scale", "sparse return", "free-riding degree", "seeds",
                          ""], rows, right={1, 2, 3, 4}),
                   measured(f"{STUDY_CMD} --stages select", f"{D_STUDY}/select")]

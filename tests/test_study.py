@@ -36,20 +36,49 @@ def test_overcooked_study_pieces_wait_for_what_they_need(tmp_path, capsys):
     assert s["control/cramped_room/crossplay"] == "waiting"  # no method trained yet
     assert s["costs/cramped_room/srpo"] == "waiting"  # no cost scale chosen yet
     assert s["ablation/cramped_room"] == "waiting"
-    out = tmp_path / "out"
-    (out / "control" / "cramped_room").mkdir(parents=True)
+    out, runs = tmp_path / "out", tmp_path / "runs"
+
+    def trained(method):
+        (out / "control" / "cramped_room").mkdir(parents=True, exist_ok=True)
+        (out / "control" / "cramped_room" / f"{method}_summary.json").write_text("{}")
+        meta = runs / "control" / "cramped_room" / method / "checkpoint" / "final_meta.json"
+        meta.parent.mkdir(parents=True)
+        meta.write_text("{}")
+
     for m in ("ippo", "self_play"):
-        (out / "control" / "cramped_room" / f"{m}_summary.json").write_text("{}")
+        trained(m)
     s = states(tmp_path, capsys)
     assert s["control/cramped_room/ippo"] == "done"
     assert s["control/cramped_room/crossplay"] == "waiting"  # srpo is missing
-    (out / "control" / "cramped_room" / "srpo_summary.json").write_text("{}")
+    trained("srpo")
     s = states(tmp_path, capsys, "--methods", "ippo")  # a layout's cross-play pools all three
     assert s["control/cramped_room/crossplay"] == "ready"
     assert "control/cramped_room/self_play" not in s
+    # The policies are gone (a new machine): the pieces that still need them train again,
+    # and cross-play waits for them; once cross-play and the GIFs exist, nothing needs them.
+    import shutil
+    shutil.rmtree(runs / "control" / "cramped_room")
+    s = states(tmp_path, capsys)
+    assert s["control/cramped_room/ippo"] == "ready"
+    assert s["control/cramped_room/crossplay"] == "waiting"
+    xp = out / "control" / "cramped_room" / "crossplay" / "crossplay.json"
+    xp.parent.mkdir()
+    xp.write_text("{}")
+    s = states(tmp_path, capsys)
+    assert s["control/cramped_room/self_play"] == "done"  # not in a GIF
+    assert s["control/cramped_room/ippo"] == "ready"  # its GIF is still to make
+    gifs = out / "control" / "cramped_room" / "gifs"
+    gifs.mkdir()
+    for m in ("ippo", "srpo"):
+        (gifs / f"{m}_with_onion.gif").write_text("")
+    s = states(tmp_path, capsys)
+    assert s["control/cramped_room/ippo"] == "done" and s["control/cramped_room/gifs"] == "done"
     (out / "select" / "cramped_room").mkdir(parents=True)
-    (out / "select" / "cramped_room" / "choice.json").write_text('{"scale": null}')
-    s = states(tmp_path, capsys)  # no scale qualified: the cost setting cannot run
+    (out / "select" / "cramped_room" / "choice.json").write_text('{"scale": null, "rounds": 1}')
+    s = states(tmp_path, capsys)  # no scale qualified: the finer round is still to run
+    assert s["select/cramped_room"] == "ready" and s["costs/cramped_room/ippo"] == "waiting"
+    (out / "select" / "cramped_room" / "choice.json").write_text('{"scale": null, "rounds": 2}')
+    s = states(tmp_path, capsys)  # no scale of either round qualified: no cost setting
     assert s["select/cramped_room"] == "done" and s["costs/cramped_room/ippo"] == "waiting"
     (out / "select" / "cramped_room" / "choice.json").write_text('{"scale": 0.05}')
     s = states(tmp_path, capsys)
