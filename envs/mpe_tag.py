@@ -21,8 +21,8 @@ import chex
 import jax
 import jax.numpy as jnp
 from flax import struct
-from gymnax.environments.spaces import Box
 from jaxmarl.environments.mpe.simple_tag import SimpleTagMPE
+from jaxmarl.environments.spaces import Box
 
 from envs.base import ParamEnv, check_int, check_number
 

@@ -50,6 +50,7 @@ MARK = "BENCH_JSON "  # prefix of a worker's result line (JaxMARL prints to stdo
 
 import _jaxmarl_runner as jm  # noqa: E402  (next to this script)
 import _time_to  # noqa: E402
+from _load import BackgroundLoad  # noqa: E402
 
 # (JaxMARL key, jsrpo field, value for jsrpo from the JaxMARL value, note)
 HYPER = [
@@ -251,33 +252,6 @@ def worker_interleaved(spec: dict) -> dict:
                 "env_steps_per_s": steps / min(t), "compile_and_first_s": programs[m][2],
                 **stages[m]}
             for m, t in times.items()}
-
-
-#: The background load: a fixed single-threaded numeric loop, the same beside every system.
-#: It stops by itself once the benchmark that started it (pid in argv[1]) is gone, even when
-#: that was killed before this process got going.
-LOAD_LOOP = ("import os, sys\nparent = int(sys.argv[1])\nx = 0.0\n"
-             "while os.getppid() == parent:\n"
-             "    for i in range(100000):\n        x = (x * 1.000001 + i) % 1e9\n")
-
-
-class BackgroundLoad:
-    """``K`` busy processes (``LOAD_LOOP``) for the duration of a ``with`` block."""
-
-    def __init__(self, k: int):
-        self.k, self.procs = k, []
-
-    def __enter__(self):
-        self.procs = [subprocess.Popen([sys.executable, "-c", LOAD_LOOP, str(os.getpid())],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                      for _ in range(self.k)]
-        return self
-
-    def __exit__(self, *exc):
-        for p in self.procs:
-            p.kill()
-        for p in self.procs:
-            p.wait()
 
 
 def paired_ratio(ref_ms: list, sys_ms: list) -> float:

@@ -63,6 +63,7 @@ D_RANDOM_SEARCH = "bench_sweep"
 D_TIME_TO = "bench_time_to_200"  # the fast config against JaxMARL's IPPO
 D_TIME_TO_8 = "bench_time_to_200_8seeds"  # equal hyper-parameters, 8 seeds
 D_COMPILE = "bench_compile"
+D_SUITE = ("bench_suite", "bench_suite_load1")  # idle, 1 busy process beside it
 D_RING_SEEDS = "coord_ring_seeds"
 D_CIRCUIT_SEEDS = "counter_circuit_seeds"
 D_TAU = ("overcooked_srpo_tau_cramped_room", "overcooked_srpo_tau_forced_coord",
@@ -1606,6 +1607,41 @@ def sec_compile() -> str:
     return "\n\n".join(out)
 
 
+def sec_suite() -> str:
+    title = "Test-suite time"
+    runs = [(d, load(f"{d}/results.json")) for d in D_SUITE
+            if (RES / d / "results.json").exists()]
+    if not runs:
+        return f"## {title}\n\nNot measured yet (no result file)."
+    rows = []
+    for d, r in runs:
+        st, c = r["compile_stages_s"], r["counts"]
+        rows.append([f"{r['background_load']}", f2(r["load_average_before"]),
+                     str(r["test_processes"]),
+                     f"{c.get('passed', 0)} / {c.get('failed', 0) + c.get('errors', 0)}",
+                     fint(r["wall_s"]), fint(r["tests_total_s"]), fint(st["trace"]),
+                     fint(st["lower"]), fint(st["xla"]), fint(st["cache_saved"])])
+    _, r0 = runs[-1]
+    slow = [[f"`{t['test']}`", f1(t["seconds"])] for t in r0["slowest"][:10]]
+    return "\n\n".join([
+        f"## {title}",
+        ("The README's test command (`pytest -q`: one test worker per core), timed whole by "
+         "`experiments/bench_suite.py`, with K busy single-threaded processes beside it and the "
+         "machine's 1-minute load average just before the start (anything else running shows "
+         "there). Test time: the durations pytest reports, summed over tests. Trace, lower, XLA: "
+         "time the test processes spent in each compile stage, summed over processes (nested "
+         "traces counted once); saved: compile time the persistent cache saved. Programs that "
+         "`jsrpo` processes started by tests compile are not in these columns."),
+        table(["K", "load average", "test processes", "passed / failed", "wall s",
+               "test time s", "trace s", "lower s", "XLA s", "saved s"], rows),
+        f"Slowest tests (K = {r0['background_load']}; seconds, setup included):",
+        table(["test", "s"], slow),
+        measured(["python experiments/bench_suite.py" + (
+            f" --background-load {r['background_load']}" if r["background_load"] else "")
+            for _, r in runs], [d for d, _ in runs]),
+    ])
+
+
 def sec_accelerators() -> str:
     return "\n\n".join([
         "## On a GPU or TPU",
@@ -1655,7 +1691,7 @@ def build() -> tuple[dict, dict]:
         sec_time_to(D_TIME_TO_8, "Learning speed at equal hyper-parameters: jsrpo self_play "
                                  "against JaxMARL's IPPO, 8 seeds"),
         sec_sweep(), sec_random_search(), sec_throughput(), sec_hanabi_throughput(),
-        sec_compile(), sec_accelerators()]) + "\n"
+        sec_compile(), sec_suite(), sec_accelerators()]) + "\n"
     assert set(BLOCK_NAMES) <= set(blocks)
     return {"docs/results.md": results, "docs/benchmarks.md": bench}, blocks
 

@@ -47,7 +47,7 @@ def test_background_load_ends_when_the_benchmark_is_killed():
     """A benchmark killed mid-measurement must not leave its busy processes behind (they would
     slow down everything measured after it)."""
     code = ("import time\n"
-            "from bench_vs_jaxmarl import BackgroundLoad\n"
+            "from _load import BackgroundLoad\n"
             "with BackgroundLoad(1) as load:\n"
             "    print(load.procs[0].pid, flush=True)\n"
             "    time.sleep(60)\n")
@@ -64,3 +64,27 @@ def test_background_load_ends_when_the_benchmark_is_killed():
         time.sleep(0.1)
     assert not _running(pid)
 
+
+
+def test_suite_timing_counts_nested_and_overlapping_intervals_once():
+    from _suite_timing import union_seconds
+
+    # an outer trace [0, 10] with two jits traced inside it, then a separate one [12, 13]
+    assert union_seconds([(0.0, 10.0), (2.0, 3.0), (4.0, 6.0), (12.0, 13.0)]) == 11.0
+    assert union_seconds([(0.0, 2.0), (1.0, 3.0)]) == 3.0  # overlapping: 0..3
+    assert union_seconds([]) == 0.0
+
+
+def test_suite_benchmark_reads_durations_and_counts():
+    from bench_suite import parse
+
+    text = ("....F\n"
+            "============ slowest durations ============\n"
+            "12.50s call     tests/test_a.py::test_x[1]\n"
+            "2.00s setup    tests/test_a.py::test_x[1]\n"
+            "0.30s call     tests/test_b.py::test_y\n"
+            "FAILED tests/test_b.py::test_z - AssertionError\n"
+            "1 failed, 4 passed, 2 skipped in 61.20s (0:01:01)\n")
+    r = parse(text)
+    assert r["tests"] == {"tests/test_a.py::test_x[1]": 14.5, "tests/test_b.py::test_y": 0.3}
+    assert r["counts"] == {"failed": 1, "passed": 4, "skipped": 2}
