@@ -124,19 +124,24 @@ def test_killed_and_resumed_equals_uninterrupted(sig, tmp_path, reference):
     _assert_same(run, reference)
 
 
-def test_second_process_is_refused_and_a_dead_holders_lock_is_taken_over(tmp_path, reference):
+def test_second_process_is_refused_and_a_dead_holders_lock_is_taken_over(tmp_path, reference,
+                                                                        capsys):
     """Two processes on one run directory: the second is refused with the holder named; once
     the holder is killed, its stale lock is taken over and the run resumes exactly."""
+    from jsrpo.cli import main
+
     run = tmp_path / "run"
     first = _start(run, tmp_path)
     _wait_for_rows(first, run / "metrics.jsonl", rows=2 * 5)
     first.proc.send_signal(signal.SIGSTOP)  # alive but paused: it holds the run meanwhile
+    # The second process is this test's own (it is refused before it would compile anything).
     for args in (["--resume", str(run)],
                  ["--config", str(tmp_path / "c.yaml"), "--out", str(run), "--overwrite"]
                  + OVERRIDES):
-        code, _, err = _train(args, tmp_path / "logs").finish()
-        assert code == 2, err
-        assert f"in use by another jsrpo process (pid {first.proc.pid} on " in err
+        capsys.readouterr()
+        assert main(["train"] + args) == 2
+        err = capsys.readouterr().err
+        assert f"in use by another jsrpo process (pid {first.proc.pid} on " in err, err
     first.proc.send_signal(signal.SIGKILL)
     first.finish()
     assert json.loads((run / ".lock").read_text())["pid"] == first.proc.pid  # left behind
