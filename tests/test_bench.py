@@ -80,11 +80,11 @@ def test_suite_benchmark_reads_durations_and_counts():
 
     text = ("....F\n"
             "============ slowest durations ============\n"
-            "12.50s call     tests/test_a.py::test_x[1]\n"
-            "2.00s setup    tests/test_a.py::test_x[1]\n"
-            "0.30s call     tests/test_b.py::test_y\n"
-            "FAILED tests/test_b.py::test_z - AssertionError\n"
+            "12.50s call     suite/test_a.py::test_x[1]\n"
+            "2.00s setup    suite/test_a.py::test_x[1]\n"
+            "0.30s call     suite/test_b.py::test_y\n"
+            "FAILED suite/test_b.py::test_z - AssertionError\n"
             "1 failed, 4 passed, 2 skipped in 61.20s (0:01:01)\n")
     r = parse(text)
-    assert r["tests"] == {"tests/test_a.py::test_x[1]": 14.5, "tests/test_b.py::test_y": 0.3}
+    assert r["tests"] == {"suite/test_a.py::test_x[1]": 14.5, "suite/test_b.py::test_y": 0.3}
     assert r["counts"] == {"failed": 1, "passed": 4, "skipped": 2}

@@ -1,7 +1,7 @@
 """The result files under experiments/results all parse, and the generated docs are up to date.
 
-Fast (no JAX): json/jsonl/yaml/csv by their parsers, PNG by its chunk structure and CRCs,
-text files as UTF-8; then ``python experiments/report.py --check``.
+Fast (no JAX): json/jsonl/yaml/csv by their parsers, PNG by its chunk structure and CRCs, GIF
+by decoding every frame, text files as UTF-8; then ``python experiments/report.py --check``.
 """
 from __future__ import annotations
 
@@ -39,6 +39,15 @@ def check_png(data: bytes) -> None:
     zlib.decompress(b"".join(_idat(data)))  # the image data inflates
 
 
+def check_gif(data: bytes) -> None:
+    from PIL import Image, ImageSequence
+
+    assert data[:6] in (b"GIF87a", b"GIF89a"), "no GIF signature"
+    with Image.open(io.BytesIO(data)) as im:
+        frames = [frame.convert("RGB").size for frame in ImageSequence.Iterator(im)]
+    assert len(frames) > 1 and len(set(frames)) == 1, "an animation of equal frames"
+
+
 def _idat(data: bytes):
     pos = 8
     while pos < len(data):
@@ -58,6 +67,9 @@ def test_result_file_parses(path: Path):
     data = path.read_bytes()
     if ext == ".png":
         check_png(data)
+        return
+    if ext == ".gif":
+        check_gif(data)
         return
     text = data.decode("utf-8")
     if ext == ".json":
