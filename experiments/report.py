@@ -1638,7 +1638,8 @@ def sec_suite() -> str:
         table(["test", "s"], slow),
         measured(["python experiments/bench_suite.py" + (
             f" --background-load {r['background_load']}" if r["background_load"] else "")
-            for _, r in runs], [d for d, _ in runs]),
+            for _, r in runs], [d for d, _ in runs],
+            runs[0][1]["commit"] if len(runs) == 1 else None),
     ])
 
 
