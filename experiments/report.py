@@ -825,7 +825,11 @@ def sec_study() -> str:
         "and soups picked up, deliveries) in the trained pair's own evaluation, 0 = even, 1 = one "
         "seat does everything. Held-out partners: the scripted partners "
         f"`{study.PARTNERS}`, team return IQM over the method's seeds, averaged over the partners, "
-        "with the partner in seat 1 / in seat 0.")
+        "with the partner in seat 1 / in seat 0. A method whose run directory is gone when "
+        "cross-play still needs its policies (a new machine) trains again with the same seeds "
+        "and replaces its row: XLA's CPU code depends on the processor, so on another host a "
+        "retrained run can end elsewhere; rows and cross-play always come from the same "
+        "policies.")
     # cost choice
     sel = sorted(p.parent.name for p in root.glob("select/*/choice.json"))
     if sel:
