@@ -4,7 +4,8 @@ compile stages (tracing, lowering, XLA) and what the persistent cache saved.
 Loaded with ``-p _suite_timing`` (``experiments/`` on ``PYTHONPATH``); every process (each xdist
 worker) writes ``<JSRPO_SUITE_TIMING_DIR>/<worker>.json`` at the end of the session. Stages are
 measured as the union of their intervals: a jit traced inside another jit's trace reports its
-own duration inside the outer one, and summing the events would count it twice. Programs
+own duration inside the outer one, and summing the events would count it twice. The same
+stages per test file (a test's module fixtures count for its file) under ``files``. Programs
 compiled by ``jsrpo`` processes that tests start are not seen here.
 """
 from __future__ import annotations
@@ -24,6 +25,14 @@ SAVED = "/jax/compilation_cache/compile_time_saved_sec"
 _intervals: dict[str, list[tuple[float, float]]] = {s: [] for s in STAGES.values()}
 _saved = [0.0]
 _programs = [0]
+#: the test file running now ("" outside tests), and each file's intervals and compilations
+_file = [""]
+_by_file: dict[str, dict] = {}
+
+
+def _file_row(name: str) -> dict:
+    return _by_file.setdefault(name, {"intervals": {s: [] for s in STAGES.values()},
+                                      "xla_compilations": 0})
 
 
 def _listener(event: str, duration: float, **_) -> None:
@@ -31,8 +40,11 @@ def _listener(event: str, duration: float, **_) -> None:
     if stage is not None:
         end = time.perf_counter()
         _intervals[stage].append((end - duration, end))
+        row = _file_row(_file[0])
+        row["intervals"][stage].append((end - duration, end))
         if stage == "xla":
             _programs[0] += 1
+            row["xla_compilations"] += 1
     elif event == SAVED:
         _saved[0] += duration
 
@@ -55,6 +67,17 @@ def union_seconds(intervals: list[tuple[float, float]]) -> float:
     return total
 
 
+import pytest  # noqa: E402
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    # A test's compile events (its module fixtures' included) count for its file.
+    _file[0] = item.nodeid.split("::")[0]
+    yield
+    _file[0] = ""
+
+
 def pytest_sessionfinish(session) -> None:
     out = os.environ.get("JSRPO_SUITE_TIMING_DIR")
     if not out:
@@ -62,5 +85,8 @@ def pytest_sessionfinish(session) -> None:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     row = {s: union_seconds(iv) for s, iv in _intervals.items()}
     row.update(cache_saved=_saved[0], xla_compilations=_programs[0])
+    row["files"] = {name: {**{s: union_seconds(iv) for s, iv in f["intervals"].items()},
+                           "xla_compilations": f["xla_compilations"]}
+                    for name, f in _by_file.items()}
     Path(out).mkdir(parents=True, exist_ok=True)
     (Path(out) / f"{worker}.json").write_text(json.dumps(row))

@@ -50,6 +50,23 @@ def parse(text: str) -> dict:
     return {"tests": tests, "counts": counts}
 
 
+def per_file(tests: dict[str, float], stages: list[dict]) -> list[dict]:
+    """Per test file, heaviest first: tests, summed test time (pytest's durations) and the
+    compile stages its tests spent (``stages``: the plugin's ``files`` of every process)."""
+    rows: dict[str, dict] = {}
+    for test, seconds in tests.items():
+        r = rows.setdefault(test.split("::")[0], {"tests": 0, "seconds": 0.0})
+        r["tests"] += 1
+        r["seconds"] += seconds
+    for by_file in stages:
+        for name, st in by_file.items():
+            if name not in rows:
+                continue  # compile events outside any test (collection, session fixtures)
+            for k, v in st.items():
+                rows[name][k] = rows[name].get(k, 0) + v
+    return [{"file": f, **r} for f, r in sorted(rows.items(), key=lambda kv: -kv[1]["seconds"])]
+
+
 def git_commit() -> str:
     out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                          capture_output=True, text=True)
@@ -89,6 +106,7 @@ def main(argv=None) -> None:
     stages = {k: sum(w[k] for w in workers)
               for k in ("trace", "lower", "xla", "cache_saved", "xla_compilations")}
     slowest = sorted(parsed["tests"].items(), key=lambda kv: -kv[1])[:SLOWEST]
+    files = per_file(parsed["tests"], [w.get("files", {}) for w in workers])
     result = {
         "commit": git_commit(), "command": " ".join(["python", "-m"] + cmd[2:]),
         "cpus": os.cpu_count(), "background_load": args.background_load,
@@ -97,6 +115,7 @@ def main(argv=None) -> None:
         "compile_stages_s": stages,
         "tests_total_s": sum(parsed["tests"].values()),
         "slowest": [{"test": t, "seconds": s} for t, s in slowest],
+        "files": files,
     }
     (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"wall {wall:.0f} s, exit {proc.returncode}, {parsed['counts']}")
@@ -105,6 +124,11 @@ def main(argv=None) -> None:
           f" compilations), cache saved {stages['cache_saved']:.0f} s")
     for t, s in slowest:
         print(f"  {s:7.1f} s  {t}")
+    print("per file: test time s (trace / lower / XLA s, compilations)")
+    for f in files[:SLOWEST]:
+        print(f"  {f['seconds']:7.1f} s  ({f.get('trace', 0):.0f} / {f.get('lower', 0):.0f} / "
+              f"{f.get('xla', 0):.0f} s, {f.get('xla_compilations', 0)})  {f['file']} "
+              f"[{f['tests']} tests]")
     print(f"wrote {out / 'results.json'}")
     if proc.returncode != 0:
         print(proc.stdout[-3000:], file=sys.stderr)

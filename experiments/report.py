@@ -1627,6 +1627,9 @@ def sec_suite() -> str:
                      fint(st["lower"]), fint(st["xla"]), fint(st["cache_saved"])])
     _, r0 = runs[-1]
     slow = [[f"`{t['test']}`", f1(t["seconds"])] for t in r0["slowest"][:10]]
+    files = [[f"`{f['file']}`", str(f["tests"]), fint(f["seconds"]), fint(f.get("trace", 0)),
+              fint(f.get("lower", 0)), fint(f.get("xla", 0)), str(f.get("xla_compilations", 0))]
+             for f in r0.get("files", [])[:12]]
     return "\n\n".join([
         f"## {title}",
         ("The README's test command (`pytest -q`: one test worker per core), timed whole by "
@@ -1640,6 +1643,10 @@ def sec_suite() -> str:
                "test time s", "trace s", "lower s", "XLA s", "saved s"], rows),
         f"Slowest tests (K = {r0['background_load']}; seconds, setup included):",
         table(["test", "s"], slow),
+        *([f"Heaviest test files (K = {r0['background_load']}; test time and the compile stages "
+           "of their tests, seconds; programs compiled):",
+           table(["file", "tests", "test time s", "trace s", "lower s", "XLA s", "programs"],
+                 files)] if files else []),
         measured(["python experiments/bench_suite.py" + (
             f" --background-load {r['background_load']}" if r["background_load"] else "")
             for _, r in runs], [d for d, _ in runs],

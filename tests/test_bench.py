@@ -88,3 +88,16 @@ def test_suite_benchmark_reads_durations_and_counts():
     r = parse(text)
     assert r["tests"] == {"suite/test_a.py::test_x[1]": 14.5, "suite/test_b.py::test_y": 0.3}
     assert r["counts"] == {"failed": 1, "passed": 4, "skipped": 2}
+
+
+def test_suite_benchmark_sums_tests_and_compile_stages_per_file():
+    from bench_suite import per_file
+
+    tests = {"t/test_a.py::x": 3.0, "t/test_a.py::y[1]": 1.0, "t/test_b.py::z": 5.0}
+    stages = [{"t/test_a.py": {"trace": 1.0, "xla": 2.0, "xla_compilations": 3}, "": {"xla": 9}},
+              {"t/test_a.py": {"trace": 0.5, "xla": 0.0, "xla_compilations": 1}}]
+    rows = per_file(tests, stages)
+    assert [r["file"] for r in rows] == ["t/test_b.py", "t/test_a.py"]  # heaviest first
+    assert rows[1] == {"file": "t/test_a.py", "tests": 2, "seconds": 4.0, "trace": 1.5,
+                       "xla": 2.0, "xla_compilations": 4}
+    assert rows[0] == {"file": "t/test_b.py", "tests": 1, "seconds": 5.0}
