@@ -806,6 +806,17 @@ def _study_rows(summary: dict) -> tuple[float, tuple, dict]:
     return fr, share, contrib
 
 
+def _study_finding(layout: str, found: dict) -> str:
+    """One line of the study's findings on a layout: the methods ranked by cross-play, by the
+    held-out partners (mean of both seats) and by free-riding degree (least first), from
+    ``{method: (CP IQM, held-out mean, free-riding degree)}``."""
+    def ranked(i: int, fmt, least: bool = False) -> str:
+        order = sorted(found, key=lambda m: found[m][i], reverse=not least)
+        return ", ".join(f"{m} {fmt(found[m][i])}" for m in order)
+    return (f"{layout}: CP {ranked(0, f1)}; held-out partners {ranked(1, f1)}; "
+            f"free-riding degree {ranked(2, f2, least=True)}.")
+
+
 def sec_study() -> str:
     title = "## Overcooked: SRPO against IPPO and self-play, with and without private costs"
     root = RES / D_STUDY
@@ -857,10 +868,11 @@ def sec_study() -> str:
                          ""], rows, right={1, 2, 3, 4}),
                   measured(f"{STUDY_CMD} --stages select", f"{D_STUDY}/select")]
     for setting in ("control", "costs"):
-        rows = []
+        rows, findings = [], []
         for lay in LAYOUTS:
             xp_f = root / setting / lay / "crossplay" / "crossplay.json"
             xp = json.loads(xp_f.read_text()) if xp_f.exists() else None
+            found: dict = {}  # method -> (CP IQM, held-out mean of both seats, free-riding)
             for method in ("ippo", "self_play", "srpo"):
                 f = root / setting / lay / f"{method}_summary.json"
                 if not f.exists():
@@ -874,8 +886,10 @@ def sec_study() -> str:
                     st = xp["summary"]["team_return"]["methods"][label]
                     tp, cp = iqm_ci(st["tp"]), iqm_ci(st["cp"])
                     ps = xp["partners"]["summary"][label]
-                    held = " / ".join(f1(statistics.mean(v[side]["iqm"] for v in ps.values()))
-                                      for side in ("partner_in_seat1", "partner_in_seat0"))
+                    sides = [statistics.mean(v[side]["iqm"] for v in ps.values())
+                             for side in ("partner_in_seat1", "partner_in_seat0")]
+                    held = " / ".join(f1(x) for x in sides)
+                    found[method] = (st["cp"]["iqm"], statistics.mean(sides), fr)
                 else:
                     label = method
                 # Sparse return (20 per delivery, private costs left out) of each run's own
@@ -886,6 +900,8 @@ def sec_study() -> str:
                 rows.append([lay, label, len(summ["members"]), *learn, tp, cp, held, f2(fr),
                              f"{share[0]:.2f} / {share[1]:.2f}",
                              " / ".join(f"{x:.1f}" for x in contrib["deliveries"])])
+            if found:
+                findings.append(_study_finding(lay, found))
         if not rows:
             continue
         parts += [f"### {setting}" + (" (no private costs)" if setting == "control" else
@@ -900,6 +916,9 @@ def sec_study() -> str:
                                 "`crossplay/crossplay_heatmap.png` and `gifs/` (seed 0 of IPPO "
                                 f"and SRPO with the `{study.GIF_PARTNER}` partner, the first "
                                 f"{study.GIF_FRAMES} frames).")]
+        if findings:
+            parts.append("What comes out, per layout with cross-play (methods in order, best "
+                         "first):\n\n" + "\n".join(f"- {f}" for f in findings))
     ab = sorted(p.parent.parent.name for p in root.glob("ablation/*/crossplay/crossplay.json"))
     if ab:
         rows = []

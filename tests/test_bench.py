@@ -101,3 +101,14 @@ def test_suite_benchmark_sums_tests_and_compile_stages_per_file():
     assert rows[1] == {"file": "t/test_a.py", "tests": 2, "seconds": 4.0, "trace": 1.5,
                        "xla": 2.0, "xla_compilations": 4}
     assert rows[0] == {"file": "t/test_b.py", "tests": 1, "seconds": 5.0}
+
+
+def test_study_finding_ranks_methods_best_first_and_free_riding_least_first():
+    from report import _study_finding
+
+    line = _study_finding("cramped_room", {"ippo": (3.5, 35.0, 0.15),
+                                           "self_play": (62.4, 18.3, 0.30),
+                                           "srpo": (35.8, 45.6, 0.10)})
+    assert line == ("cramped_room: CP self_play 62.4, srpo 35.8, ippo 3.5; held-out partners "
+                    "srpo 45.6, ippo 35.0, self_play 18.3; free-riding degree srpo 0.10, "
+                    "ippo 0.15, self_play 0.30.")
