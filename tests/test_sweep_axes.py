@@ -7,6 +7,7 @@ import jax
 import numpy as np
 import pytest
 import yaml
+from child import run_check
 
 from jsrpo import config, load_policy
 from jsrpo.cli import main
@@ -75,7 +76,11 @@ def test_random_search_is_seeded_and_within_ranges():
     assert [m.values for m in members(other)] != [m.values for m in ms[::2]]
 
 
-def test_members_equal_members_run_alone():
+def test_members_equal_members_run_alone(exact_env):
+    run_check(exact_env, "test_sweep_axes", "check_members_equal_members_run_alone")
+
+
+def check_members_equal_members_run_alone():
     """One program over lr x (clip_eps, vf_coef) zipped x gamma: each member's parameters and
     final strategies equal those of the member trained alone with its values as constants in
     the config."""
@@ -174,7 +179,11 @@ def test_every_sweepable_key_is_a_hyper_field():
     assert not math.isnan(float(hyper.max_grad_norm[0]))
 
 
-def test_env_cost_axis_equals_members_run_alone():
+def test_env_cost_axis_equals_members_run_alone(exact_env):
+    run_check(exact_env, "test_sweep_axes", "check_env_cost_axis_equals_members_run_alone")
+
+
+def check_env_cost_axis_equals_members_run_alone():
     """An env's private-cost weights (``env.kwargs``) are traced axes too: one program, each
     member's parameters and evaluation equal, bit for bit, to the member trained alone in an
     env built with its cost."""

@@ -52,7 +52,9 @@ def test_wandb_offline_run_per_member(tmp_path, monkeypatch):
     # The offline log (protobuf records) holds each member's name, its config and its rows.
     for label in ("srpo-tau0-eps0.2-lr0.01-s0", "srpo-tau0-eps0.2-lr0.02-s0",
                   "srpo-tau5-eps0.2-lr0.01-s0", "srpo-tau5-eps0.2-lr0.02-s0"):
-        (log,) = [x for x in logs if label.encode() in x]
+        found = [x for x in logs if label.encode() in x]
+        assert len(found) == 1, (label, len(found), [len(x) for x in logs])
+        log = found[0]
         assert b"train.lr" in log and b"team_return" in log and b"learning_curve" in log
 
 
