@@ -51,8 +51,9 @@ def parse(text: str) -> dict:
 
 
 def per_file(tests: dict[str, float], stages: list[dict]) -> list[dict]:
-    """Per test file, heaviest first: tests, summed test time (pytest's durations) and the
-    compile stages its tests spent (``stages``: the plugin's ``files`` of every process)."""
+    """Per test file, heaviest first: tests (those pytest reports a duration for: over 5 ms),
+    summed test time and the compile stages its tests spent (``stages``: the plugin's
+    ``files`` of every process)."""
     rows: dict[str, dict] = {}
     for test, seconds in tests.items():
         r = rows.setdefault(test.split("::")[0], {"tests": 0, "seconds": 0.0})
