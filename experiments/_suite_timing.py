@@ -15,6 +15,7 @@ import os
 import time
 from pathlib import Path
 
+import pytest
 from jax import monitoring
 
 STAGES = {"/jax/core/compile/jaxpr_trace_duration": "trace",
@@ -66,8 +67,6 @@ def union_seconds(intervals: list[tuple[float, float]]) -> float:
         total += cur_end - cur_start
     return total
 
-
-import pytest  # noqa: E402
 
 
 @pytest.hookimpl(hookwrapper=True)
