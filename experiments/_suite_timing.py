@@ -5,7 +5,8 @@ Loaded with ``-p _suite_timing`` (``experiments/`` on ``PYTHONPATH``); every pro
 worker) writes ``<JSRPO_SUITE_TIMING_DIR>/<worker>.json`` at the end of the session. Stages are
 measured as the union of their intervals: a jit traced inside another jit's trace reports its
 own duration inside the outer one, and summing the events would count it twice. The same
-stages per test file (a test's module fixtures count for its file) under ``files``. Programs
+stages per test file (a test's module fixtures count for its file) under ``files``, with
+each file's count and seconds per stage by program name under ``programs``. Programs
 compiled by ``jsrpo`` processes that tests start are not seen here.
 """
 from __future__ import annotations
@@ -33,16 +34,21 @@ _by_file: dict[str, dict] = {}
 
 def _file_row(name: str) -> dict:
     return _by_file.setdefault(name, {"intervals": {s: [] for s in STAGES.values()},
-                                      "xla_compilations": 0})
+                                      "xla_compilations": 0, "programs": {}})
 
 
-def _listener(event: str, duration: float, **_) -> None:
+def _listener(event: str, duration: float, fun_name: str = "?", **_) -> None:
     stage = STAGES.get(event)
     if stage is not None:
         end = time.perf_counter()
         _intervals[stage].append((end - duration, end))
         row = _file_row(_file[0])
         row["intervals"][stage].append((end - duration, end))
+        # Per program name: how often each stage ran and its summed (not unioned) seconds, to
+        # find the tests that compile the same function over and over.
+        prog = row["programs"].setdefault(fun_name, {s: [0, 0.0] for s in STAGES.values()})
+        prog[stage][0] += 1
+        prog[stage][1] += duration
         if stage == "xla":
             _programs[0] += 1
             row["xla_compilations"] += 1
@@ -85,7 +91,8 @@ def pytest_sessionfinish(session) -> None:
     row = {s: union_seconds(iv) for s, iv in _intervals.items()}
     row.update(cache_saved=_saved[0], xla_compilations=_programs[0])
     row["files"] = {name: {**{s: union_seconds(iv) for s, iv in f["intervals"].items()},
-                           "xla_compilations": f["xla_compilations"]}
+                           "xla_compilations": f["xla_compilations"],
+                           "programs": f["programs"]}
                     for name, f in _by_file.items()}
     Path(out).mkdir(parents=True, exist_ok=True)
     (Path(out) / f"{worker}.json").write_text(json.dumps(row))

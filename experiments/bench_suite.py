@@ -50,22 +50,44 @@ def parse(text: str) -> dict:
     return {"tests": tests, "counts": counts}
 
 
-def per_file(tests: dict[str, float], stages: list[dict]) -> list[dict]:
+#: program names kept per test file in results.json
+TOP_PROGRAMS = 5
+
+
+def per_file(tests: dict[str, float], stages: list[dict],
+             top: int = TOP_PROGRAMS) -> list[dict]:
     """Per test file, heaviest first: tests (those pytest reports a duration for: over 5 ms),
     summed test time and the compile stages its tests spent (``stages``: the plugin's
-    ``files`` of every process)."""
+    ``files`` of every process), with its ``top`` program names by compile time."""
     rows: dict[str, dict] = {}
     for test, seconds in tests.items():
         r = rows.setdefault(test.split("::")[0], {"tests": 0, "seconds": 0.0})
         r["tests"] += 1
         r["seconds"] += seconds
+    programs: dict[str, dict[str, list]] = {}
     for by_file in stages:
         for name, st in by_file.items():
             if name not in rows:
                 continue  # compile events outside any test (collection, session fixtures)
             for k, v in st.items():
-                rows[name][k] = rows[name].get(k, 0) + v
+                if k == "programs":
+                    for prog, by_stage in v.items():
+                        acc = programs.setdefault(name, {}).setdefault(prog, [0, 0.0])
+                        acc[0] += by_stage["trace"][0] + by_stage["xla"][0]
+                        acc[1] += sum(n_s[1] for n_s in by_stage.values())
+                else:
+                    rows[name][k] = rows[name].get(k, 0) + v
+    for name, progs in programs.items():
+        rows[name]["top_programs"] = top_programs(progs, top)
     return [{"file": f, **r} for f, r in sorted(rows.items(), key=lambda kv: -kv[1]["seconds"])]
+
+
+def top_programs(progs: dict[str, list], n: int = TOP_PROGRAMS) -> list[dict]:
+    """The ``n`` program names of one file that took the most compile time: ``{name, events,
+    seconds}`` with ``events`` the traces plus XLA compilations of that name and ``seconds``
+    their stage times summed (a program traced inside another counts in both)."""
+    top = sorted(progs.items(), key=lambda kv: -kv[1][1])[:n]
+    return [{"name": k, "events": c, "seconds": round(sec, 2)} for k, (c, sec) in top]
 
 
 def git_commit() -> str:
@@ -130,6 +152,9 @@ def main(argv=None) -> None:
         print(f"  {f['seconds']:7.1f} s  ({f.get('trace', 0):.0f} / {f.get('lower', 0):.0f} / "
               f"{f.get('xla', 0):.0f} s, {f.get('xla_compilations', 0)})  {f['file']} "
               f"[{f['tests']} tests]")
+        for t in f.get("top_programs", [])[:3]:
+            print(f"           {t['seconds']:7.1f} s in {t['events']} traces/compilations of "
+                  f"{t['name']}")
     print(f"wrote {out / 'results.json'}")
     if proc.returncode != 0:
         print(proc.stdout[-3000:], file=sys.stderr)

@@ -1647,7 +1647,9 @@ def sec_suite() -> str:
     _, r0 = runs[-1]
     slow = [[f"`{t['test']}`", f1(t["seconds"])] for t in r0["slowest"][:10]]
     files = [[f"`{f['file']}`", str(f["tests"]), fint(f["seconds"]), fint(f.get("trace", 0)),
-              fint(f.get("lower", 0)), fint(f.get("xla", 0)), str(f.get("xla_compilations", 0))]
+              fint(f.get("lower", 0)), fint(f.get("xla", 0)), str(f.get("xla_compilations", 0)),
+              ", ".join(f"`{t['name']}` {t['events']} / {fint(t['seconds'])}"
+                        for t in f.get("top_programs", [])[:2])]
              for f in r0.get("files", [])[:12]]
     return "\n\n".join([
         f"## {title}",
@@ -1664,9 +1666,11 @@ def sec_suite() -> str:
         table(["test", "s"], slow),
         *([f"Heaviest test files (K = {r0['background_load']}; test time and the compile stages "
            "of their tests, seconds; programs compiled; files whose tests train in `jsrpo` "
-           "child processes show no compile time here):",
+           "child processes show no compile time here; costliest programs: name, traces plus "
+           "XLA compilations / their stage seconds summed, a program traced inside another "
+           "counting in both):",
            table(["file", "tests over 5 ms", "test time s", "trace s", "lower s", "XLA s",
-                  "programs"],
+                  "programs", "costliest programs"],
                  files)] if files else []),
         measured(["python experiments/bench_suite.py" + (
             f" --background-load {r['background_load']}" if r["background_load"] else "")

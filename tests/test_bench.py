@@ -103,6 +103,25 @@ def test_suite_benchmark_sums_tests_and_compile_stages_per_file():
     assert rows[0] == {"file": "t/test_b.py", "tests": 1, "seconds": 5.0}
 
 
+def test_suite_benchmark_merges_program_names_over_processes_heaviest_first():
+    from bench_suite import per_file
+
+    def prog(traces, trace_s, xlas, xla_s):
+        return {"trace": [traces, trace_s], "lower": [xlas, 0.5 * xla_s], "xla": [xlas, xla_s]}
+
+    tests = {"t/test_a.py::x": 3.0}
+    stages = [{"t/test_a.py": {"programs": {"episode": prog(2, 1.0, 2, 2.0),
+                                            "jit(add)": prog(0, 0.0, 9, 0.2)}}},
+              {"t/test_a.py": {"programs": {"jit(add)": prog(0, 0.0, 1, 0.1)},
+                               "xla_compilations": 1}}]
+    (row,) = per_file(tests, stages, top=1)
+    assert row["xla_compilations"] == 1 and "programs" not in row
+    assert row["top_programs"] == [{"name": "episode", "events": 4, "seconds": 4.0}]
+    (row,) = per_file(tests, stages)
+    assert [p["name"] for p in row["top_programs"]] == ["episode", "jit(add)"]
+    assert row["top_programs"][1] == {"name": "jit(add)", "events": 10, "seconds": 0.45}
+
+
 def test_study_finding_ranks_methods_best_first_and_free_riding_least_first():
     from report import _study_finding
 
