@@ -69,14 +69,13 @@ def per_file(tests: dict[str, float], stages: list[dict],
         for name, st in by_file.items():
             if name not in rows:
                 continue  # compile events outside any test (collection, session fixtures)
+            st = dict(st)
+            for prog, by_stage in st.pop("programs", {}).items():
+                acc = programs.setdefault(name, {}).setdefault(prog, [0, 0.0])
+                acc[0] += by_stage["trace"][0] + by_stage["xla"][0]
+                acc[1] += sum(seconds for _, seconds in by_stage.values())
             for k, v in st.items():
-                if k == "programs":
-                    for prog, by_stage in v.items():
-                        acc = programs.setdefault(name, {}).setdefault(prog, [0, 0.0])
-                        acc[0] += by_stage["trace"][0] + by_stage["xla"][0]
-                        acc[1] += sum(n_s[1] for n_s in by_stage.values())
-                else:
-                    rows[name][k] = rows[name].get(k, 0) + v
+                rows[name][k] = rows[name].get(k, 0) + v
     for name, progs in programs.items():
         rows[name]["top_programs"] = top_programs(progs, top)
     return [{"file": f, **r} for f, r in sorted(rows.items(), key=lambda kv: -kv[1]["seconds"])]
