@@ -146,15 +146,23 @@ def pair_statistics(tot: EpisodeTotals) -> dict:
     }
 
 
+def _team_kind(team: Team) -> tuple:
+    return tuple(a.kind for a in team)
+
+
 def _kind_groups(teams: Sequence[Team]) -> list[np.ndarray]:
-    kind = lambda team: tuple(a.kind for a in team)
-    kinds = list(dict.fromkeys(kind(t) for t in teams))
-    return [np.array([i for i, t in enumerate(teams) if kind(t) == k]) for k in kinds]
+    kinds = list(dict.fromkeys(_team_kind(t) for t in teams))
+    return [np.array([i for i, t in enumerate(teams) if _team_kind(t) == k]) for k in kinds]
 
 
 def _stack_team(teams: Sequence[Team]) -> list[Agent]:
     """Teams of one kind as one stacked ``Agent`` per seat of the side."""
     return [stack_agents([t[k] for t in teams]) for k in range(len(teams[0]))]
+
+
+def _stack_groups(groups: Sequence[Sequence[Team]]) -> list[Agent]:
+    """M groups of I teams of one kind as one ``Agent`` per seat, params ``[M, I, ...]``."""
+    return [stack_agents(seat) for seat in zip(*[_stack_team(g) for g in groups])]
 
 
 def evaluate_pairs(venv: VecEnv, side0: Sequence[Team], side1: Sequence[Team], keys) -> dict:
@@ -167,22 +175,40 @@ def evaluate_pairs(venv: VecEnv, side0: Sequence[Team], side1: Sequence[Team], k
     (``agents.check_agent``), so a policy for other observations or actions fails with its name
     instead of playing garbage.
     """
+    stats = evaluate_member_pairs(venv, [side0], [side1], keys)
+    return jax.tree.map(lambda x: x[0], stats)
+
+
+def evaluate_member_pairs(venv: VecEnv, side0: Sequence[Sequence[Team]],
+                          side1: Sequence[Sequence[Team]], keys) -> dict:
+    """``evaluate_pairs`` within each of M groups at once: ``side0[m]`` (I teams) against
+    ``side1[m]`` (J teams), arrays ``[M, I, J, ...]``, one compiled call per block of kinds
+    for all groups (a PSRO run's members, each with its own populations). Team i has the same
+    kinds in every group."""
     env_name = cast(str, getattr(venv.env, "registry_name", None)
                     or getattr(venv.env, "name", "?"))
-    for team in list(side0) + list(side1):
-        for a in team:
-            check_agent(a, env_name, venv.env_obs_shape, venv.num_actions)
+    if len(side0) != len(side1):
+        raise ValueError(f"evaluate_member_pairs: {len(side0)} groups of first-side teams, "
+                         f"{len(side1)} of second-side teams")
+    for side in (side0, side1):
+        for group in side:
+            for team in group:
+                for a in team:
+                    check_agent(a, env_name, venv.env_obs_shape, venv.num_actions)
+            if [_team_kind(t) for t in group] != [_team_kind(t) for t in side[0]]:
+                raise ValueError("evaluate_member_pairs: every group needs teams of the same "
+                                 "kinds in the same order")
+    M, I, J = len(side0), len(side0[0]) if side0 else 0, len(side1[0]) if side1 else 0
     stats = None
-    for idx0 in _kind_groups(side0):
-        for idx1 in _kind_groups(side1):
+    for idx0 in _kind_groups(side0[0] if M else []):
+        for idx1 in _kind_groups(side1[0]):
             block = pair_statistics(play_sides(
-                venv, _stack_team([side0[i] for i in idx0]),
-                _stack_team([side1[j] for j in idx1]), keys))
+                venv, _stack_groups([[g[i] for i in idx0] for g in side0]),
+                _stack_groups([[g[j] for j in idx1] for g in side1]), keys, per_member=True))
             if stats is None:
-                stats = jax.tree.map(
-                    lambda x: np.full((len(side0), len(side1)) + x.shape[2:], np.nan), block)
+                stats = jax.tree.map(lambda x: np.full((M, I, J) + x.shape[3:], np.nan), block)
             for full, part in zip(jax.tree.leaves(stats), jax.tree.leaves(block)):
-                full[np.ix_(idx0, idx1)] = part
+                full[:, idx0[:, None], idx1[None, :]] = part
     if stats is None:
         raise ValueError("evaluate_pairs: no agents on one side of the seats")
     return stats

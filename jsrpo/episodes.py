@@ -119,7 +119,7 @@ def seat_halves(num_seats: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
 
 
 def play_sides(venv: VecEnv, side0: Sequence[Agent], side1: Sequence[Agent],
-               keys) -> EpisodeTotals:
+               keys, per_member: bool = False) -> EpisodeTotals:
     """Every pair (i, j) of a first-side team i and a second-side team j (``seat_halves``) over
     the same episodes, ONE compiled call.
 
@@ -129,8 +129,11 @@ def play_sides(venv: VecEnv, side0: Sequence[Agent], side1: Sequence[Agent],
         side's seat k.
       side1: the same for the second side, stacked ``[J, ...]``.
       keys: ``[N]`` episode keys, shared by every pair (common random numbers).
+      per_member: params stacked ``[M, I, ...]`` and ``[M, J, ...]`` instead: every pair within
+        each of M independent groups (a PSRO member's meta-game), still one compiled call.
     Returns:
-      EpisodeTotals of numpy arrays with leading axes ``[I, J, N]`` (``ret``: ``[I, J, N, P]``).
+      EpisodeTotals of numpy arrays with leading axes ``[I, J, N]`` (``ret``: ``[I, J, N, P]``),
+      ``[M, I, J, N]`` with ``per_member``.
     """
     first, second = seat_halves(venv.num_seats)
     if len(side0) != len(first) or len(side1) != len(second):
@@ -144,6 +147,8 @@ def play_sides(venv: VecEnv, side0: Sequence[Agent], side1: Sequence[Agent],
     over_episodes = jax.vmap(episode, in_axes=(None, None, 0))
     over_j = jax.vmap(over_episodes, in_axes=(None, 0, None))
     over_i = jax.vmap(over_j, in_axes=(0, None, None))
+    if per_member:
+        over_i = jax.vmap(over_i, in_axes=(0, 0, None))
     return jax.device_get(jax.jit(over_i)(tuple(a.params for a in side0),
                                           tuple(a.params for a in side1), keys))
 

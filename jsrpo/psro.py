@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 import envs
 from jsrpo import partners
 from jsrpo.config import Config, ConfigError, from_dict, to_dict
-from jsrpo.crossplay import evaluate_pairs
+from jsrpo.crossplay import evaluate_member_pairs
 from jsrpo.equilibria import rae, rqe
 from jsrpo.files import atomic_write, savefig, write_json
 from jsrpo.population import num_initial, policies, stage_dir
@@ -224,24 +224,28 @@ class MetaGame:
             self.fallbacks = {tuple(f) for f in raw.get("fallbacks", [])}
 
     def evaluate(self, run_dir, S: int) -> None:
-        """Fill the entries of the first ``S`` policies not yet known: each seat's new policy
-        against every policy of the other, per member (one call per member and side)."""
+        """Fill the entries of the first ``S`` policies not yet known: each seat's new policies
+        against every policy of the other, for every member at once (``evaluate_member_pairs``:
+        one compiled call per side and block of kinds, whatever the number of members)."""
         if not np.isnan(self.payoffs[:, :, :S, :S]).any():
             return
         cfg = self.cfg
         venv = VecEnv(envs.make(cfg.env.name, **cfg.env.base_kwargs))
         heroes = [[policies(cfg, run_dir, j, s) for j in range(S)] for s in (0, 1)]
         keys = jax.random.split(jax.random.PRNGKey(cfg.seed + S), cfg.psro.eval_episodes)
-        for m in range(cfg.num_seeds):
-            rows = [(heroes[0][j][m],) for j in range(S)]
-            cols = [(heroes[1][j][m],) for j in range(S)]
-            todo = np.isnan(self.payoffs[m, 0, :S, :S])
-            for i in np.flatnonzero(todo.any(axis=1)):  # new rows, against every column
-                ret = evaluate_pairs(venv, [rows[i]], cols, keys)["return"]  # [1, S, 2]
-                self.payoffs[m, :, i, :S] = np.moveaxis(ret[0], -1, 0)
-            for j in np.flatnonzero(np.isnan(self.payoffs[m, 0, :S, :S]).any(axis=0)):
-                ret = evaluate_pairs(venv, rows, [cols[j]], keys)["return"]  # [S, 1, 2]
-                self.payoffs[m, :, :S, j] = np.moveaxis(ret[:, 0], -1, 0)
+        members = range(cfg.num_seeds)
+        rows = [[(heroes[0][j][m],) for j in range(S)] for m in members]
+        cols = [[(heroes[1][j][m],) for j in range(S)] for m in members]
+        new = np.flatnonzero(np.isnan(self.payoffs[:, 0, :S, :S]).any(axis=(0, 2)))
+        if new.size:  # new rows, against every column
+            ret = evaluate_member_pairs(venv, [[r[i] for i in new] for r in rows], cols,
+                                        keys)["return"]  # [M, rows, S, 2]
+            self.payoffs[:, :, new, :S] = np.moveaxis(ret, -1, 1)
+        new = np.flatnonzero(np.isnan(self.payoffs[:, 0, :S, :S]).any(axis=(0, 1)))
+        if new.size:  # every row against the new columns
+            ret = evaluate_member_pairs(venv, rows, [[c[j] for j in new] for c in cols],
+                                        keys)["return"]  # [M, S, cols, 2]
+            self.payoffs[:, :, :S, new] = np.moveaxis(ret, -1, 1)
 
     def solve(self, k: int) -> np.ndarray:
         """Every member's meta-strategies over the first ``k`` policies: ``[M, 2, k]``."""

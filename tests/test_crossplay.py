@@ -126,6 +126,27 @@ def test_vmapped_crossplay_equals_reference_double_loop(cli_out, run_dir):
     assert len(reference) == 2
 
 
+def test_member_pairs_equal_each_members_own_pairs(run_dir):
+    """``evaluate_member_pairs`` (a PSRO run's meta-games, every member in one compiled call per
+    block of kinds) gives each group what ``evaluate_pairs`` gives it alone, with teams of mixed
+    kinds; groups whose kinds differ are refused."""
+    seat0, seat1 = crossplay.hero_agents(load_run(run_dir))
+    stay1 = partners.parse("coop_grid", "stay", 1)
+    venv = VecEnv(envs.make("coop_grid"))
+    keys = jax.random.split(jax.random.PRNGKey(5), 16)
+    rows = [[seat0[m]] for m in range(2)]
+    cols = [[seat1[m], (stay1,), seat1[2]] for m in range(2)]
+    together = crossplay.evaluate_member_pairs(venv, rows, cols, keys)
+    assert together["team_return"].shape == (2, 1, 3)
+    for m in range(2):
+        alone = crossplay.evaluate_pairs(venv, rows[m], cols[m], keys)
+        for name in ("team_return", "return", "private_cost", "free_riding"):
+            np.testing.assert_allclose(together[name][m], alone[name], rtol=1e-6, atol=1e-6)
+    swapped = [cols[0], [cols[1][1], cols[1][0], cols[1][2]]]
+    with pytest.raises(ValueError, match="same kinds"):
+        crossplay.evaluate_member_pairs(venv, rows, swapped, keys)
+
+
 def test_cli_errors(run_dir, tmp_path, capfd):
     assert jsrpo_main(["crossplay", str(run_dir), "--partners", "stay,dancer",
                        "--out", str(tmp_path)]) == 2
