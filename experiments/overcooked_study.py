@@ -1,5 +1,6 @@
-"""SRPO against IPPO and self-play on the five Overcooked layouts, with and without private
-costs: training, pooled cross-play with held-out scripted partners, free-riding, a tau ablation.
+"""SRPO against IPPO, self-play and Fictitious Co-Play on the five Overcooked layouts, with and
+without private costs: training, pooled cross-play with held-out scripted partners, free-riding,
+a tau ablation.
 
     python experiments/overcooked_study.py [--stages select main ablation] [--layouts ...]
         [--seeds 8] [--runs DIR] [--out DIR] [--list]
@@ -13,7 +14,10 @@ checkpoint). Pieces, in order:
   ``choose_cost``);
 - ``<setting>/<layout>/<method>``: the shipped config ``configs/overcooked/<layout>_<method>.yaml``
   with ``--seeds`` seeds in one program, for ``setting`` ``control`` (no private cost) and
-  ``costs`` (the layout's chosen scale; waits for its select piece);
+  ``costs`` (the layout's chosen scale; waits for its select piece); the self-play run keeps
+  snapshots at ``FCP_SNAPSHOTS``, and ``fcp`` (waits for it) trains Fictitious Co-Play agents
+  with the self-play config against the pool of those snapshots and final policies
+  (``fcp_overrides``);
 - ``<setting>/<layout>/crossplay``: every method's seeds pooled, with the held-out partners
   ``PARTNERS`` in both seats (waits for the layout's training pieces);
 - ``<setting>/<layout>/gifs``: seed 0 of IPPO and SRPO with a held-out partner, as GIFs;
@@ -41,7 +45,13 @@ from _pieces import Piece, jsrpo_command, keep, list_pieces, piece_args, run_pie
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parent.parent
 LAYOUTS = ("cramped_room", "asymm_advantages", "coord_ring", "forced_coord", "counter_circuit")
-METHODS = ("ippo", "self_play", "srpo")
+METHODS = ("ippo", "self_play", "srpo", "fcp")
+#: Fictitious Co-Play reuses the layout's self-play run as its partner pool: every self-play
+#: seed at these fractions of training and at the end (Strouse et al.'s skill levels), partner
+#: and seat drawn per episode. The FCP agents' seeds start at FCP_SEED, apart from their
+#: partners' (0, 1, ...), so no agent starts as a copy of a partner.
+FCP_SNAPSHOTS = (0.1, 0.5)
+FCP_SEED = 1000
 SETTINGS = ("control", "costs")
 #: Private cost scales c tried per layout (0: the reference): every move and every interact
 #: costs the acting seat c, a blocked move (into a wall, counter or the other agent) c more.
@@ -112,6 +122,40 @@ def choose_cost(rows: list[dict]) -> dict:
                      "of the sparse return without costs")
 
 
+def fcp_overrides(partners: Path) -> list[str]:
+    """``jsrpo train`` overrides turning a layout's self-play config into FCP against the pool
+    of the self-play run ``partners``: its members at each snapshot of ``FCP_SNAPSHOTS`` and at
+    the end (``PATH@U`` and ``PATH``: every member), partner and seat drawn per episode."""
+    from jsrpo.checkpoint import snapshot_steps
+    from jsrpo.config import load
+
+    steps = snapshot_steps(load(partners / "config.yaml").layout, FCP_SNAPSHOTS)
+    path = str(partners.resolve())
+    pool = ", ".join([f"{path}@{u}" for u in steps] + [path])
+    return ["method=fcp", f"seed={FCP_SEED}", f"env.frozen={{seat: each, policies: [{pool}]}}"]
+
+
+def has_snapshots(run: Path) -> bool:
+    """A finished self-play run that kept the snapshots FCP's pool needs."""
+    from jsrpo.checkpoint import saved_steps, snapshot_steps
+    from jsrpo.config import load
+
+    if not (final_policies(run).exists() and (run / "config.yaml").exists()):
+        return False
+    want = snapshot_steps(load(run / "config.yaml").layout, FCP_SNAPSHOTS)
+    return set(want) <= set(saved_steps(run))
+
+
+def block_methods(runs: Path, setting: str, layout: str) -> tuple:
+    """The methods a layout's cross-play pools: ``METHODS``, without FCP when the layout's
+    self-play run finished without the snapshots FCP's pool needs (trained before FCP was in
+    the study: FCP then waits for a self-play run trained again, and cross-play goes ahead)."""
+    sp = runs / setting / layout / "self_play"
+    if final_policies(sp).exists() and not has_snapshots(sp):
+        return tuple(m for m in METHODS if m != "fcp")
+    return METHODS
+
+
 def pieces(args) -> list[Piece]:
     runs, out = args.runs, args.out
     config = lambda layout, method: ROOT / "configs" / "overcooked" / f"{layout}_{method}.yaml"
@@ -163,14 +207,24 @@ def pieces(args) -> list[Piece]:
             for method in METHODS:
                 dest = out / setting / layout
                 run = runs / setting / layout / method
+                partners = runs / setting / layout / "self_play"
 
                 xp = out / setting / layout / "crossplay"
                 gifs = out / setting / layout / "gifs"
 
-                def run_train(run=run, dest=dest, layout=layout, method=method, extra=extra):
+                def run_train(run=run, dest=dest, layout=layout, method=method, extra=extra,
+                              partners=partners):
                     before = dest / f"{method}_summary.json"
                     old = json.loads(before.read_text()) if before.exists() else None
-                    tr(run, config(layout, method), common + extra())
+                    if method == "fcp":
+                        tr(run, config(layout, "self_play"),
+                           common + extra() + fcp_overrides(partners))
+                    elif method == "self_play":  # FCP's partner pool: keep the snapshots
+                        snaps = "[" + ", ".join(str(f) for f in FCP_SNAPSHOTS) + "]"
+                        tr(run, config(layout, method),
+                           common + extra() + [f"checkpoint.snapshots={snaps}"])
+                    else:
+                        tr(run, config(layout, method), common + extra())
                     keep(run, dest, f"{method}_")
                     if old is not None:
                         report_rerun(old, json.loads(before.read_text()), f"{dest}/{method}")
@@ -184,16 +238,21 @@ def pieces(args) -> list[Piece]:
                             (xp / "crossplay.json").exists()
                             and (method not in GIF_METHODS
                                  or (gifs / f"{method}_with_{GIF_PARTNER}.gif").exists())))
-                ps.append(Piece(f"{setting}/{layout}/{method}", train_done, ready, run_train))
+                fcp_ready = lambda ready=ready, partners=partners: ready() and has_snapshots(
+                    partners)
+                ps.append(Piece(f"{setting}/{layout}/{method}", train_done,
+                                fcp_ready if method == "fcp" else ready, run_train))
             xp = out / setting / layout / "crossplay"
 
             def run_xp(setting=setting, layout=layout, xp=xp):
-                jsrpo_command(["crossplay"] + [str(runs / setting / layout / m) for m in METHODS]
+                jsrpo_command(["crossplay"] + [str(runs / setting / layout / m)
+                                               for m in block_methods(runs, setting, layout)]
                               + ["--partners", PARTNERS, "--episodes", str(args.episodes),
                                  "--out", str(xp)], f"crossplay {setting}/{layout}")
             trained = lambda setting=setting, layout=layout: all(
                 (out / setting / layout / f"{m}_summary.json").exists()
-                and final_policies(runs / setting / layout / m).exists() for m in METHODS)
+                and final_policies(runs / setting / layout / m).exists()
+                for m in block_methods(runs, setting, layout))
             ps.append(Piece(f"{setting}/{layout}/crossplay",
                             (xp / "crossplay.json").exists, trained, run_xp))
             gifs = out / setting / layout / "gifs"

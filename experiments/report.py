@@ -818,7 +818,8 @@ def _study_finding(layout: str, found: dict) -> str:
 
 
 def sec_study() -> str:
-    title = "## Overcooked: SRPO against IPPO and self-play, with and without private costs"
+    title = ("## Overcooked: SRPO against IPPO, self-play and FCP, with and without private "
+             "costs")
     root = RES / D_STUDY
     parts = [title]
     if not root.is_dir():
@@ -827,7 +828,12 @@ def sec_study() -> str:
         "Every layout, every method: the shipped config `configs/overcooked/<layout>_<method>"
         ".yaml` (JaxMARL's IPPO hyper-parameters, 5e6 env steps per member), the seeds of a "
         "method in one program; `control`: no private cost; `costs`: the layout's cost scale "
-        "chosen below. Sparse return: 20 per delivery (private costs left out) of each run's "
+        "chosen below. FCP (Fictitious Co-Play): the self-play config's agents, seeds from "
+        f"{study.FCP_SEED}, trained against a pool of the layout's self-play run (every seed at "
+        f"{', '.join(f'{x:.0%}' for x in study.FCP_SNAPSHOTS)} of training and at the end), "
+        "partner and seat drawn per episode, for the same 5e6 env steps; it is in the layouts "
+        "whose self-play run kept those snapshots. Sparse return: 20 per delivery (private "
+        "costs left out) of each run's "
         "own pair in its final evaluation (64 episodes), mean and range over seeds; a seed "
         "delivers when it is above 0. "
         "TP: the team return of each run's own pair; CP: of pairs from different "
@@ -873,7 +879,7 @@ def sec_study() -> str:
             xp_f = root / setting / lay / "crossplay" / "crossplay.json"
             xp = json.loads(xp_f.read_text()) if xp_f.exists() else None
             found: dict = {}  # method -> (CP IQM, held-out mean of both seats, free-riding)
-            for method in ("ippo", "self_play", "srpo"):
+            for method in study.METHODS:
                 f = root / setting / lay / f"{method}_summary.json"
                 if not f.exists():
                     continue

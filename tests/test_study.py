@@ -1,4 +1,7 @@
 """The Overcooked study's choice of private costs (experiments/overcooked_study.py), by hand."""
+import shutil
+from pathlib import Path
+
 import pytest
 from overcooked_study import choose_cost, free_riding_degree  # experiments/ is on pythonpath
 
@@ -23,6 +26,9 @@ def test_overcooked_study_chooses_the_most_free_riding_cost_that_keeps_deliverin
         choose_cost(rows[1:])
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
 def states(tmp_path, capsys, *extra):
     from overcooked_study import main
     main(["--list", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out"),
@@ -45,18 +51,42 @@ def test_overcooked_study_pieces_wait_for_what_they_need(tmp_path, capsys):
         meta.parent.mkdir(parents=True)
         meta.write_text("{}")
 
+    assert s["control/cramped_room/fcp"] == "waiting"  # its partners are the self-play run
     for m in ("ippo", "self_play"):
         trained(m)
     s = states(tmp_path, capsys)
     assert s["control/cramped_room/ippo"] == "done"
     assert s["control/cramped_room/crossplay"] == "waiting"  # srpo is missing
+    # FCP's pool is the self-play run's snapshots and final policies: it waits for all of them
+    sp = runs / "control" / "cramped_room" / "self_play"
+    shutil.copy(ROOT / "configs" / "overcooked" / "cramped_room_self_play.yaml",
+                sp / "config.yaml")
+    assert states(tmp_path, capsys)["control/cramped_room/fcp"] == "waiting"
+    from overcooked_study import fcp_overrides
+    pool = fcp_overrides(sp)[-1]
+    steps = [int(x.split("@")[1]) for x in pool.split("[")[1].rstrip("]}").split(", ")
+             if "@" in x]
+    assert steps == [250, 1225]  # 10% and 50% of 2441 updates, at period ends (25 updates)
+    assert pool.endswith(f"{sp.resolve()}]}}")  # and every member's final policy
+    for u in steps:
+        (sp / "checkpoint" / "state" / str(u)).mkdir(parents=True)
+    assert states(tmp_path, capsys)["control/cramped_room/fcp"] == "ready"
     trained("srpo")
-    s = states(tmp_path, capsys, "--methods", "ippo")  # a layout's cross-play pools all three
+    s = states(tmp_path, capsys, "--methods", "ippo")
+    assert s["control/cramped_room/crossplay"] == "waiting"  # a layout's cross-play pools all
+    # a self-play run finished without the snapshots: cross-play goes ahead without FCP
+    state = sp / "checkpoint" / "state"
+    state.rename(sp / "checkpoint" / "moved")
+    s = states(tmp_path, capsys)
+    assert s["control/cramped_room/crossplay"] == "ready"
+    assert s["control/cramped_room/fcp"] == "waiting"
+    (sp / "checkpoint" / "moved").rename(state)
+    trained("fcp")
+    s = states(tmp_path, capsys, "--methods", "ippo")
     assert s["control/cramped_room/crossplay"] == "ready"
     assert "control/cramped_room/self_play" not in s
     # The policies are gone (a new machine): the pieces that still need them train again,
     # and cross-play waits for them; once cross-play and the GIFs exist, nothing needs them.
-    import shutil
     shutil.rmtree(runs / "control" / "cramped_room")
     s = states(tmp_path, capsys)
     assert s["control/cramped_room/ippo"] == "ready"
