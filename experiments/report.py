@@ -56,6 +56,8 @@ D_STAG = "solver_stag_hunt"
 D_ROBOTS = "solver_two_robots"
 D_INTERLEAVED = "bench_vs_jaxmarl_interleaved"  # quiet machine
 D_INTERLEAVED_LOAD = "bench_vs_jaxmarl_interleaved_load1"  # one busy process beside it
+# self_play (one network) beside ippo and srpo (stacked networks), quiet and with one busy process
+D_NETWORKS = ("bench_vs_jaxmarl_networks_load0", "bench_vs_jaxmarl_networks_load1")
 D_FULL = ("bench_vs_jaxmarl_5e6_s8", "bench_vs_jaxmarl_5e6_s9")  # disjoint layouts
 D_SWEEP = "bench_sweep_check_s9"
 D_THROUGHPUT = "bench_throughput"
@@ -1295,7 +1297,22 @@ def paired_ratio(ref_ms, sys_ms) -> float:
     return statistics.median(a / b for a, b in zip(ref_ms, sys_ms))
 
 
-def sec_interleaved(blocks: dict, d: str = D_INTERLEAVED) -> str:
+DEFAULT_INTERLEAVED_TITLE = "Update time against JaxMARL's IPPO"
+NETWORKS_TITLE = "Where speed under load goes: one network against stacked networks"
+NETWORKS_INTRO = (
+    "jsrpo `self_play` trains one network for both seats, as JaxMARL's IPPO does; jsrpo `ippo` "
+    "stacks a network per seat (2 learners) and `srpo` four (two heroes, two adversaries, and "
+    "each adversary's anchor read at every step), each learner's layers evaluated as one "
+    "batched product over the stacked parameters. Run beside each other, quiet and with one "
+    "busy process, they show whether the loss of speed under load follows the number of "
+    "stacked networks.")
+
+
+def sec_interleaved(blocks: dict, d: str = D_INTERLEAVED, title: str = "",
+                    intro: str = "") -> str:
+    """An interleaved update-time table (``bench_vs_jaxmarl.py --interleaved``); ``title``
+    replaces the default heading's subject and ``intro`` comes before the table, for
+    results that are not the headline ones (they leave ``blocks`` alone)."""
     r = load(f"{d}/results.json")
     load_k = int(r.get("background_load", 0))
     systems = [m for m in r["methods"] if m != "jaxmarl"]
@@ -1329,7 +1346,7 @@ def sec_interleaved(blocks: dict, d: str = D_INTERLEAVED) -> str:
         f"({span(ratios[m][1])} by the paired median)" for m in systems)
     busy = (f"{load_k} busy single-threaded process{'es' if load_k > 1 else ''} running "
             "beside it" if load_k else "nothing else running")
-    if not load_k:
+    if not load_k and not title:
         blocks["speed"] = (
             f"Training speed relative to JaxMARL's IPPO on Overcooked (ratio of update times, "
             f"> 1: jsrpo faster; by the minimum over {r['rounds']} interleaved rounds, paired "
@@ -1338,7 +1355,8 @@ def sec_interleaved(blocks: dict, d: str = D_INTERLEAVED) -> str:
             + f"\n\n(Commit `{commit_of(d)}`; generated from "
             f"`experiments/results/{d}/`, details in docs/benchmarks.md.)")
     parts = [
-        f"## Update time against JaxMARL's IPPO (interleaved, {busy})",
+        f"## {title or DEFAULT_INTERLEAVED_TITLE} (interleaved, {busy})",
+        *([intro] if intro else []),
         (f"For each layout one process compiles every system's init plus {r['updates_per_call']} "
         f"training updates (no logging or evaluation on either side), then calls the systems in "
         f"turn for {r['rounds']} rounds. Min: the fastest round, the least disturbed time on a "
@@ -1729,7 +1747,10 @@ def build() -> tuple[dict, dict]:
         ("Speed of jsrpo against JaxMARL's IPPO on Overcooked and of its sweeps. Every table is "
         "generated from the files in `experiments/results/` and says the command that produced "
         "them, the machine and the commit."),
-        sec_interleaved(blocks), sec_interleaved(blocks, D_INTERLEAVED_LOAD), sec_full_runs(),
+        sec_interleaved(blocks), sec_interleaved(blocks, D_INTERLEAVED_LOAD),
+        *[sec_interleaved(blocks, d, NETWORKS_TITLE, NETWORKS_INTRO) for d in D_NETWORKS
+          if (RES / d / "results.json").exists()],
+        sec_full_runs(),
         sec_time_to(),
         sec_time_to(D_TIME_TO_8, "Learning speed at equal hyper-parameters: jsrpo self_play "
                                  "against JaxMARL's IPPO, 8 seeds"),
