@@ -126,12 +126,10 @@ def fcp_overrides(partners: Path) -> list[str]:
     """``jsrpo train`` overrides turning a layout's self-play config into FCP against the pool
     of the self-play run ``partners``: its members at each snapshot of ``FCP_SNAPSHOTS`` and at
     the end (``PATH@U`` and ``PATH``: every member), partner and seat drawn per episode."""
-    from jsrpo.checkpoint import snapshot_steps
     from jsrpo.config import load
+    from jsrpo.fcp import run_pool
 
-    steps = snapshot_steps(load(partners / "config.yaml").layout, FCP_SNAPSHOTS)
-    path = str(partners.resolve())
-    pool = ", ".join([f"{path}@{u}" for u in steps] + [path])
+    pool = ", ".join(run_pool(partners, load(partners / "config.yaml").layout, FCP_SNAPSHOTS))
     return ["method=fcp", f"seed={FCP_SEED}", f"env.frozen={{seat: each, policies: [{pool}]}}"]
 
 

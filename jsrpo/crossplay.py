@@ -187,9 +187,9 @@ def evaluate_member_pairs(venv: VecEnv, side0: Sequence[Sequence[Team]],
     kinds in every group."""
     env_name = cast(str, getattr(venv.env, "registry_name", None)
                     or getattr(venv.env, "name", "?"))
-    if len(side0) != len(side1):
+    if not side0 or len(side0) != len(side1):
         raise ValueError(f"evaluate_member_pairs: {len(side0)} groups of first-side teams, "
-                         f"{len(side1)} of second-side teams")
+                         f"{len(side1)} of second-side teams (at least one, as many of each)")
     for side in (side0, side1):
         for group in side:
             for team in group:
@@ -198,9 +198,9 @@ def evaluate_member_pairs(venv: VecEnv, side0: Sequence[Sequence[Team]],
             if [_team_kind(t) for t in group] != [_team_kind(t) for t in side[0]]:
                 raise ValueError("evaluate_member_pairs: every group needs teams of the same "
                                  "kinds in the same order")
-    M, I, J = len(side0), len(side0[0]) if side0 else 0, len(side1[0]) if side1 else 0
+    M, I, J = len(side0), len(side0[0]), len(side1[0])
     stats = None
-    for idx0 in _kind_groups(side0[0] if M else []):
+    for idx0 in _kind_groups(side0[0]):
         for idx1 in _kind_groups(side1[0]):
             block = pair_statistics(play_sides(
                 venv, _stack_groups([[g[i] for i in idx0] for g in side0]),

@@ -48,9 +48,14 @@ def partner_config(cfg: Config) -> Config:
 def pool(cfg: Config, partners_dir) -> list[str]:
     """The pool's policies (``env.frozen.policies``): every partner at each snapshot and at the
     end of stage 1."""
+    return run_pool(partners_dir, partner_config(cfg).layout, cfg.fcp.snapshots)
+
+
+def run_pool(partners_dir, layout, snapshots) -> list[str]:
+    """Every member of the run ``partners_dir`` (trained with ``layout``) at each of the
+    ``snapshots`` fractions of its training and at the end, as ``env.frozen.policies``."""
     path = str(Path(partners_dir).resolve())
-    steps = snapshot_steps(partner_config(cfg).layout, cfg.fcp.snapshots)
-    return [f"{path}@{u}" for u in steps] + [path]
+    return [f"{path}@{u}" for u in snapshot_steps(layout, snapshots)] + [path]
 
 
 def agent_config(cfg: Config, partners_dir) -> Config:
